@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"skuflow/config"
+	"skuflow/internal/cli"
+	"skuflow/internal/kafka"
+	"skuflow/internal/logging"
+	"skuflow/producer"
+	"skuflow/schemas"
+)
+
+// kafkaFlags adds the flags every Kafka-facing command shares and returns
+// their bindings to configuration keys.
+func kafkaFlags(fs interface {
+	String(string, string, string) *string
+	StringSlice(string, []string, string) *[]string
+	Int(string, int, string) *int
+}) map[string]string {
+	def := config.Default()
+	fs.String("config", "", "configuration file (default $SKUFLOW_CONFIG or ./skuflow.yaml)")
+	fs.StringSlice("brokers", def.Kafka.Brokers, "Kafka brokers, host:port")
+	fs.String("topic", def.Kafka.Topic, "topic to produce to")
+	fs.Int("partitions", def.Kafka.Partitions, "partitions the topic must have (it is created with them if missing)")
+	return map[string]string{"brokers": "kafka.brokers", "topic": "kafka.topic", "partitions": "kafka.partitions"}
+}
+
+func runPush(ctx context.Context, args []string, stdio stdio) error {
+	fs := newFlags("push", "[flags] PATH...", stdio.err)
+	bind := kafkaFlags(fs)
+	format := fs.String("format", "", "input format: json, ndjson or csv (default: from the name, then the first bytes)")
+	asJSON := fs.Bool("json", false, "print a machine-readable summary on stdout")
+	noProgress := fs.Bool("no-progress", false, "do not draw a progress bar (it is drawn only on a terminal)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		return usageError{errors.New("name at least one file, folder, URL or - for stdin")}
+	}
+	forced, err := producer.ParseFormat(*format)
+	if err != nil {
+		return usageError{err}
+	}
+	file, _ := fs.GetString("config")
+	cfg, err := config.Load(config.Options{File: file, Flags: fs, Bind: bind})
+	if err != nil {
+		return err
+	}
+	sources, err := producer.Sources(fs.Args(), stdio.in)
+	if err != nil {
+		return err
+	}
+
+	// The client library's own lines matter only when something is wrong.
+	logCfg := cfg.Log
+	if logCfg.Level == "debug" || logCfg.Level == "info" {
+		logCfg.Level = "warn"
+	}
+	log := logging.New(stdio.err, logCfg, "loader")
+	cl, err := newProducer(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	setup, cancel := context.WithTimeout(ctx, cfg.Kafka.DialTimeout+10*time.Second)
+	err = kafka.EnsureTopic(setup, cl, cfg.Kafka)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("Kafka at %v: %w (is the stack up? run 'make up')", cfg.Kafka.Brokers, err)
+	}
+
+	shown := 0
+	pusher := producer.NewPusher(cl, producer.Options{
+		Schema:         schemas.Products,
+		Topic:          cfg.Kafka.Topic,
+		Format:         forced,
+		MaxRecordBytes: int(cfg.Loader.MaxRecordBytes),
+		// Leave room for the record batch's own framing.
+		MaxValueBytes: int(cfg.Loader.BatchMaxBytes) - 512,
+		OnReject: func(r producer.Rejection) {
+			if shown < cfg.Loader.ShowErrors {
+				fmt.Fprintf(stdio.err, "\r\033[Krejected %s\n", r)
+			}
+			shown++
+		},
+	})
+
+	var (
+		results []*producer.Result
+		failed  bool
+	)
+	for _, src := range sources {
+		prog := new(producer.Progress)
+		var bar *cli.Bar
+		if !*noProgress {
+			bar = cli.StartBar(stdio.err, 200*time.Millisecond, progressLine(src, prog))
+		}
+		res, err := pusher.Push(ctx, src, prog)
+		if bar != nil {
+			bar.Stop()
+		}
+		results = append(results, res)
+		if err != nil {
+			failed = true
+			if !*asJSON {
+				fmt.Fprintf(stdio.err, "push %s failed: %v\n", src.Name, err)
+			}
+		}
+		if !*asJSON {
+			fmt.Fprintln(stdio.err, summaryLine(res))
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	if hidden := shown - cfg.Loader.ShowErrors; hidden > 0 && !*asJSON {
+		fmt.Fprintf(stdio.err, "(%s more rejected records not shown; loader.show_errors is %d)\n", cli.Count(int64(hidden)), cfg.Loader.ShowErrors)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdio.out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(map[string]any{"ok": !failed, "results": results}); err != nil {
+			return err
+		}
+	}
+	if failed {
+		return errReported
+	}
+	return nil
+}
+
+func newProducer(cfg config.Config, log *slog.Logger) (*kgo.Client, error) {
+	opts := append(kafka.ClientOptions(cfg.Kafka, log),
+		kgo.DefaultProduceTopic(cfg.Kafka.Topic),
+		kgo.ProducerLinger(cfg.Loader.Linger),
+		kgo.ProducerBatchMaxBytes(int32(cfg.Loader.BatchMaxBytes)),
+		kgo.MaxBufferedRecords(cfg.Loader.MaxBufferedRecords),
+		kgo.ProducerBatchCompression(kafka.Compression(cfg.Kafka.Compression)),
+		kgo.RecordDeliveryTimeout(cfg.Loader.DeliveryTimeout),
+		// Kafka's default partitioner (murmur2 of the key), so that every
+		// client, in any language, puts a key in the same partition.
+		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
+	)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka client: %w", err)
+	}
+	return cl, nil
+}
+
+func progressLine(src producer.Source, p *producer.Progress) func(time.Duration) string {
+	return func(elapsed time.Duration) string {
+		raw := p.RawBytes()
+		rate := float64(raw) / 1e6 / max(elapsed.Seconds(), 1e-9)
+		line := fmt.Sprintf("%s %s", src.Name, cli.Gauge(raw, src.Size, 30))
+		if src.Size > 0 {
+			line += fmt.Sprintf(" %s/%s", cli.Size(raw), cli.Size(src.Size))
+			if rate > 0 && raw < src.Size {
+				eta := time.Duration(float64(src.Size-raw) / (rate * 1e6) * float64(time.Second))
+				line += " ETA " + eta.Round(time.Second).String()
+			}
+		} else {
+			line += " " + cli.Size(raw)
+		}
+		return fmt.Sprintf("%s  %.1f MB/s  %s records  %s rejected", line, rate, cli.Count(p.Produced.Load()), cli.Count(p.Rejected.Load()))
+	}
+}
+
+func summaryLine(r *producer.Result) string {
+	format := string(r.Format)
+	if r.Compression != "" {
+		format += "+" + r.Compression
+	}
+	return fmt.Sprintf("%s (%s): %s read, %s produced, %s rejected in %s (%.1f MB/s), job %s",
+		r.Source, format, cli.Count(r.Read), cli.Count(r.Produced), cli.Count(r.Rejected),
+		r.Duration.Round(time.Millisecond), r.MBPerSecond, r.Job)
+}

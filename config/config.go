@@ -1,0 +1,258 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the whole configuration of skuflow. Each service reads the parts
+// it needs.
+type Config struct {
+	Kafka      Kafka      `mapstructure:"kafka"`
+	ClickHouse ClickHouse `mapstructure:"clickhouse"`
+	Loader     Loader     `mapstructure:"loader"`
+	Processor  Processor  `mapstructure:"processor"`
+	Broker     Broker     `mapstructure:"broker"`
+	Log        Log        `mapstructure:"log"`
+}
+
+// Kafka says where the topic is and what shape it has.
+type Kafka struct {
+	Brokers    []string `mapstructure:"brokers"`
+	Topic      string   `mapstructure:"topic"`
+	Partitions int      `mapstructure:"partitions"`
+	// Compression is the producer's batch codec: none, gzip, snappy, lz4 or zstd.
+	Compression string `mapstructure:"compression"`
+	// DialTimeout bounds one connection attempt to a broker.
+	DialTimeout time.Duration `mapstructure:"dial_timeout"`
+}
+
+// ClickHouse says where the database is and how to log in.
+type ClickHouse struct {
+	Addr        string        `mapstructure:"addr"`
+	Database    string        `mapstructure:"database"`
+	Username    string        `mapstructure:"username"`
+	Password    string        `mapstructure:"password"`
+	DialTimeout time.Duration `mapstructure:"dial_timeout"`
+}
+
+// Loader tunes `loader push`.
+type Loader struct {
+	// MaxRecordBytes bounds one record of the input.
+	MaxRecordBytes Bytes `mapstructure:"max_record_bytes"`
+	// MaxBufferedRecords bounds the records produced but not yet
+	// acknowledged by the broker; reading waits when it is reached.
+	MaxBufferedRecords int `mapstructure:"max_buffered_records"`
+	// Linger is how long the producer waits to fill a batch.
+	Linger time.Duration `mapstructure:"linger"`
+	// BatchMaxBytes bounds one produced batch; it must stay under the
+	// broker's message.max.bytes.
+	BatchMaxBytes Bytes `mapstructure:"batch_max_bytes"`
+	// ShowErrors is how many rejected records a push prints; all are counted.
+	ShowErrors int `mapstructure:"show_errors"`
+	// DeliveryTimeout bounds how long a record may wait for the broker;
+	// past it the push fails instead of hanging on a broker that is gone.
+	DeliveryTimeout time.Duration `mapstructure:"delivery_timeout"`
+}
+
+// Processor tunes the processor's batches.
+type Processor struct {
+	BatchRows     int           `mapstructure:"batch_rows"`
+	BatchBytes    Bytes         `mapstructure:"batch_bytes"`
+	FlushInterval time.Duration `mapstructure:"flush_interval"`
+}
+
+// Broker configures the embedded broker of the local stack.
+type Broker struct {
+	// Port is the loopback port it listens on.
+	Port    int    `mapstructure:"port"`
+	DataDir string `mapstructure:"data_dir"`
+}
+
+// Log configures the services' logs.
+type Log struct {
+	Level  string `mapstructure:"level"`  // debug, info, warn, error
+	Format string `mapstructure:"format"` // text or json
+}
+
+// Default returns the configuration used where nothing else is said. It
+// matches the local stack that `make up` starts.
+func Default() Config {
+	return Config{
+		Kafka: Kafka{
+			// The embedded broker's port; a docker-compose Kafka listens on 9092.
+			Brokers: []string{"127.0.0.1:19092"},
+			Topic:   "products",
+			// Six partitions let up to six processors share the work while
+			// keeping per-partition batches large on a small machine.
+			Partitions: 6,
+			// lz4 costs little CPU and shrinks product text about 2x.
+			Compression: "lz4",
+			DialTimeout: 5 * time.Second,
+		},
+		ClickHouse: ClickHouse{
+			// The local stack's native port, apart from a system server's 9000.
+			Addr:        "127.0.0.1:19000",
+			Database:    "skuflow",
+			Username:    "default",
+			DialTimeout: 5 * time.Second,
+		},
+		Loader: Loader{
+			// Far above any real product record; bounds the readers' memory.
+			MaxRecordBytes: 1 << 20,
+			// 20k records of ~1 KB keep the producer's memory near 20 MB.
+			MaxBufferedRecords: 20000,
+			// A few ms fill batches without adding noticeable latency.
+			Linger: 5 * time.Millisecond,
+			// Under the default message.max.bytes of Kafka (1 MB) and kfake.
+			BatchMaxBytes: 1000000,
+			ShowErrors:    20,
+			// Long enough to ride out a broker restart, short enough that a
+			// push against a dead broker ends with an answer.
+			DeliveryTimeout: 2 * time.Minute,
+		},
+		Processor: Processor{
+			// ClickHouse wants large, infrequent inserts.
+			BatchRows:     100000,
+			BatchBytes:    64 << 20,
+			FlushInterval: time.Second,
+		},
+		Broker: Broker{
+			Port:    19092,
+			DataDir: ".data/broker",
+		},
+		Log: Log{Level: "info", Format: "text"},
+	}
+}
+
+// Validate reports every key whose value cannot work, each named by its key.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key string, format string, args ...any) {
+		errs = append(errs, &KeyError{Key: key, Reason: fmt.Sprintf(format, args...)})
+	}
+	if len(c.Kafka.Brokers) == 0 {
+		bad("kafka.brokers", "at least one broker address is needed")
+	}
+	for _, b := range c.Kafka.Brokers {
+		if _, _, err := net.SplitHostPort(b); err != nil {
+			bad("kafka.brokers", "%q is not host:port", b)
+		}
+	}
+	if c.Kafka.Topic == "" {
+		bad("kafka.topic", "must not be empty")
+	}
+	if c.Kafka.Partitions < 1 || c.Kafka.Partitions > 10000 {
+		bad("kafka.partitions", "must be between 1 and 10000, got %d", c.Kafka.Partitions)
+	}
+	switch c.Kafka.Compression {
+	case "none", "gzip", "snappy", "lz4", "zstd":
+	default:
+		bad("kafka.compression", "must be one of none, gzip, snappy, lz4, zstd; got %q", c.Kafka.Compression)
+	}
+	positive(bad, "kafka.dial_timeout", c.Kafka.DialTimeout)
+	if _, _, err := net.SplitHostPort(c.ClickHouse.Addr); err != nil {
+		bad("clickhouse.addr", "%q is not host:port", c.ClickHouse.Addr)
+	}
+	if c.ClickHouse.Database == "" || strings.ContainsAny(c.ClickHouse.Database, "`.\" ") {
+		bad("clickhouse.database", "must be a plain name, got %q", c.ClickHouse.Database)
+	}
+	positive(bad, "clickhouse.dial_timeout", c.ClickHouse.DialTimeout)
+	if c.Loader.MaxRecordBytes < 1024 {
+		bad("loader.max_record_bytes", "must be at least 1KiB, got %d", c.Loader.MaxRecordBytes)
+	}
+	if c.Loader.MaxBufferedRecords < 1 {
+		bad("loader.max_buffered_records", "must be at least 1, got %d", c.Loader.MaxBufferedRecords)
+	}
+	if c.Loader.Linger < 0 {
+		bad("loader.linger", "must not be negative, got %s", c.Loader.Linger)
+	}
+	if c.Loader.BatchMaxBytes < 1024 {
+		bad("loader.batch_max_bytes", "must be at least 1KiB, got %d", c.Loader.BatchMaxBytes)
+	}
+	positive(bad, "loader.delivery_timeout", c.Loader.DeliveryTimeout)
+	if c.Loader.ShowErrors < 0 {
+		bad("loader.show_errors", "must not be negative, got %d", c.Loader.ShowErrors)
+	}
+	if c.Processor.BatchRows < 1 {
+		bad("processor.batch_rows", "must be at least 1, got %d", c.Processor.BatchRows)
+	}
+	if c.Processor.BatchBytes < 1024 {
+		bad("processor.batch_bytes", "must be at least 1KiB, got %d", c.Processor.BatchBytes)
+	}
+	positive(bad, "processor.flush_interval", c.Processor.FlushInterval)
+	if c.Broker.Port < 1 || c.Broker.Port > 65535 {
+		bad("broker.port", "must be a TCP port, got %d", c.Broker.Port)
+	}
+	if c.Broker.DataDir == "" {
+		bad("broker.data_dir", "must not be empty")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "must be debug, info, warn or error; got %q", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		bad("log.format", "must be text or json; got %q", c.Log.Format)
+	}
+	return errors.Join(errs...)
+}
+
+func positive(bad func(string, string, ...any), key string, d time.Duration) {
+	if d <= 0 {
+		bad(key, "must be positive, got %s", d)
+	}
+}
+
+// KeyError is a configuration value that cannot work.
+type KeyError struct {
+	Key    string
+	Reason string
+}
+
+func (e *KeyError) Error() string { return e.Key + ": " + e.Reason }
+
+// Bytes is a size in bytes. In a file or the environment it may be written
+// as a plain number or with a unit: 512KiB, 64MiB, 1GiB, 1MB.
+type Bytes int64
+
+// UnmarshalText parses a size such as "64MiB".
+func (b *Bytes) UnmarshalText(text []byte) error {
+	n, err := ParseBytes(string(text))
+	if err != nil {
+		return err
+	}
+	*b = n
+	return nil
+}
+
+// ParseBytes parses a size such as "64MiB", "1MB" or "1048576".
+func ParseBytes(s string) (Bytes, error) {
+	s = strings.TrimSpace(s)
+	units := []struct {
+		suffix string
+		mult   int64
+	}{
+		{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30},
+		{"KB", 1000}, {"MB", 1000 * 1000}, {"GB", 1000 * 1000 * 1000},
+		{"B", 1},
+	}
+	mult := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("size %q: want a number of bytes, optionally with KiB, MiB, GiB, KB, MB or GB", s)
+	}
+	return Bytes(n * mult), nil
+}

@@ -1,0 +1,117 @@
+// Package kafka builds the franz-go clients the services share and keeps the
+// topic's shape right: it creates the keyed topic compacted with the
+// configured partitions, and refuses a topic whose partition count differs.
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kslog"
+
+	"skuflow/config"
+)
+
+// ErrPartitionCount is returned when the topic exists with a partition count
+// other than the configured one. Keys map to partitions by count, so a
+// changed count would split one key's records over two partitions and break
+// last-write-wins.
+var ErrPartitionCount = errors.New("topic partition count differs from configuration")
+
+// ClientOptions returns the options every skuflow client starts from.
+func ClientOptions(c config.Kafka, logger *slog.Logger) []kgo.Opt {
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(c.Brokers...),
+		kgo.Dialer((&net.Dialer{Timeout: c.DialTimeout}).DialContext),
+	}
+	if logger != nil {
+		opts = append(opts, kgo.WithLogger(kslog.New(logger)))
+	}
+	return opts
+}
+
+// Compression maps a configured codec name to franz-go's codec.
+func Compression(name string) kgo.CompressionCodec {
+	switch name {
+	case "gzip":
+		return kgo.GzipCompression()
+	case "snappy":
+		return kgo.SnappyCompression()
+	case "lz4":
+		return kgo.Lz4Compression()
+	case "zstd":
+		return kgo.ZstdCompression()
+	default:
+		return kgo.NoCompression()
+	}
+}
+
+// EnsureTopic creates the topic, compacted, with the configured partition
+// count if it does not exist, and checks the count if it does.
+func EnsureTopic(ctx context.Context, cl *kgo.Client, c config.Kafka) error {
+	adm := kadm.NewClient(cl)
+	resp, err := adm.CreateTopic(ctx, int32(c.Partitions), -1, map[string]*string{
+		// Compaction keeps the last record per key, so replaying the topic
+		// (the aggregator's rebuild) costs about one record per key.
+		"cleanup.policy": kadm.StringPtr("compact"),
+	}, c.Topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		return fmt.Errorf("create topic %s: %w", c.Topic, err)
+	}
+	return CheckPartitions(ctx, cl, c)
+}
+
+// CheckPartitions returns ErrPartitionCount if the topic's partition count is
+// not the configured one.
+func CheckPartitions(ctx context.Context, cl *kgo.Client, c config.Kafka) error {
+	n, err := Partitions(ctx, cl, c.Topic)
+	if err != nil {
+		return err
+	}
+	if n != c.Partitions {
+		return fmt.Errorf("%w: topic %s has %d partitions, kafka.partitions is %d", ErrPartitionCount, c.Topic, n, c.Partitions)
+	}
+	return nil
+}
+
+// Partitions returns the topic's partition count, waiting briefly for a
+// topic that was just created to show up in metadata.
+func Partitions(ctx context.Context, cl *kgo.Client, topic string) (int, error) {
+	adm := kadm.NewClient(cl)
+	var last error
+	for attempt := 0; attempt < 50; attempt++ {
+		md, err := adm.Metadata(ctx, topic)
+		if err != nil {
+			return 0, fmt.Errorf("metadata of topic %s: %w", topic, err)
+		}
+		td, ok := md.Topics[topic]
+		switch {
+		case !ok:
+			last = fmt.Errorf("topic %s not in metadata", topic)
+		case td.Err != nil:
+			last = fmt.Errorf("topic %s: %w", topic, td.Err)
+		default:
+			return len(td.Partitions), nil
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return 0, last
+}
+
+// Addr joins a host and port.
+func Addr(host string, port int) string { return net.JoinHostPort(host, strconv.Itoa(port)) }

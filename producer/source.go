@@ -1,0 +1,266 @@
+package producer
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync/atomic"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+)
+
+// Format is how the records of an input are written.
+type Format string
+
+// The formats a push reads.
+const (
+	FormatAuto   Format = ""
+	FormatJSON   Format = "json"   // one array of objects, or an object holding one
+	FormatNDJSON Format = "ndjson" // one object per line
+	FormatCSV    Format = "csv"    // a header row, then one record per row
+)
+
+// ParseFormat checks a --format value.
+func ParseFormat(s string) (Format, error) {
+	switch f := Format(strings.ToLower(s)); f {
+	case FormatAuto, FormatJSON, FormatNDJSON, FormatCSV:
+		return f, nil
+	case "jsonl":
+		return FormatNDJSON, nil
+	default:
+		return "", fmt.Errorf("unknown format %q: want json, ndjson or csv", s)
+	}
+}
+
+// Source is one input of a push.
+type Source struct {
+	// Name is what messages and provenance call it: a path, "-" or a URL.
+	Name string
+	// Size is its size in bytes as stored (compressed), or -1 if unknown.
+	Size int64
+	open func(ctx context.Context) (io.ReadCloser, int64, error)
+}
+
+// Sources expands push arguments: a file, a directory (its regular files,
+// sorted by name, hidden ones skipped, not recursive), "-" for stdin, or an
+// http(s) URL.
+func Sources(args []string, stdin io.Reader) ([]Source, error) {
+	var out []Source
+	for _, arg := range args {
+		switch {
+		case arg == "-":
+			out = append(out, Source{Name: "-", Size: -1, open: func(context.Context) (io.ReadCloser, int64, error) {
+				return io.NopCloser(stdin), -1, nil
+			}})
+		case strings.HasPrefix(arg, "http://") || strings.HasPrefix(arg, "https://"):
+			out = append(out, urlSource(arg))
+		default:
+			st, err := os.Stat(arg)
+			if err != nil {
+				return nil, fmt.Errorf("input %s: %w", arg, err)
+			}
+			if !st.IsDir() {
+				out = append(out, fileSource(arg, st.Size()))
+				continue
+			}
+			entries, err := os.ReadDir(arg)
+			if err != nil {
+				return nil, fmt.Errorf("input %s: %w", arg, err)
+			}
+			sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
+			for _, e := range entries {
+				if strings.HasPrefix(e.Name(), ".") || !e.Type().IsRegular() {
+					continue
+				}
+				info, err := e.Info()
+				if err != nil {
+					return nil, fmt.Errorf("input %s: %w", arg, err)
+				}
+				out = append(out, fileSource(filepath.Join(arg, e.Name()), info.Size()))
+			}
+		}
+	}
+	return out, nil
+}
+
+func fileSource(path string, size int64) Source {
+	return Source{Name: path, Size: size, open: func(context.Context) (io.ReadCloser, int64, error) {
+		f, err := os.Open(path)
+		return f, size, err
+	}}
+}
+
+func urlSource(url string) Source {
+	return Source{Name: url, Size: -1, open: func(ctx context.Context) (io.ReadCloser, int64, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return nil, 0, err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return nil, 0, err
+		}
+		if resp.StatusCode != http.StatusOK {
+			resp.Body.Close()
+			return nil, 0, fmt.Errorf("GET %s: %s", url, resp.Status)
+		}
+		return resp.Body, resp.ContentLength, nil
+	}}
+}
+
+// Input is an opened source: decompressed, with its format found.
+type Input struct {
+	Source Source
+	Format Format
+	// Compression is "gzip", "zstd" or "".
+	Compression string
+	// Size is the stored size in bytes, or -1 if unknown.
+	Size int64
+
+	r      *bufio.Reader
+	raw    io.ReadCloser
+	closer func()
+	read   atomic.Int64 // stored bytes read so far, for progress
+}
+
+// RawBytesRead is how many stored (compressed) bytes have been read.
+func (in *Input) RawBytesRead() int64 { return in.read.Load() }
+
+// Read reads decompressed bytes.
+func (in *Input) Read(p []byte) (int, error) { return in.r.Read(p) }
+
+// Close releases the input.
+func (in *Input) Close() error {
+	if in.closer != nil {
+		in.closer()
+	}
+	return in.raw.Close()
+}
+
+// ErrUnknownFormat is returned when neither the name nor the first bytes say
+// which format an input has.
+var ErrUnknownFormat = errors.New("cannot tell the format")
+
+// sniffBytes is how much of the decompressed input format detection reads.
+const sniffBytes = 64 << 10
+
+// Open opens a source, decompressing it when its first bytes say gzip or
+// zstd, and finds its format: force when not FormatAuto, else the name's
+// extension (.json, .ndjson, .jsonl, .csv, under .gz or .zst), else the
+// first bytes. A .json file whose first line is a whole object followed by
+// another object is read as NDJSON, as many .json files are.
+func Open(ctx context.Context, src Source, force Format) (*Input, error) {
+	raw, size, err := src.open(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", src.Name, err)
+	}
+	in := &Input{Source: src, Size: size, raw: raw}
+	counted := bufio.NewReaderSize(&countingReader{r: raw, n: &in.read}, 256<<10)
+	magic, _ := counted.Peek(4)
+	var dec io.Reader = counted
+	switch {
+	case bytes.HasPrefix(magic, []byte{0x1f, 0x8b}):
+		zr, err := gzip.NewReader(counted)
+		if err != nil {
+			raw.Close()
+			return nil, fmt.Errorf("open %s: gzip: %w", src.Name, err)
+		}
+		dec, in.Compression, in.closer = zr, "gzip", func() { zr.Close() }
+	case bytes.HasPrefix(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
+		zr, err := zstd.NewReader(counted, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
+		if err != nil {
+			raw.Close()
+			return nil, fmt.Errorf("open %s: zstd: %w", src.Name, err)
+		}
+		dec, in.Compression, in.closer = zr, "zstd", zr.Close
+	}
+	name := strings.ToLower(src.Name)
+	if ext := filepath.Ext(name); (ext == ".gz" || ext == ".zst") && in.Compression == "" {
+		in.Close()
+		return nil, fmt.Errorf("open %s: the name says %s but the data is not compressed that way", src.Name, ext)
+	}
+	in.r = bufio.NewReaderSize(dec, sniffBytes)
+	in.Format = force
+	if in.Format == FormatAuto {
+		head, err := in.r.Peek(sniffBytes)
+		if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
+			in.Close()
+			return nil, fmt.Errorf("read %s: %w", src.Name, err)
+		}
+		in.Format = detect(name, head)
+		if in.Format == FormatAuto {
+			in.Close()
+			return nil, fmt.Errorf("%s: %w: name it .json, .ndjson or .csv, or pass --format", src.Name, ErrUnknownFormat)
+		}
+	}
+	return in, nil
+}
+
+// detect picks a format from the name's extension and the first bytes.
+func detect(name string, head []byte) Format {
+	name = strings.TrimSuffix(strings.TrimSuffix(name, ".gz"), ".zst")
+	switch filepath.Ext(name) {
+	case ".ndjson", ".jsonl":
+		return FormatNDJSON
+	case ".csv":
+		return FormatCSV
+	}
+	head = bytes.TrimPrefix(head, []byte("\xef\xbb\xbf"))
+	trimmed := bytes.TrimLeft(head, " \t\r\n")
+	switch {
+	case len(trimmed) == 0:
+		if filepath.Ext(name) == ".json" {
+			return FormatJSON
+		}
+		return FormatAuto
+	case trimmed[0] == '[':
+		return FormatJSON
+	case trimmed[0] == '{':
+		if looksNDJSON(trimmed) {
+			return FormatNDJSON
+		}
+		return FormatJSON
+	case filepath.Ext(name) == ".json":
+		return FormatJSON
+	}
+	// Anything else is taken for CSV only when its first line has a comma:
+	// a header row of one column is rare, and a wrong guess would
+	// misread the whole file.
+	line, _, _ := bytes.Cut(head, []byte{'\n'})
+	if bytes.IndexByte(line, ',') >= 0 {
+		return FormatCSV
+	}
+	return FormatAuto
+}
+
+// looksNDJSON reports whether head starts with a whole JSON value on its
+// first line followed, on a later line, by another object.
+func looksNDJSON(head []byte) bool {
+	line, rest, found := bytes.Cut(head, []byte{'\n'})
+	if !found || !json.Valid(line) {
+		return false
+	}
+	rest = bytes.TrimLeft(rest, " \t\r\n")
+	return len(rest) > 0 && rest[0] == '{'
+}
+
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
