@@ -14,6 +14,7 @@ import (
 	"skuflow/internal/cli"
 	"skuflow/internal/kafka"
 	"skuflow/internal/logging"
+	"skuflow/internal/metrics"
 	"skuflow/producer"
 	"skuflow/schemas"
 )
@@ -127,7 +128,8 @@ func runPush(ctx context.Context, args []string, stdio stdio) error {
 	if *asJSON {
 		enc := json.NewEncoder(stdio.out)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(map[string]any{"ok": !failed, "results": results}); err != nil {
+		summary := map[string]any{"ok": !failed, "results": results, "peak_rss_bytes": metrics.PeakRSS()}
+		if err := enc.Encode(summary); err != nil {
 			return err
 		}
 	}

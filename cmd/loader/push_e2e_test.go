@@ -1,0 +1,302 @@
+package main_test
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"skuflow/internal/testenv"
+)
+
+// topicRecord is one record as the Debian kcat reads it off the topic.
+type topicRecord struct {
+	Partition int
+	Offset    int64
+	Key       string
+	Value     map[string]string
+	Headers   string
+}
+
+// consume reads the whole topic with kcat, a Kafka client nobody here wrote.
+func consume(t *testing.T, addr, topic string) []topicRecord {
+	t.Helper()
+	kcat, err := exec.LookPath("kcat")
+	if err != nil {
+		t.Fatal("kcat is not installed: run 'make deps'")
+	}
+	cmd := exec.Command(kcat, "-C", "-b", addr, "-t", topic, "-e", "-q", "-f", "%p\t%o\t%k\t%h\t%s\n")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("kcat: %v: %s", err, stderr.String())
+	}
+	var recs []topicRecord
+	for _, line := range strings.Split(strings.TrimSuffix(string(out), "\n"), "\n") {
+		if line == "" {
+			continue
+		}
+		parts := strings.SplitN(line, "\t", 5)
+		if len(parts) != 5 {
+			t.Fatalf("kcat line %q", line)
+		}
+		var r topicRecord
+		r.Partition, _ = strconv.Atoi(parts[0])
+		r.Offset, _ = strconv.ParseInt(parts[1], 10, 64)
+		r.Key, r.Headers = parts[2], parts[3]
+		if err := json.Unmarshal([]byte(parts[4]), &r.Value); err != nil {
+			t.Fatalf("value %q is not a JSON object of strings: %v", parts[4], err)
+		}
+		recs = append(recs, r)
+	}
+	return recs
+}
+
+type pushSummary struct {
+	OK      bool `json:"ok"`
+	Results []struct {
+		Source     string           `json:"source"`
+		Format     string           `json:"format"`
+		Read       int64            `json:"records_read"`
+		Produced   int64            `json:"records_produced"`
+		Rejected   int64            `json:"records_rejected"`
+		EndOffsets map[string]int64 `json:"end_offsets"`
+		Error      string           `json:"error"`
+		Job        string           `json:"job"`
+	} `json:"results"`
+}
+
+// loader runs the built loader with args and returns stdout, stderr and
+// the exit code.
+func loader(t *testing.T, stdin []byte, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(testenv.BuildBinary(t, "loader"), args...)
+	cmd.Dir = t.TempDir() // no skuflow.yaml from the repository
+	cmd.Env = append(os.Environ(), "SKUFLOW_CONFIG=")
+	cmd.Stdin = bytes.NewReader(stdin)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return stdout.String(), stderr.String(), code
+}
+
+func push(t *testing.T, addr string, args ...string) pushSummary {
+	t.Helper()
+	out, stderr, code := loader(t, nil, append([]string{"push", "--json", "--brokers", addr}, args...)...)
+	var s pushSummary
+	if err := json.Unmarshal([]byte(out), &s); err != nil {
+		t.Fatalf("push %v: exit %d, summary %q: %v\nstderr: %s", args, code, out, err, stderr)
+	}
+	if (code == 0) != s.OK {
+		t.Fatalf("exit %d but ok=%v; stderr: %s", code, s.OK, stderr)
+	}
+	return s
+}
+
+// The issue's acceptance test: the real products file, 2,000 rows, ends up
+// on the topic keyed by sku, readable by kcat, in file order per key.
+func TestPushProducts2000(t *testing.T) {
+	br := testenv.Broker(t)
+	file := testenv.ExternalTestdata(t, "products-2000.csv")
+	s := push(t, br.Addr, file)
+	if !s.OK || len(s.Results) != 1 {
+		t.Fatalf("summary %+v", s)
+	}
+	r := s.Results[0]
+	if r.Format != "csv" || r.Read != 2000 || r.Produced != 2000 || r.Rejected != 0 || r.Error != "" {
+		t.Fatalf("result %+v", r)
+	}
+
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	header, rows := rows[0], rows[1:]
+	if strings.Join(header, ",") != "name,sku,description" {
+		t.Fatalf("header %v", header)
+	}
+
+	recs := consume(t, br.Addr, "products")
+	if len(recs) != 2000 {
+		t.Fatalf("kcat read %d records, want 2000", len(recs))
+	}
+	// Group by key in topic order (kcat reads each partition in order).
+	byKey := map[string][]topicRecord{}
+	for _, rec := range recs {
+		byKey[rec.Key] = append(byKey[rec.Key], rec)
+	}
+	if len(byKey) != 1998 {
+		t.Fatalf("%d distinct keys, want 1998", len(byKey))
+	}
+	seen := map[string]int{}
+	for i, row := range rows {
+		sku := row[1]
+		got := byKey[sku]
+		n := seen[sku]
+		seen[sku]++
+		if n >= len(got) {
+			t.Fatalf("row %d: sku %q has only %d records on the topic", i+2, sku, len(got))
+		}
+		rec := got[n]
+		want := map[string]string{"name": row[0], "sku": row[1], "description": row[2]}
+		if fmt.Sprint(rec.Value) != fmt.Sprint(want) {
+			t.Fatalf("sku %q occurrence %d: value %v, want %v", sku, n+1, rec.Value, want)
+		}
+		if !strings.Contains(rec.Headers, "skuflow-job="+r.Job) || !strings.Contains(rec.Headers, "skuflow-source="+file) {
+			t.Fatalf("headers %q lack the job and source", rec.Headers)
+		}
+		if n > 0 && (rec.Partition != got[n-1].Partition || rec.Offset <= got[n-1].Offset) {
+			t.Fatalf("sku %q: occurrence %d at %d/%d is not after %d/%d in the same partition",
+				sku, n+1, rec.Partition, rec.Offset, got[n-1].Partition, got[n-1].Offset)
+		}
+	}
+	// The end offsets the loader reports are the last offset per partition.
+	last := map[string]int64{}
+	for _, rec := range recs {
+		last[strconv.Itoa(rec.Partition)] = max(last[strconv.Itoa(rec.Partition)], rec.Offset)
+	}
+	if fmt.Sprint(last) != fmt.Sprint(r.EndOffsets) {
+		t.Fatalf("end offsets %v, topic says %v", r.EndOffsets, last)
+	}
+}
+
+// Bad records are reported with file, line and reason, counted, and the
+// rest of the file goes on.
+func TestPushRejectsBadRecordsAndGoesOn(t *testing.T) {
+	br := testenv.Broker(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "mixed.ndjson")
+	os.WriteFile(file, []byte(strings.Join([]string{
+		`{"sku":"a","name":"A"}`,
+		`{"name":"no sku"}`,
+		`{"sku":"b","name":`,
+		`[1,2]`,
+		`{"sku":"","name":"empty sku"}`,
+		`{"sku":"c","name":"C","color":"red"}`,
+	}, "\n")+"\n"), 0o644)
+	out, stderr, code := loader(t, nil, "push", "--brokers", br.Addr, file)
+	if code != 0 {
+		t.Fatalf("exit %d: %s%s", code, out, stderr)
+	}
+	for _, want := range []string{
+		file + `:2: field "sku": required field is missing`,
+		file + ":3: ",
+		file + ":4: ",
+		file + `:5: field "sku": required field is empty`,
+		"6 read, 2 produced, 4 rejected",
+	} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	recs := consume(t, br.Addr, "products")
+	if len(recs) != 2 || recs[0].Key+recs[1].Key != "ac" && recs[0].Key+recs[1].Key != "ca" {
+		t.Fatalf("topic holds %+v", recs)
+	}
+}
+
+// Compressed files, stdin, URLs and folders all push; gen's files are read
+// back whole.
+func TestPushInputs(t *testing.T) {
+	br := testenv.Broker(t)
+	dir := t.TempDir()
+	var total int64
+	for _, name := range []string{"a.json", "b.ndjson.gz", "c.csv.zst", "d.csv"} {
+		_, stderr, code := loader(t, nil, "gen", "--rows", "300", "--seed", fmt.Sprint(len(name)+int(total)), "--out", filepath.Join(dir, name))
+		if code != 0 {
+			t.Fatalf("gen %s: %s", name, stderr)
+		}
+		total += 300
+	}
+	os.WriteFile(filepath.Join(dir, ".hidden.json"), []byte("not records"), 0o644)
+	s := push(t, br.Addr, dir)
+	if !s.OK || len(s.Results) != 4 {
+		t.Fatalf("summary %+v", s)
+	}
+	formats := ""
+	for _, r := range s.Results {
+		formats += r.Format + " "
+		if r.Produced != 300 || r.Rejected != 0 {
+			t.Fatalf("%s: %+v", r.Source, r)
+		}
+	}
+	if formats != "json ndjson csv csv " {
+		t.Fatalf("formats %q", formats)
+	}
+
+	data, _ := os.ReadFile(filepath.Join(dir, "d.csv"))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write(data) }))
+	defer srv.Close()
+	s = push(t, br.Addr, srv.URL+"/products.csv")
+	if !s.OK || s.Results[0].Produced != 300 {
+		t.Fatalf("URL push: %+v", s)
+	}
+
+	out, stderr, code := loader(t, []byte(`{"sku":"in-1"}`+"\n"+`{"sku":"in-2"}`+"\n"), "push", "--json", "--brokers", br.Addr, "-")
+	if code != 0 || !strings.Contains(out, `"records_produced": 2`) {
+		t.Fatalf("stdin push: exit %d, %s %s", code, out, stderr)
+	}
+	if n := len(consume(t, br.Addr, "products")); int64(n) != total+300+2 {
+		t.Fatalf("topic holds %d records, want %d", n, total+300+2)
+	}
+}
+
+// A JSON document that breaks off is a failed push naming the position; the
+// records before the break are on the topic and counted.
+func TestPushSyntaxErrorFailsWithPosition(t *testing.T) {
+	br := testenv.Broker(t)
+	file := filepath.Join(t.TempDir(), "broken.json")
+	os.WriteFile(file, []byte("[\n{\"sku\":\"a\"},\n{\"sku\":\"b\"},\n{\"sku\": tru}\n]\n"), 0o644)
+	s := push(t, br.Addr, file)
+	r := s.Results[0]
+	if s.OK || r.Produced != 2 || !strings.Contains(r.Error, "line 4") {
+		t.Fatalf("summary %+v", s)
+	}
+}
+
+// Invariant 2: the partition count is fixed; a loader configured for another
+// count refuses to produce.
+func TestPushRefusesOtherPartitionCount(t *testing.T) {
+	br := testenv.Broker(t, testenv.Partitions(3))
+	file := filepath.Join(t.TempDir(), "one.ndjson")
+	os.WriteFile(file, []byte(`{"sku":"a"}`+"\n"), 0o644)
+	_, stderr, code := loader(t, nil, "push", "--brokers", br.Addr, "--partitions", "6", file)
+	if code == 0 || !strings.Contains(stderr, "has 3 partitions, kafka.partitions is 6") {
+		t.Fatalf("exit %d, stderr %s", code, stderr)
+	}
+	if n := len(consume(t, br.Addr, "products")); n != 0 {
+		t.Fatalf("%d records produced to a topic of the wrong shape", n)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, args := range [][]string{{}, {"nope"}, {"push"}, {"push", "--format", "xml", "x"}, {"gen", "extra"}} {
+		_, stderr, code := loader(t, nil, args...)
+		if code != 2 || stderr == "" && len(args) > 0 {
+			t.Errorf("loader %v: exit %d, stderr %q", args, code, stderr)
+		}
+	}
+	if _, stderr, code := loader(t, nil, "push", "/does/not/exist.csv"); code != 1 || !strings.Contains(stderr, "/does/not/exist.csv") {
+		t.Errorf("missing file: exit %d, %s", code, stderr)
+	}
+}

@@ -1,0 +1,365 @@
+#!/usr/bin/env bash
+# The local stack without Docker: Debian's ClickHouse server and the embedded
+# Kafka broker (cmd/broker), as background processes of this user with their
+# data, logs and pid files under .data/.
+#
+#   deploy/stack.sh install   install clickhouse-server, clickhouse-client, kcat if missing
+#   deploy/stack.sh up        install if needed, build bin/broker if stale, start what is stopped
+#   deploy/stack.sh down      stop what up started
+#   deploy/stack.sh status    one line per service
+#
+# Settings (environment, with defaults):
+#   SKUFLOW_CH_TCP_PORT=19000    ClickHouse native port (a system server keeps 9000)
+#   SKUFLOW_CH_HTTP_PORT=18123   ClickHouse HTTP port (a system server keeps 8123)
+#   SKUFLOW_BROKER_PORT=19092    broker port; also the broker's own broker.port key
+#   SKUFLOW_DATA_DIR=.data       data, logs and pid files (relative to the repository)
+#   SKUFLOW_BIN=bin              where `make build` puts the binaries
+#   SKUFLOW_START_TIMEOUT=60     seconds a service may take to answer
+#   SKUFLOW_STOP_TIMEOUT=20      seconds a service may take to stop before SIGKILL
+#
+# A service is started with `start_service NAME CMD...`; if a function
+# ready_NAME exists, up waits until it succeeds. Its pid is in
+# $DATA/run/NAME.pid and its command line in $DATA/run/NAME.cmdline, which
+# is compared with /proc/PID/cmdline so that a stale pid reused by another
+# program is never taken for the service.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+abs() { case $1 in /*) printf '%s\n' "$1" ;; *) printf '%s\n' "$ROOT/$1" ;; esac; }
+
+DATA=$(abs "${SKUFLOW_DATA_DIR:-.data}")
+BIN=$(abs "${SKUFLOW_BIN:-bin}")
+CH_TCP_PORT=${SKUFLOW_CH_TCP_PORT:-19000}
+CH_HTTP_PORT=${SKUFLOW_CH_HTTP_PORT:-18123}
+BROKER_PORT=${SKUFLOW_BROKER_PORT:-19092}
+START_TIMEOUT=${SKUFLOW_START_TIMEOUT:-60}
+STOP_TIMEOUT=${SKUFLOW_STOP_TIMEOUT:-20}
+RUN=$DATA/run
+LOGS=$DATA/logs
+CH_DIR=$DATA/clickhouse
+
+# Infrastructure, in start order. Other services (processor, aggregator,
+# watcher) are stopped before these, in any order.
+INFRA=(clickhouse broker)
+# Ports each service listens on, checked before it starts.
+declare -A PORTS=([clickhouse]="$CH_TCP_PORT $CH_HTTP_PORT" [broker]="$BROKER_PORT")
+PACKAGES=(clickhouse-server clickhouse-client kcat)
+
+# Services started by up see the stack's addresses when the ports were moved
+# (an explicit SKUFLOW_CLICKHOUSE_ADDR or SKUFLOW_KAFKA_BROKERS still wins;
+# otherwise skuflow.yaml or config.Default() applies).
+if [[ -n ${SKUFLOW_CH_TCP_PORT:-} && -z ${SKUFLOW_CLICKHOUSE_ADDR:-} ]]; then
+	export SKUFLOW_CLICKHOUSE_ADDR=127.0.0.1:$CH_TCP_PORT
+fi
+if [[ -n ${SKUFLOW_BROKER_PORT:-} && -z ${SKUFLOW_KAFKA_BROKERS:-} ]]; then
+	export SKUFLOW_KAFKA_BROKERS=127.0.0.1:$BROKER_PORT
+fi
+
+say() { printf '%s\n' "$*"; }
+die() { printf 'stack: %s\n' "$*" >&2; exit 1; }
+
+# --- install ----------------------------------------------------------------
+
+missing_packages() {
+	local p
+	for p in "${PACKAGES[@]}"; do
+		if command -v dpkg-query >/dev/null; then
+			[[ $(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) == "install ok installed" ]] || printf '%s\n' "$p"
+		else
+			find_program "$p" >/dev/null || printf '%s\n' "$p"
+		fi
+	done
+}
+
+cmd_install() {
+	local missing
+	mapfile -t missing < <(missing_packages)
+	if ((${#missing[@]} == 0)); then
+		say "install: ${PACKAGES[*]} already installed"
+		return
+	fi
+	command -v apt-get >/dev/null ||
+		die "missing ${missing[*]} and no apt-get: install them with this system's package manager"
+	local sudo=()
+	if ((EUID != 0)); then
+		command -v sudo >/dev/null ||
+			die "missing ${missing[*]}: installing needs root; run 'deploy/stack.sh install' as root or install sudo"
+		sudo=(sudo)
+	fi
+	mkdir -p "$LOGS"
+	local log=$LOGS/install.log began=$SECONDS
+	say "install: apt-get update && apt-get install ${missing[*]} (log in $log)"
+	# The server package may start a system ClickHouse on 9000/8123; the
+	# stack does not use it and does not clash with it.
+	if ! { "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+		"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
+		tail -n 20 "$log" | sed 's/^/    /' >&2
+		die "install: apt-get failed; see $log"
+	fi
+	say "install: done in $((SECONDS - began)) s"
+}
+
+# find_program NAME prints the path of a system program, also where Debian
+# puts servers (/usr/sbin, not on a non-root PATH).
+find_program() {
+	local p
+	if p=$(command -v "$1"); then
+		printf '%s\n' "$p"
+		return
+	fi
+	for p in /usr/sbin/"$1" /usr/bin/"$1"; do
+		[[ -x $p ]] && { printf '%s\n' "$p"; return; }
+	done
+	return 1
+}
+
+# --- processes --------------------------------------------------------------
+
+# running_pid NAME prints the pid of NAME if it runs: its pid file names a
+# live process whose command line is the one up started.
+running_pid() {
+	local pidfile=$RUN/$1.pid pid
+	[[ -f $pidfile ]] || return 1
+	pid=$(<"$pidfile")
+	[[ $pid =~ ^[0-9]+$ ]] || return 1
+	# Through a pipe: given the file, cmp -s trusts /proc's size of 0 and says
+	# "differ" unread. A zombie's cmdline is empty, so it never matches.
+	# shellcheck disable=SC2002
+	cat "/proc/$pid/cmdline" 2>/dev/null | cmp -s - "$RUN/$1.cmdline" || return 1
+	printf '%s\n' "$pid"
+}
+
+# alive PID: the process exists and is not a zombie (field 3 of stat, after
+# the parenthesised name).
+alive() {
+	local stat
+	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	stat=${stat##*) }
+	[[ ${stat:0:1} != Z ]]
+}
+
+# log_files NAME lists the logs worth showing when NAME fails.
+log_files() {
+	printf '%s\n' "$LOGS/$1.log"
+	case $1 in
+	clickhouse) printf '%s\n' "$CH_DIR/log/clickhouse-server.err.log" "$CH_DIR/log/clickhouse-server.log" ;;
+	esac
+}
+
+# show_logs NAME prints what NAME wrote since it was started (LOG_OFFSET)
+# and the end of its other logs.
+show_logs() {
+	local f
+	while read -r f; do
+		[[ -s $f ]] || continue
+		printf '%s: last lines of %s:\n' "$1" "$f" >&2
+		if [[ $f == "$LOGS/$1.log" ]]; then
+			tail -c "+$((LOG_OFFSET + 1))" "$f" | tail -n 25
+		else
+			tail -n 12 "$f"
+		fi | sed 's/^/    /' >&2
+	done < <(log_files "$1")
+}
+
+# port_in_use PORT: something accepts connections on 127.0.0.1:PORT.
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# start_service NAME CMD... starts CMD in the background, in its own session
+# so that it outlives this shell and ^C, with its output appended to
+# $LOGS/NAME.log, and waits for ready_NAME if that function exists. A NAME
+# that already runs is left alone.
+start_service() {
+	local name=$1 pid
+	shift
+	if pid=$(running_pid "$name"); then
+		say "$name: already running (pid $pid)"
+		return
+	fi
+	local port
+	for port in ${PORTS[$name]:-}; do
+		port_in_use "$port" &&
+			die "$name: 127.0.0.1:$port is in use by another program (see the port settings in deploy/stack.sh)"
+	done
+	mkdir -p "$RUN" "$LOGS"
+	local log=$LOGS/$name.log
+	printf '=== %s %s\n' "$(date '+%F %T')" "$*" >>"$log"
+	# ready_NAME functions read the log from here on.
+	LOG_OFFSET=$(stat -c %s "$log")
+	# The subshell is not a process group leader, so setsid does not fork
+	# and $! is the service itself once exec'd.
+	(cd "$ROOT" && exec setsid "$@" </dev/null >>"$log" 2>&1) &
+	pid=$!
+	printf '%s\0' "$@" >"$RUN/$name.cmdline"
+	printf '%s\n' "$pid" >"$RUN/$name.pid"
+
+	local began=${EPOCHREALTIME//[.,]/} detail=""
+	if declare -F "ready_$name" >/dev/null; then
+		until detail=$("ready_$name"); do
+			if ! alive "$pid"; then
+				say "$name: exited during start" >&2
+				rm -f "$RUN/$name.pid" "$RUN/$name.cmdline"
+				show_logs "$name"
+				exit 1
+			fi
+			if ((${EPOCHREALTIME//[.,]/} - began >= START_TIMEOUT * 1000000)); then
+				say "$name: not answering after $START_TIMEOUT s; stopping it" >&2
+				show_logs "$name"
+				stop_service "$name" >/dev/null
+				exit 1
+			fi
+			sleep 0.2
+		done
+	else
+		sleep 1
+		alive "$pid" || { say "$name: exited during start" >&2; show_logs "$name"; exit 1; }
+	fi
+	local ms=$(((${EPOCHREALTIME//[.,]/} - began) / 1000))
+	say "$name: started (pid $pid)${detail:+, $detail} in $((ms / 1000)).$(printf '%03d' $((ms % 1000))) s"
+}
+
+# stop_service NAME sends SIGTERM, waits STOP_TIMEOUT, then SIGKILL.
+stop_service() {
+	local name=$1 pid
+	if ! pid=$(running_pid "$name"); then
+		if [[ -f $RUN/$name.pid ]]; then
+			say "$name: not running (stale pid file removed)"
+		else
+			say "$name: stopped"
+		fi
+		rm -f "$RUN/$name.pid" "$RUN/$name.cmdline"
+		return
+	fi
+	if ! kill -TERM "$pid" 2>/dev/null && alive "$pid"; then
+		die "$name: cannot signal pid $pid (started by another user?)"
+	fi
+	local waited=0
+	while alive "$pid" && ((waited < STOP_TIMEOUT * 10)); do
+		sleep 0.1
+		waited=$((waited + 1))
+	done
+	if alive "$pid"; then
+		kill -KILL "$pid" 2>/dev/null || true
+		waited=0
+		while alive "$pid" && ((waited < 50)); do
+			sleep 0.1
+			waited=$((waited + 1))
+		done
+		alive "$pid" && die "$name: pid $pid survives SIGKILL"
+		say "$name: killed (pid $pid) after $STOP_TIMEOUT s without stopping"
+	else
+		say "$name: stopped (pid $pid)"
+	fi
+	rm -f "$RUN/$name.pid" "$RUN/$name.cmdline"
+}
+
+# services lists the infrastructure and every other service with a pid file.
+services() {
+	local s f
+	for s in "${INFRA[@]}"; do printf '%s\n' "$s"; done
+	for f in "$RUN"/*.pid; do
+		[[ -e $f ]] || continue
+		s=$(basename "$f" .pid)
+		[[ " ${INFRA[*]} " == *" $s "* ]] || printf '%s\n' "$s"
+	done
+}
+
+# build_if_stale NAME brings $BIN/NAME up to date with `go build`, which
+# knows best what is stale; with nothing changed it costs well under a
+# second (`make build` may have built it). Without go, an existing binary
+# is used as it is.
+build_if_stale() {
+	local name=$1 out=$BIN/$1 before=none
+	if ! command -v go >/dev/null; then
+		[[ -x $out ]] || die "$out is missing and go is not on PATH to build it"
+		return
+	fi
+	[[ -e $out ]] && before=$(cksum <"$out")
+	(cd "$ROOT" && go build -o "$out" "./cmd/$name") || die "$name: go build ./cmd/$name failed"
+	[[ $(cksum <"$out") == "$before" ]] || say "$name: built $out"
+}
+
+# --- services ---------------------------------------------------------------
+
+start_clickhouse() {
+	local server
+	server=$(find_program clickhouse-server) || die "clickhouse-server is not installed: run 'deploy/stack.sh install'"
+	mkdir -p "$CH_DIR/log"
+	# Everything after the lone -- replaces the config file's element of that
+	# name (ClickHouse 18.16 and later), so the checked-in config stays as is.
+	start_service clickhouse "$server" \
+		--config-file="$ROOT/deploy/clickhouse/config.xml" -- \
+		--tcp_port="$CH_TCP_PORT" \
+		--http_port="$CH_HTTP_PORT" \
+		--path="$CH_DIR/data/" \
+		--tmp_path="$CH_DIR/tmp/" \
+		--user_files_path="$CH_DIR/user_files/" \
+		--format_schema_path="$CH_DIR/format_schemas/" \
+		--logger.log="$CH_DIR/log/clickhouse-server.log" \
+		--logger.errorlog="$CH_DIR/log/clickhouse-server.err.log"
+}
+
+ready_clickhouse() {
+	local client
+	client=$(find_program clickhouse-client) || return 1
+	timeout 5 "$client" --host 127.0.0.1 --port "$CH_TCP_PORT" --query 'SELECT 1' >/dev/null 2>&1 || return 1
+	printf 'answering on 127.0.0.1:%s (http 127.0.0.1:%s)' "$CH_TCP_PORT" "$CH_HTTP_PORT"
+}
+
+start_broker() {
+	build_if_stale broker
+	# The working directory is the repository, so a skuflow.yaml there (topic,
+	# partitions, log format) applies; the flags set port and data.
+	start_service broker "$BIN/broker" --port "$BROKER_PORT" --data-dir "$DATA/broker"
+}
+
+ready_broker() {
+	# Not `tail | grep -q`: grep's early exit would fail the pipe (pipefail).
+	grep -qE 'msg=ready|"msg":"ready"' < <(tail -c "+$((LOG_OFFSET + 1))" "$LOGS/broker.log") || return 1
+	printf 'ready on 127.0.0.1:%s' "$BROKER_PORT"
+}
+
+# --- commands ---------------------------------------------------------------
+
+cmd_up() {
+	local missing
+	mapfile -t missing < <(missing_packages)
+	((${#missing[@]} == 0)) || cmd_install
+	start_clickhouse
+	start_broker
+	say "stack: up; ClickHouse 127.0.0.1:$CH_TCP_PORT (http $CH_HTTP_PORT), Kafka 127.0.0.1:$BROKER_PORT, data in $DATA"
+}
+
+cmd_down() {
+	local s i
+	# Services first, so that they can flush and commit; then the broker,
+	# then ClickHouse.
+	while read -r s; do
+		[[ " ${INFRA[*]} " == *" $s "* ]] || stop_service "$s"
+	done < <(services)
+	for ((i = ${#INFRA[@]} - 1; i >= 0; i--)); do
+		stop_service "${INFRA[i]}"
+	done
+}
+
+cmd_status() {
+	local s pid
+	while read -r s; do
+		if pid=$(running_pid "$s"); then
+			say "$s: running (pid $pid)"
+		else
+			say "$s: stopped"
+		fi
+	done < <(services)
+}
+
+case ${1:-} in
+install) cmd_install ;;
+up) cmd_up ;;
+down) cmd_down ;;
+status) cmd_status ;;
+*)
+	printf 'usage: %s install|up|down|status\n' "$0" >&2
+	exit 2
+	;;
+esac
