@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -115,7 +116,7 @@ func NewPusher(cl *kgo.Client, opts Options) *Pusher {
 }
 
 // ErrHeader is returned for a CSV file whose header cannot give valid
-// records: a key column is missing.
+// records: a column name is empty or repeated, or a key column is missing.
 var ErrHeader = errors.New("bad header")
 
 // Push reads src to its end and produces its valid records. It returns when
@@ -259,7 +260,7 @@ func (p *Pusher) reader(in *Input) (Reader, error) {
 		}
 		for _, k := range p.opts.Schema.Key {
 			if !cols[k] {
-				return nil, fmt.Errorf("%w: line 1: the header has no %q column (columns: %v)", ErrHeader, k, cr.Header())
+				return nil, fmt.Errorf("%w: the header has no %q column (columns: %s)", ErrHeader, k, strings.Join(cr.Header(), ", "))
 			}
 		}
 		return cr, nil
