@@ -49,7 +49,7 @@ test: deps build ## vet, then unit, integration and end-to-end tests against rea
 fuzz: ## run every fuzz test for FUZZTIME each (default 20s)
 	@for pkg in $$($(GO) list ./...); do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
-	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-20s} -parallel 1 $$pkg || exit 1; \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-20s} -fuzzminimizetime 3s -parallel 1 $$pkg || exit 1; \
 	  done; \
 	done
 

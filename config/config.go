@@ -59,8 +59,18 @@ type Loader struct {
 	DeliveryTimeout time.Duration `mapstructure:"delivery_timeout"`
 }
 
-// Processor tunes the processor's batches.
+// Processor tunes the processor: its consumer group and its batches.
 type Processor struct {
+	// Group is the consumer group all processor instances share.
+	Group string `mapstructure:"group"`
+	// SessionTimeout is how long the group waits for a silent instance
+	// before giving its partitions to the others.
+	SessionTimeout time.Duration `mapstructure:"session_timeout"`
+	// ShutdownTimeout bounds the final flush on SIGTERM; what is not in
+	// ClickHouse by then is left uncommitted and read again on restart.
+	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
+	// A batch is inserted when it reaches BatchRows or BatchBytes, or
+	// FlushInterval after its first record.
 	BatchRows     int           `mapstructure:"batch_rows"`
 	BatchBytes    Bytes         `mapstructure:"batch_bytes"`
 	FlushInterval time.Duration `mapstructure:"flush_interval"`
@@ -116,6 +126,11 @@ func Default() Config {
 			DeliveryTimeout: 2 * time.Minute,
 		},
 		Processor: Processor{
+			Group: "skuflow-processor",
+			// Short enough that a crashed instance's partitions move on
+			// quickly, long enough to ride out a GC pause or a slow insert.
+			SessionTimeout:  10 * time.Second,
+			ShutdownTimeout: 30 * time.Second,
 			// ClickHouse wants large, infrequent inserts.
 			BatchRows:     100000,
 			BatchBytes:    64 << 20,
@@ -178,6 +193,11 @@ func (c *Config) Validate() error {
 	if c.Loader.ShowErrors < 0 {
 		bad("loader.show_errors", "must not be negative, got %d", c.Loader.ShowErrors)
 	}
+	if c.Processor.Group == "" {
+		bad("processor.group", "must not be empty")
+	}
+	positive(bad, "processor.session_timeout", c.Processor.SessionTimeout)
+	positive(bad, "processor.shutdown_timeout", c.Processor.ShutdownTimeout)
 	if c.Processor.BatchRows < 1 {
 		bad("processor.batch_rows", "must be at least 1, got %d", c.Processor.BatchRows)
 	}

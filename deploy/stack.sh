@@ -319,6 +319,16 @@ ready_broker() {
 	printf 'ready on 127.0.0.1:%s' "$BROKER_PORT"
 }
 
+start_processor() {
+	build_if_stale processor
+	start_service processor "$BIN/processor"
+}
+
+ready_processor() {
+	grep -qE 'msg=started|"msg":"started"' < <(tail -c "+$((LOG_OFFSET + 1))" "$LOGS/processor.log") || return 1
+	printf 'loading the topic into ClickHouse'
+}
+
 # --- commands ---------------------------------------------------------------
 
 cmd_up() {
@@ -327,6 +337,7 @@ cmd_up() {
 	((${#missing[@]} == 0)) || cmd_install
 	start_clickhouse
 	start_broker
+	start_processor
 	say "stack: up; ClickHouse 127.0.0.1:$CH_TCP_PORT (http $CH_HTTP_PORT), Kafka 127.0.0.1:$BROKER_PORT, data in $DATA"
 }
 

@@ -2,6 +2,7 @@
 // the keyed topic and generates synthetic ones.
 //
 //	loader push [flags] PATH...   stream files, folders, - (stdin) or URLs to Kafka
+//	loader sql  "SELECT ..."      query ClickHouse: an aligned table, or TSV with --tsv
 //	loader gen  [flags]           write a synthetic products file
 package main
 
@@ -33,6 +34,7 @@ type stdio struct {
 func commands() []command {
 	return []command{
 		{"push", "[flags] PATH...", "stream files, folders, - (stdin) or http(s) URLs to the topic", runPush},
+		{"sql", `"SELECT ..."`, "run a query against ClickHouse and print the result", runSQL},
 		{"gen", "[flags]", "write a synthetic products file", runGen},
 	}
 }

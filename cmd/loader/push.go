@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"skuflow/config"
@@ -15,6 +17,7 @@ import (
 	"skuflow/internal/kafka"
 	"skuflow/internal/logging"
 	"skuflow/internal/metrics"
+	"skuflow/jobs"
 	"skuflow/producer"
 	"skuflow/schemas"
 )
@@ -40,6 +43,8 @@ func runPush(ctx context.Context, args []string, stdio stdio) error {
 	format := fs.String("format", "", "input format: json, ndjson or csv (default: from the name, then the first bytes)")
 	asJSON := fs.Bool("json", false, "print a machine-readable summary on stdout")
 	noProgress := fs.Bool("no-progress", false, "do not draw a progress bar (it is drawn only on a terminal)")
+	wait := fs.Bool("wait", false, "after producing, wait until the processor has loaded every record into ClickHouse")
+	waitTimeout := fs.Duration("wait-timeout", 0, "give up waiting after this long (0: wait as long as it takes)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -122,6 +127,11 @@ func runPush(ctx context.Context, args []string, stdio stdio) error {
 			break
 		}
 	}
+	var waited *waitResult
+	if *wait && !failed {
+		waited = waitLoaded(ctx, cl, cfg, results, *waitTimeout, !*noProgress && !*asJSON, stdio)
+		failed = waited.Error != ""
+	}
 	if hidden := shown - cfg.Loader.ShowErrors; hidden > 0 && !*asJSON {
 		fmt.Fprintf(stdio.err, "(%s more rejected records not shown; loader.show_errors is %d)\n", cli.Count(int64(hidden)), cfg.Loader.ShowErrors)
 	}
@@ -129,6 +139,9 @@ func runPush(ctx context.Context, args []string, stdio stdio) error {
 		enc := json.NewEncoder(stdio.out)
 		enc.SetIndent("", "  ")
 		summary := map[string]any{"ok": !failed, "results": results, "peak_rss_bytes": metrics.PeakRSS()}
+		if waited != nil {
+			summary["wait"] = waited
+		}
 		if err := enc.Encode(summary); err != nil {
 			return err
 		}
@@ -184,4 +197,72 @@ func summaryLine(r *producer.Result) string {
 	return fmt.Sprintf("%s (%s): %s read, %s produced, %s rejected in %s (%.1f MB/s), job %s",
 		r.Source, format, cli.Count(r.Read), cli.Count(r.Produced), cli.Count(r.Rejected),
 		r.Duration.Round(time.Millisecond), r.MBPerSecond, r.Job)
+}
+
+// waitResult says how waiting for the consumer groups ended.
+type waitResult struct {
+	Groups  []string `json:"groups"`
+	Seconds float64  `json:"seconds"`
+	Error   string   `json:"error,omitempty"`
+}
+
+// stallHint is how long waiting may see no progress before the loader says
+// what might be wrong.
+const stallHint = 30 * time.Second
+
+// waitLoaded waits until the consumer groups have committed past every
+// partition's last offset of the pushes (invariant 4).
+func waitLoaded(ctx context.Context, cl *kgo.Client, cfg config.Config, results []*producer.Result, timeout time.Duration, bar bool, stdio stdio) *waitResult {
+	ends := map[int32]int64{}
+	for _, r := range results {
+		for p, o := range r.EndOffsets {
+			ends[p] = max(ends[p], o)
+		}
+	}
+	groups := []string{cfg.Processor.Group}
+	res := &waitResult{Groups: groups}
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	start := time.Now()
+	var (
+		total, left  atomic.Int64
+		lastProgress = time.Now()
+		hinted       bool
+	)
+	total.Store(-1)
+	var b *cli.Bar
+	if bar {
+		b = cli.StartBar(stdio.err, 200*time.Millisecond, func(time.Duration) string {
+			t, l := total.Load(), left.Load()
+			return fmt.Sprintf("waiting for %v %s %s records to go", groups, cli.Gauge(t-l, t, 30), cli.Count(l))
+		})
+	}
+	err := jobs.Wait(ctx, kadm.NewClient(cl), groups, cfg.Kafka.Topic, ends, 200*time.Millisecond, func(n int64) {
+		if total.Load() < 0 {
+			total.Store(n)
+		}
+		if n != left.Load() {
+			lastProgress = time.Now()
+		}
+		left.Store(n)
+		if !hinted && n > 0 && time.Since(lastProgress) > stallHint {
+			hinted = true
+			fmt.Fprintf(stdio.err, "\r\033[Kno progress for %s with %s records to go: is a processor running in group %s? ('make up' starts one)\n",
+				stallHint, cli.Count(n), cfg.Processor.Group)
+		}
+	})
+	if b != nil {
+		b.Stop()
+	}
+	res.Seconds = time.Since(start).Seconds()
+	if err != nil {
+		res.Error = fmt.Sprintf("waiting for %v: %v", groups, err)
+		fmt.Fprintln(stdio.err, res.Error)
+		return res
+	}
+	fmt.Fprintf(stdio.err, "loaded: every record is in ClickHouse (waited %s)\n", time.Since(start).Round(time.Millisecond))
+	return res
 }

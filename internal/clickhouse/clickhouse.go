@@ -1,0 +1,93 @@
+// Package clickhouse connects the services to ClickHouse and keeps its
+// tables in shape: migration at start-up (idempotent, additive only), the
+// bookkeeping tables every service shares, and the classification of errors
+// into "retry later" and "this data cannot go in".
+package clickhouse
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"syscall"
+
+	ch "github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"skuflow/config"
+)
+
+// Conn is a connection pool to ClickHouse.
+type Conn = driver.Conn
+
+// Open returns a connection pool for c whose default database is
+// "default": the services name every table with its database, and
+// "default" exists on every server, before migration has created ours. It
+// does not dial: the first query does, so a service can start while
+// ClickHouse is still down and retry.
+func Open(c config.ClickHouse) (Conn, error) { return OpenDatabase(c, "default") }
+
+// OpenDatabase is Open with another default database, in which unqualified
+// table names of queries resolve.
+func OpenDatabase(c config.ClickHouse, database string) (Conn, error) {
+	conn, err := ch.Open(&ch.Options{
+		Addr:         []string{c.Addr},
+		Protocol:     ch.Native,
+		Auth:         ch.Auth{Database: database, Username: c.Username, Password: c.Password},
+		DialTimeout:  c.DialTimeout,
+		Compression:  &ch.Compression{Method: ch.CompressionLZ4},
+		MaxOpenConns: 4,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse %s: %w", c.Addr, err)
+	}
+	return conn, nil
+}
+
+// dataErrorCodes are ClickHouse exception codes that say the rows, not the
+// server, are at fault: retrying the same rows cannot help, and splitting
+// the batch finds the rows to set aside.
+var dataErrorCodes = map[int32]string{
+	6:   "CANNOT_PARSE_TEXT",
+	27:  "CANNOT_PARSE_INPUT_ASSERTION_FAILED",
+	32:  "ATTEMPT_TO_READ_AFTER_EOF",
+	38:  "CANNOT_PARSE_DATE",
+	41:  "CANNOT_PARSE_DATETIME",
+	53:  "TYPE_MISMATCH",
+	69:  "ARGUMENT_OUT_OF_BOUND",
+	70:  "CANNOT_CONVERT_TYPE",
+	72:  "CANNOT_PARSE_NUMBER",
+	117: "INCORRECT_DATA",
+	131: "TOO_LARGE_STRING_SIZE",
+	395: "FUNCTION_THROW_IF_VALUE_IS_NON_ZERO",
+	469: "VIOLATED_CONSTRAINT",
+}
+
+// IsDataError reports whether err says that the inserted rows themselves
+// are unacceptable. Anything else (network, server overload, a table being
+// altered) is worth retrying as it is.
+func IsDataError(err error) bool {
+	var ex *ch.Exception
+	if errors.As(err, &ex) {
+		_, ok := dataErrorCodes[ex.Code]
+		return ok
+	}
+	return false
+}
+
+// IsUnavailable reports whether err looks like ClickHouse is not reachable
+// at all, to word log lines; both this and other non-data errors are retried.
+func IsUnavailable(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, io.EOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// Retriable is the complement of IsDataError, for retry.Forever.
+func Retriable(err error) bool { return !IsDataError(err) }
+
+// quote returns s as a ClickHouse string literal.
+func quote(s string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
+}

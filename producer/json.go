@@ -1,0 +1,729 @@
+package producer
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"strings"
+	"unicode/utf8"
+
+	"skuflow/schemas"
+)
+
+// Buffer sizes of the JSON and NDJSON readers. The buffer starts small
+// enough to be cheap for small inputs and grows, only while one record needs
+// it, up to MaxRecordBytes plus some slack, so that a record of the largest
+// allowed size still fits with the bytes around it.
+const (
+	jsonBufSize  = 256 << 10
+	jsonBufSlack = 4 << 10
+)
+
+// jsonBOM is the UTF-8 byte order mark; a reader skips it at the start.
+const jsonBOM = "\xEF\xBB\xBF"
+
+// NewJSONReader returns a Reader of one JSON document (RFC 8259, validated
+// strictly: invalid UTF-8 in a string is a syntax error too). A leading UTF-8
+// byte order mark is skipped. The document is one of:
+//
+//   - an array: its elements are the records;
+//   - a wrapper object holding the array of records, such as
+//     {"records": [{...}, ...], "count": 3};
+//   - an object that is itself one record.
+//
+// A wrapper object is told from a record while streaming, member by member:
+// the first member whose value is an array whose first element is an object
+// makes the object a wrapper, unless one of opts.KeyFields was the name of an
+// earlier member, in which case the object is a record (so {"sku": "a",
+// "parts": [{...}]} is one record). An empty array, or an array whose first
+// element is not an object, decides nothing. An object that ends without
+// becoming a wrapper is one record (so {"records": []} is one record, which
+// validation then rejects for its missing key, rather than nothing at all).
+// The members before the records array are held (at most MaxRecordBytes of
+// them) and dropped once the object is a wrapper; the members after it are
+// checked for syntax, one at a time (each at most MaxRecordBytes), and
+// dropped. A later member holding a second array of records ends the input
+// with a *SyntaxError naming it: its records are neither read nor silently
+// dropped.
+//
+// An element (or document) that is valid JSON but not an object is a
+// *RecordError ("record is a number, not an object") and reading goes on.
+// Any syntax error ends the input with a *SyntaxError giving its line,
+// column and byte offset; every later call returns it again. So does a
+// record longer than MaxRecordBytes, since the rest of the document cannot
+// be framed without reading it. A document with no value at all (empty, or
+// white space only) is a *SyntaxError. Arrays and objects may nest at most
+// 1000 deep.
+//
+// Line numbers count from 1; columns count bytes from 1, not counting a
+// byte order mark; offsets count bytes of the input from 0, counting it.
+func NewJSONReader(r io.Reader, opts ReaderOptions) Reader {
+	return newJSONReader(r, opts, jsonBufSize)
+}
+
+// NewNDJSONReader returns a Reader of newline-delimited JSON: one object per
+// line, lines ended by LF or CRLF, the last one maybe by the end of input. A
+// leading UTF-8 byte order mark is skipped, and so are blank lines (white
+// space only). A line that is not valid JSON, holds more than one value, or
+// holds a value that is not an object is a *RecordError whose reason names
+// the column of the problem, and reading goes on with the next line. So is a
+// line longer than MaxRecordBytes; the reader then skips to the next newline
+// without holding the line.
+func NewNDJSONReader(r io.Reader, opts ReaderOptions) Reader {
+	return newNDJSONReader(r, opts, jsonBufSize)
+}
+
+// jsonInput is the buffered input of the JSON and NDJSON readers: buf[pos:n]
+// is read but not consumed. A record being scanned is kept whole in buf.
+type jsonInput struct {
+	r     io.Reader
+	buf   []byte
+	pos   int
+	n     int
+	base  int64 // offset in the input of buf[0]
+	eof   bool  // no more data: buf[n] is the end of the input
+	rerr  error // the read error that ended the input; nil at io.EOF
+	limit int   // the largest the buffer may grow
+	// greedy makes fill read at least as many bytes as it keeps. The JSON
+	// reader scans a record again from its start after each fill, so its
+	// fills must grow geometrically; the NDJSON reader never scans a byte
+	// twice, and takes what one read gives, so that a line is handled as
+	// soon as it is whole even on a slow pipe.
+	greedy bool
+
+	// Lines are counted lazily, when a position needs its line.
+	line      int64 // line of buf[linePos]
+	linePos   int
+	lineStart int64 // offset in the input where that line starts
+}
+
+func (in *jsonInput) init(r io.Reader, maxRecord, size int) {
+	in.r = r
+	in.limit = maxRecord + jsonBufSlack
+	in.buf = make([]byte, min(size, in.limit))
+	in.line = 1
+}
+
+// jsonMaxRecord returns the record size limit of opts.
+func jsonMaxRecord(opts ReaderOptions) int {
+	if opts.MaxRecordBytes <= 0 {
+		return DefaultMaxRecordBytes
+	}
+	return opts.MaxRecordBytes
+}
+
+// fill drops buf[:keep], grows the buffer when what is kept fills more than
+// half of it, and reads more: once, or when greedy until it has at least as
+// many new bytes as it kept (or the buffer is full, or the input ends), so
+// that a record scanned again after each fill costs at most about twice its
+// size.
+func (in *jsonInput) fill(keep int) {
+	if in.eof {
+		return
+	}
+	if keep > 0 {
+		in.n = copy(in.buf, in.buf[keep:in.n])
+		in.pos -= keep
+		in.linePos -= keep
+		in.base += int64(keep)
+	}
+	if in.n > len(in.buf)/2 && len(in.buf) < in.limit {
+		nb := make([]byte, min(2*len(in.buf), in.limit))
+		copy(nb, in.buf[:in.n])
+		in.buf = nb
+	}
+	want := 1
+	if in.greedy {
+		want = max(in.n, 1)
+	}
+	for got, empty := 0, 0; got < want && in.n < len(in.buf); {
+		m, err := in.r.Read(in.buf[in.n:])
+		in.n += m
+		got += m
+		if err != nil {
+			in.eof = true
+			if err != io.EOF {
+				in.rerr = err
+			}
+			return
+		}
+		if m > 0 {
+			empty = 0
+		} else if empty++; empty >= 100 {
+			in.eof = true
+			in.rerr = io.ErrNoProgress
+			return
+		}
+	}
+}
+
+// lines counts the lines up to buf[p].
+func (in *jsonInput) lines(p int) {
+	if p <= in.linePos {
+		return
+	}
+	seg := in.buf[in.linePos:p]
+	if k := bytes.Count(seg, []byte{'\n'}); k > 0 {
+		in.line += int64(k)
+		in.lineStart = in.base + int64(in.linePos+bytes.LastIndexByte(seg, '\n')+1)
+	}
+	in.linePos = p
+}
+
+// skipBOM skips a byte order mark at the start of the input. It reports
+// whether a read error cut the input inside what may be one.
+func (in *jsonInput) skipBOM() (cut bool) {
+	for in.n < len(jsonBOM) && !in.eof {
+		in.fill(0)
+	}
+	if bytes.HasPrefix(in.buf[:in.n], []byte(jsonBOM)) {
+		in.pos = len(jsonBOM)
+		in.linePos = in.pos
+		in.lineStart = int64(in.pos)
+	}
+	return in.rerr != nil && in.n < len(jsonBOM) && strings.HasPrefix(jsonBOM, string(in.buf[:in.n]))
+}
+
+// jsonState is where a jsonReader is in the document.
+type jsonState uint8
+
+const (
+	jsonStart      jsonState = iota
+	jsonArrayFirst           // after '[': an element or ']'
+	jsonElem                 // at an element
+	jsonAfterElem            // after an element: ',' or ']'
+	jsonObject               // at a top-level '{': wrapper or record?
+	jsonRest                 // after the records array of a wrapper
+	jsonScalar               // at a top-level value that is not an object or array
+	jsonAfterTop             // after the top-level value: only white space
+)
+
+type jsonReader struct {
+	in    jsonInput
+	sc    jsonScanner
+	max   int
+	keys  []string
+	state jsonState
+	depth int // containers around a record: 1 in an array, 2 in a wrapper
+	// wrapped is set once the top-level object is a wrapper; wrap is the
+	// name of its member holding the records.
+	wrapped bool
+	wrap    []byte
+	err     error // sticky: io.EOF or what ended the input
+	rec     Record
+}
+
+func newJSONReader(r io.Reader, opts ReaderOptions, bufSize int) *jsonReader {
+	jr := &jsonReader{max: jsonMaxRecord(opts), keys: opts.KeyFields}
+	jr.in.init(r, jr.max, bufSize)
+	jr.in.greedy = true
+	jr.sc.end = "input"
+	return jr
+}
+
+// Next implements Reader.
+func (r *jsonReader) Next() (*Record, error) {
+	in := &r.in
+	for r.err == nil {
+		switch r.state {
+		case jsonStart:
+			if in.skipBOM() {
+				return nil, r.ioErr()
+			}
+			if !r.skipWS() {
+				return nil, r.endErr("", "unexpected end of input: no JSON value")
+			}
+			switch in.buf[in.pos] {
+			case '[':
+				in.pos++
+				r.depth = 1
+				r.state = jsonArrayFirst
+			case '{':
+				r.state = jsonObject
+			default:
+				r.state = jsonScalar
+			}
+		case jsonArrayFirst:
+			if !r.skipWS() {
+				return nil, r.endErr("array", "")
+			}
+			r.state = jsonElem
+			if in.buf[in.pos] == ']' {
+				in.pos++
+				r.state = r.afterArray()
+			}
+		case jsonElem:
+			r.state = jsonAfterElem
+			return r.element()
+		case jsonAfterElem:
+			if !r.skipWS() {
+				return nil, r.endErr("array", "")
+			}
+			switch in.buf[in.pos] {
+			case ',':
+				in.pos++
+				if !r.skipWS() {
+					return nil, r.endErr("array", "")
+				}
+				r.state = jsonElem
+			case ']':
+				in.pos++
+				r.state = r.afterArray()
+			default:
+				return nil, r.badChar(in.pos, "after array element")
+			}
+		case jsonObject:
+			if rec, err := r.object(); rec != nil || err != nil {
+				return rec, err
+			}
+		case jsonRest:
+			if !r.skipWS() {
+				return nil, r.endErr("object", "")
+			}
+			switch in.buf[in.pos] {
+			case '}':
+				in.pos++
+				r.state = jsonAfterTop
+			case ',':
+				if err := r.member(); err != nil {
+					return nil, err
+				}
+			default:
+				return nil, r.badChar(in.pos, "after object key:value pair")
+			}
+		case jsonScalar:
+			r.depth = 0
+			r.state = jsonAfterTop
+			return r.element()
+		case jsonAfterTop:
+			if r.skipWS() {
+				return nil, r.badChar(in.pos, "after top-level value")
+			}
+			if in.rerr != nil {
+				return nil, r.ioErr()
+			}
+			r.err = io.EOF
+		}
+	}
+	return nil, r.err
+}
+
+func (r *jsonReader) afterArray() jsonState {
+	if r.wrapped {
+		return jsonRest
+	}
+	return jsonAfterTop
+}
+
+// refill keeps buf[keep:] and reads more.
+func (r *jsonReader) refill(keep int) {
+	r.in.lines(keep)
+	r.in.fill(keep)
+}
+
+// skipWS skips white space between records, reading as needed, and reports
+// whether a byte follows it.
+func (r *jsonReader) skipWS() bool {
+	in := &r.in
+	for {
+		for in.pos < in.n && jsonSpace[in.buf[in.pos]] {
+			in.pos++
+		}
+		if in.pos < in.n {
+			return true
+		}
+		if in.eof {
+			return false
+		}
+		r.refill(in.pos)
+	}
+}
+
+// element reads the record (or non-object value) at in.pos.
+func (r *jsonReader) element() (*Record, error) {
+	in := &r.in
+	s := &r.sc
+	for {
+		start := in.pos
+		obj := in.buf[start] == '{'
+		s.reset(in.buf[:in.n], in.eof, obj)
+		var end int
+		if obj {
+			end = s.record(start, r.depth)
+		} else {
+			end = s.value(start, r.depth)
+		}
+		if end < 0 {
+			if !s.more {
+				return nil, r.scanErr()
+			}
+			if in.n-start > r.max {
+				return nil, r.tooBig(start, "record", "")
+			}
+			r.refill(start)
+			continue
+		}
+		if end-start > r.max {
+			return nil, r.tooBig(start, "record", "")
+		}
+		if !obj && end == in.n && in.rerr != nil {
+			// A number that a read error may have cut.
+			return nil, r.ioErr()
+		}
+		in.pos = end
+		in.lines(start)
+		line, off := in.line, in.base+int64(start)
+		if !obj {
+			raw := in.buf[start:end:end]
+			return nil, &RecordError{Line: line, Offset: off, Reason: "record is " + schemas.Kind(raw) + ", not an object", Raw: raw}
+		}
+		s.finish(start, end, &r.rec)
+		r.rec.Line, r.rec.Offset = line, off
+		return &r.rec, nil
+	}
+}
+
+// object finds whether the top-level object at in.pos is a wrapper or a
+// record. It returns the record, or sets the state to read the wrapper's
+// records.
+func (r *jsonReader) object() (*Record, error) {
+	in := &r.in
+	s := &r.sc
+	for {
+		start := in.pos
+		s.reset(in.buf[:in.n], in.eof, false)
+		wrapper, at := r.detect(start)
+		switch {
+		case at < 0 && s.more:
+			if in.n-start > r.max {
+				return nil, r.tooBig(start, "top-level object", " before any array of records")
+			}
+			r.refill(start)
+		case at < 0:
+			return nil, r.scanErr()
+		case wrapper:
+			if at-start > r.max {
+				return nil, r.tooBig(start, "top-level object", " before any array of records")
+			}
+			in.pos = at
+			r.wrapped = true
+			r.depth = 2
+			r.state = jsonElem
+			return nil, nil
+		default:
+			// One record: scan it again, as a record.
+			r.depth = 0
+			r.state = jsonAfterTop
+			return r.element()
+		}
+	}
+}
+
+// detect scans the object at data[start] member by member until a member
+// makes it a wrapper (it returns the index of the first record) or until it
+// ends (it returns the index after it).
+func (r *jsonReader) detect(start int) (wrapper bool, at int) {
+	s := &r.sc
+	d := s.data
+	keySeen := false
+	i := s.ws(start + 1)
+	if i >= len(d) {
+		return false, s.endOf(i, "object")
+	}
+	if d[i] == '}' {
+		return false, i + 1
+	}
+	for {
+		s.escaped = false
+		if i = s.key(i); i < 0 {
+			return false, i
+		}
+		if i >= len(d) {
+			return false, s.endOf(i, "object")
+		}
+		if d[i] == '[' && !keySeen {
+			j := s.ws(i + 1)
+			if j >= len(d) {
+				return false, s.endOf(j, "array")
+			}
+			if d[j] == '{' {
+				r.wrap = append(r.wrap[:0], r.keyName()...)
+				return true, j
+			}
+		}
+		if !keySeen {
+			keySeen = r.isKey(r.keyName())
+		}
+		if i = s.value(i, 1); i < 0 {
+			return false, i
+		}
+		if i = s.ws(i); i >= len(d) {
+			return false, s.endOf(i, "object")
+		}
+		switch d[i] {
+		case ',':
+			i = s.ws(i + 1)
+		case '}':
+			// The object ends without a records array: it is one record.
+			return false, i + 1
+		default:
+			return false, s.bad(i, "after object key:value pair")
+		}
+	}
+}
+
+// keyName returns the unescaped name of the key the scanner last read.
+func (r *jsonReader) keyName() []byte {
+	s := &r.sc
+	name := s.data[s.keyAt+1 : s.keyEnd-1]
+	if s.escaped {
+		s.names = jsonUnescape(s.names[:0], name)
+		name = s.names
+	}
+	return name
+}
+
+func (r *jsonReader) isKey(name []byte) bool {
+	for _, k := range r.keys {
+		if string(name) == k {
+			return true
+		}
+	}
+	return false
+}
+
+// member checks the syntax of a member of the wrapper object after its
+// records array, at the ',' at in.pos, and skips it.
+func (r *jsonReader) member() error {
+	in := &r.in
+	s := &r.sc
+	for {
+		start := in.pos
+		s.reset(in.buf[:in.n], in.eof, false)
+		d := s.data
+		s.escaped = false
+		i := s.key(s.ws(start + 1))
+		if i >= 0 && i < len(d) && d[i] == '[' {
+			if j := s.ws(i + 1); j >= len(d) {
+				i = s.endOf(j, "array")
+			} else if d[j] == '{' {
+				return r.syntaxErr(i, fmt.Sprintf("member %q holds a second array of records after %q: a wrapper object may hold only one", r.keyName(), r.wrap))
+			}
+		}
+		if i >= 0 {
+			i = s.value(i, 1)
+		}
+		if i >= 0 {
+			if i-start > r.max {
+				return r.tooBig(start, "member of the wrapper object", "")
+			}
+			in.pos = i
+			return nil
+		}
+		if !s.more {
+			return r.scanErr()
+		}
+		if in.n-start > r.max {
+			return r.tooBig(start, "member of the wrapper object", "")
+		}
+		r.refill(start)
+	}
+}
+
+// syntaxErr ends the input with a syntax error at buf[p].
+func (r *jsonReader) syntaxErr(p int, msg string) error {
+	in := &r.in
+	in.lines(p)
+	off := in.base + int64(p)
+	r.err = &SyntaxError{Line: in.line, Column: off - in.lineStart + 1, Offset: off, Msg: msg}
+	return r.err
+}
+
+// scanErr ends the input with the error the scanner found. At the end of
+// input, a read error is the cause, not the syntax.
+func (r *jsonReader) scanErr() error {
+	if r.sc.errPos >= r.in.n && r.in.rerr != nil {
+		return r.ioErr()
+	}
+	return r.syntaxErr(r.sc.errPos, r.sc.errMsg)
+}
+
+func (r *jsonReader) badChar(p int, context string) error {
+	in := &r.in
+	for !in.eof && !utf8.FullRune(in.buf[p:in.n]) {
+		// Read the rest of the character, to name it.
+		r.refill(p)
+		p = 0
+	}
+	return r.syntaxErr(p, "invalid character "+jsonChar(in.buf[p:in.n])+" "+context)
+}
+
+// endErr ends the input where it ended early: with the read error that ended
+// it, or with a syntax error (msg, or "unexpected end of input in what").
+func (r *jsonReader) endErr(what, msg string) error {
+	if r.in.rerr != nil {
+		return r.ioErr()
+	}
+	if msg == "" {
+		msg = "unexpected end of input in " + what
+	}
+	return r.syntaxErr(r.in.n, msg)
+}
+
+func (r *jsonReader) ioErr() error {
+	r.err = fmt.Errorf("read JSON input after byte %d: %w", r.in.base+int64(r.in.n), r.in.rerr)
+	return r.err
+}
+
+func (r *jsonReader) tooBig(start int, what, where string) error {
+	return r.syntaxErr(start, fmt.Sprintf("%s longer than %d bytes (MaxRecordBytes)%s: the rest of the document cannot be read", what, r.max, where))
+}
+
+type ndjsonReader struct {
+	in      jsonInput
+	sc      jsonScanner
+	max     int
+	started bool  // the byte order mark is checked
+	line    int64 // line of buf[pos]
+	clean   int   // buf[pos:pos+clean] holds no newline
+	skip    bool  // in a line too long: skip to its end
+	err     error // sticky: io.EOF or what ended the input
+	rec     Record
+}
+
+func newNDJSONReader(r io.Reader, opts ReaderOptions, bufSize int) *ndjsonReader {
+	nr := &ndjsonReader{max: jsonMaxRecord(opts), line: 1}
+	nr.in.init(r, nr.max, bufSize)
+	nr.sc.end = "line"
+	return nr
+}
+
+// Next implements Reader.
+func (r *ndjsonReader) Next() (*Record, error) {
+	if r.err != nil {
+		return nil, r.err
+	}
+	in := &r.in
+	if !r.started {
+		r.started = true
+		if in.skipBOM() {
+			return nil, r.end()
+		}
+	}
+	for {
+		start := in.pos
+		k := bytes.IndexByte(in.buf[start+r.clean:in.n], '\n')
+		if r.skip {
+			if k < 0 {
+				in.pos = in.n
+				if in.eof {
+					return nil, r.end()
+				}
+				in.fill(in.pos)
+				continue
+			}
+			in.pos = start + r.clean + k + 1
+			r.clean = 0
+			r.line++
+			r.skip = false
+			continue
+		}
+		end, next := start+r.clean+k, start+r.clean+k+1
+		if k < 0 {
+			if in.n-start > r.max {
+				// Too long: report it now and skip the rest later.
+				r.skip = true
+				r.clean = 0
+				in.pos = in.n
+				return nil, r.tooLong(start, in.n, r.line)
+			}
+			if !in.eof {
+				r.clean = in.n - start
+				in.fill(start)
+				continue
+			}
+			if start == in.n || in.rerr != nil {
+				// The end, or a last line that a read error may have cut.
+				return nil, r.end()
+			}
+			end, next = in.n, in.n
+		}
+		r.clean = 0
+		in.pos = next
+		line := r.line
+		r.line++
+		if end-start > r.max {
+			return nil, r.tooLong(start, end, line)
+		}
+		if rec, err := r.parse(start, end, line); rec != nil || err != nil {
+			return rec, err
+		}
+	}
+}
+
+// parse reads the line buf[start:end]; a blank line gives neither a record
+// nor an error.
+func (r *ndjsonReader) parse(start, end int, line int64) (*Record, error) {
+	in := &r.in
+	s := &r.sc
+	d := in.buf[start:end]
+	i := 0
+	for i < len(d) && jsonSpace[d[i]] {
+		i++
+	}
+	if i == len(d) {
+		return nil, nil
+	}
+	obj := d[i] == '{'
+	s.reset(d, true, obj)
+	var j int
+	if obj {
+		j = s.record(i, 0)
+	} else {
+		j = s.value(i, 0)
+	}
+	if j >= 0 {
+		k := j
+		for k < len(d) && jsonSpace[d[k]] {
+			k++
+		}
+		if k < len(d) {
+			if obj {
+				j = s.bad(k, "after object")
+			} else {
+				j = s.bad(k, "after top-level value")
+			}
+		}
+	}
+	off := in.base + int64(start+i)
+	raw := bytes.TrimSuffix(d, []byte{'\r'})
+	switch {
+	case j < 0:
+		return nil, &RecordError{Line: line, Offset: off, Raw: raw[:len(raw):len(raw)],
+			Reason: fmt.Sprintf("invalid JSON at column %d: %s", s.errPos+1, s.errMsg)}
+	case !obj:
+		return nil, &RecordError{Line: line, Offset: off, Raw: raw[i:len(raw):len(raw)],
+			Reason: "record is " + schemas.Kind(d[i:j]) + ", not an object"}
+	}
+	s.finish(i, j, &r.rec)
+	r.rec.Line, r.rec.Offset = line, off
+	return &r.rec, nil
+}
+
+func (r *ndjsonReader) tooLong(start, end int, line int64) error {
+	raw := r.in.buf[start:end:end]
+	if len(raw) > r.max {
+		raw = raw[:r.max:r.max]
+	}
+	return &RecordError{Line: line, Offset: r.in.base + int64(start), Raw: raw,
+		Reason: fmt.Sprintf("line longer than %d bytes (MaxRecordBytes)", r.max)}
+}
+
+// end is the end of the input: io.EOF, or the read error that ended it.
+func (r *ndjsonReader) end() error {
+	r.err = io.EOF
+	if r.in.rerr != nil {
+		r.err = fmt.Errorf("read NDJSON input after byte %d: %w", r.in.base+int64(r.in.n), r.in.rerr)
+	}
+	return r.err
+}
