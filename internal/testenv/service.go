@@ -1,0 +1,90 @@
+package testenv
+
+import (
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// ServiceProcess is one of skuflow's own services (processor, aggregator,
+// watcher) run as a separate process of a test.
+type ServiceProcess struct {
+	Name string
+	Dir  string // working directory; holds the log, Dir/NAME.log
+	proc *process
+	off  int64 // log size before the latest start
+}
+
+// ServiceReadyLine is what every skuflow service logs once it works.
+const ServiceReadyLine = "msg=started"
+
+// Service builds cmd/NAME and starts it with args and env (KEY=VALUE pairs
+// added to the test's environment less its SKUFLOW_* variables), waits for
+// its ready line, and stops it with SIGTERM when t ends.
+func Service(t testing.TB, name string, env []string, args ...string) *ServiceProcess {
+	t.Helper()
+	dir := t.TempDir()
+	s := &ServiceProcess{Name: name, Dir: dir, proc: &process{
+		name:    name,
+		path:    BuildBinary(t, name),
+		args:    args,
+		dir:     dir,
+		env:     childEnv(env...),
+		logPath: filepath.Join(dir, name+".log"),
+	}}
+	s.proc.cleanup(t)
+	s.Start(t)
+	return s
+}
+
+// Start starts the service (again) and waits until it logs its ready line.
+func (s *ServiceProcess) Start(t testing.TB) {
+	t.Helper()
+	began := time.Now()
+	off, err := s.proc.start()
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	s.off = off
+	if err := s.proc.waitFor(startTimeout, func() bool { return s.proc.logContains(off, ServiceReadyLine) }); err != nil {
+		s.proc.fail(t, err)
+	}
+	t.Logf("%s: pid %d started after %s", s.Name, s.Pid(), time.Since(began).Round(time.Millisecond))
+}
+
+// Stop sends SIGTERM and waits for the service to exit; the test fails if
+// it had to be killed.
+func (s *ServiceProcess) Stop(t testing.TB) {
+	t.Helper()
+	if s.proc.stop(syscall.SIGTERM, stopGrace) {
+		t.Errorf("testenv: %s did not stop within %s of SIGTERM and was killed", s.Name, stopGrace)
+	}
+}
+
+// Kill kills the service with SIGKILL, as a crash would.
+func (s *ServiceProcess) Kill(t testing.TB) {
+	t.Helper()
+	s.proc.stop(syscall.SIGKILL, stopGrace)
+}
+
+// Pid returns the process id of the latest run.
+func (s *ServiceProcess) Pid() int { return s.proc.pid() }
+
+// Exited reports whether the latest run has ended, and its error (nil for
+// exit status 0).
+func (s *ServiceProcess) Exited() (bool, error) {
+	s.proc.mu.Lock()
+	r := s.proc.run
+	s.proc.mu.Unlock()
+	if r == nil || !r.exited() {
+		return false, nil
+	}
+	return true, r.err
+}
+
+// LogContains reports whether the latest run logged text.
+func (s *ServiceProcess) LogContains(text string) bool { return s.proc.logContains(s.off, text) }
+
+// Log returns the last n lines of the service's log.
+func (s *ServiceProcess) Log(n int) string { return s.proc.tail(n) }
