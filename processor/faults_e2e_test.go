@@ -1,6 +1,9 @@
 package processor_test
 
 import (
+	"io"
+	"net/http"
+	"net/url"
 	"os/exec"
 	"strings"
 	"testing"
@@ -37,23 +40,48 @@ func TestKillProcessorMidPush(t *testing.T) {
 	if testing.Short() {
 		t.Skip("pushes a million rows")
 	}
-	s := newStack(t)
+	// Large batches, so that an insert takes long enough to be caught.
+	s := newStack(t, "SKUFLOW_PROCESSOR_BATCH_ROWS=100000")
 	p := s.processor(t)
 	file := gen(t, t.TempDir(), "million.ndjson", "--rows", "1000000", "--dup-rate", "0.03", "--rename-rate", "0.03", "--seed", "5")
 	want := lastWrites(t, file)
 
 	done := s.startPush(t, file)
-	s.waitRows(t, 150000, 2*time.Minute)
-	p.Kill(t)
-	killedAt := s.count(t, "SELECT count() FROM skuflow.products")
-	t.Logf("killed the processor with %d rows inserted", killedAt)
-	if killedAt >= 1000000 {
-		t.Fatal("the processor finished before it could be killed: the test proves nothing")
+	// Kill it three times while an INSERT is running: the moment when a
+	// processor that committed before inserting would lose a batch.
+	for kill := 1; kill <= 3; kill++ {
+		// Spread the kills over the push.
+		s.waitRows(t, int64(kill-1)*150000, 2*time.Minute)
+		if !s.waitInsertRunning(t, time.Minute) {
+			t.Fatalf("kill %d: no insert seen running: the test proves nothing", kill)
+		}
+		p.Kill(t)
+		t.Logf("kill %d: killed the processor during an insert, %d rows in the table", kill,
+			s.count(t, "SELECT count() FROM skuflow.products"))
+		p.Start(t)
 	}
-	time.Sleep(500 * time.Millisecond)
-	p.Start(t)
 	done()
 	s.checkFinal(t, want)
+}
+
+// waitInsertRunning waits until ClickHouse is running an INSERT into the
+// products table, asking over HTTP, which is quick enough to catch one.
+func (s *stack) waitInsertRunning(t *testing.T, timeout time.Duration) bool {
+	t.Helper()
+	q := url.QueryEscape("SELECT count() FROM system.processes WHERE query LIKE 'INSERT INTO skuflow.products %'")
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get("http://" + s.ch.HTTPAddr + "/?query=" + q)
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if strings.TrimSpace(string(body)) != "0" && resp.StatusCode == http.StatusOK {
+				return true
+			}
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return false
 }
 
 // Invariant 6: ClickHouse down for 20 s in the middle of a push. The
