@@ -56,7 +56,8 @@ fuzz: ## run every fuzz test for FUZZTIME each (default 20s)
 .PHONY: bench
 bench: deps build ## Go benchmarks and the loader's memory on a large file
 	$(GO) test -run '^$$' -bench . -benchmem ./...
-	deploy/bench-rss.sh
+	bench/e2e.sh
+	bench/rss.sh
 
 .PHONY: clean
 clean: down ## stop the stack and remove bin/ and .data/
