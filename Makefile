@@ -4,7 +4,7 @@ SHELL := /bin/bash
 
 GO       ?= go
 BIN      := bin
-CMDS     := $(notdir $(wildcard cmd/*))
+CMDS     := $(patsubst cmd/%/main.go,%,$(wildcard cmd/*/main.go))
 STACK    := deploy/stack.sh
 # Where `make demo` and `make up` find the local stack.
 export SKUFLOW_BIN := $(CURDIR)/$(BIN)

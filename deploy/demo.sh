@@ -1,25 +1,30 @@
 #!/usr/bin/env bash
-# `make demo`: push a sample products file to the local stack and show what
-# reached the topic. `make up` has started the stack already.
+# `make demo`: push a sample products file through the local stack (which
+# `make up` has started) and show what ClickHouse holds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-BROKER="127.0.0.1:${SKUFLOW_BROKER_PORT:-19092}"
 SAMPLE=../shared/testdata/external/products-2000.csv
 if [[ ! -f $SAMPLE ]]; then
   SAMPLE=.data/sample-products.csv
   bin/loader gen --rows 2000 --dup-rate 0.01 --rename-rate 0.01 --out "$SAMPLE"
 fi
 
-echo "== loader push $SAMPLE"
-bin/loader push --brokers "$BROKER" "$SAMPLE"
+step() { printf '\n== %s\n' "$*"; }
+sql() { printf '\n$ loader sql "%s"\n' "$1"; bin/loader sql "$1"; }
 
-echo
-echo "== the topic, read back with kcat (a Kafka client nobody here wrote)"
-kcat -C -b "$BROKER" -t products -e -q -f '%p\n' | sort -n | uniq -c |
+step "loader push --wait $SAMPLE"
+bin/loader push --wait "$SAMPLE"
+
+step "the topic is ordinary Kafka: kcat counts its records per partition"
+kcat -C -b "127.0.0.1:${SKUFLOW_BROKER_PORT:-19092}" -t products -e -q -f '%p\n' | sort -n | uniq -c |
   awk '{printf "  partition %s: %s records\n", $2, $1}'
-echo
-echo "== three records (partition, offset, key, value)"
-kcat -C -b "$BROKER" -t products -p 0 -o beginning -c 3 -e -q -f '  %p/%o  %k  %s\n' | cut -c1-160
-echo
-echo "The processor (next issue) will load these into ClickHouse; 'make down' stops the stack."
+
+step "what ClickHouse holds (products_final is products with FINAL: the last write per sku)"
+sql "SELECT count() AS products, uniqExact(name) AS names FROM products_final"
+sql "SELECT sku, name, substring(description, 1, 50) AS description FROM products_final ORDER BY sku LIMIT 5"
+sql "SELECT name, count() AS no_of_products FROM products_final GROUP BY name ORDER BY no_of_products DESC, name LIMIT 5"
+sql "SELECT stage, count() AS records FROM ingest_errors GROUP BY stage"
+
+printf '\nQuery it yourself: bin/loader sql "SELECT ..." or clickhouse-client --port %s. Stop with: make down\n' \
+  "${SKUFLOW_CH_TCP_PORT:-19000}"

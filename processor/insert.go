@@ -3,13 +3,11 @@ package processor
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"skuflow/internal/clickhouse"
-	"skuflow/schemas"
 )
 
 // maxRawBytes bounds the raw record kept in ingest_errors.
@@ -28,18 +26,19 @@ type errorRow struct {
 // ingest_errors and the rest is inserted. Any other error is returned for
 // the caller to retry the whole batch; rows inserted before it are inserted
 // again then, which the table's versioning makes harmless.
+//
+// Each record is decoded once per call, into p.rows; only the halves of a
+// split batch are decoded again.
 func (p *Processor) insert(ctx context.Context, recs []*kgo.Record) (inserted, quarantined int, err error) {
-	good := make([]*kgo.Record, 0, len(recs))
+	rs := p.rows
+	rs.reset(time.Now())
 	var bad []errorRow
-	probe := p.schema.NewBlock()
 	for _, r := range recs {
-		if err := probe.Append(r.Value); err != nil {
+		if err := rs.add(r); err != nil {
 			bad = append(bad, errorRow{rec: r, stage: "decode", reason: err.Error()})
-			continue
 		}
-		good = append(good, r)
 	}
-	n, refused, err := p.insertRows(ctx, good)
+	n, refused, err := p.insertRows(ctx, rs)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -56,73 +55,58 @@ func (p *Processor) insert(ctx context.Context, recs []*kgo.Record) (inserted, q
 	return n, len(bad), nil
 }
 
-func (p *Processor) insertRows(ctx context.Context, recs []*kgo.Record) (int, []errorRow, error) {
-	if len(recs) == 0 {
+// insertRows inserts rs, splitting it on a data error as insert says.
+func (p *Processor) insertRows(ctx context.Context, rs *rows) (int, []errorRow, error) {
+	if rs.len() == 0 {
 		return 0, nil, nil
 	}
-	err := p.send(ctx, recs)
+	err := p.send(ctx, rs)
 	switch {
 	case err == nil:
-		return len(recs), nil, nil
+		return rs.len(), nil, nil
 	case !clickhouse.IsDataError(err):
 		return 0, nil, err
-	case len(recs) == 1:
-		return 0, []errorRow{{rec: recs[0], stage: "insert", reason: err.Error()}}, nil
+	case rs.len() == 1:
+		return 0, []errorRow{{rec: rs.recs[0], stage: "insert", reason: err.Error()}}, nil
 	}
-	half := len(recs) / 2
-	n1, bad1, err := p.insertRows(ctx, recs[:half])
-	if err != nil {
-		return 0, nil, err
+	var n int
+	var bad []errorRow
+	half := rs.len() / 2
+	for _, part := range [][]*kgo.Record{rs.recs[:half:half], rs.recs[half:]} {
+		sub := newRows(p.schema)
+		sub.reset(rs.now)
+		for _, r := range part {
+			if err := sub.add(r); err != nil {
+				return 0, nil, fmt.Errorf("record %d/%d no longer decodes: %w", r.Partition, r.Offset, err)
+			}
+		}
+		k, refused, err := p.insertRows(ctx, sub)
+		if err != nil {
+			return 0, nil, err
+		}
+		n += k
+		bad = append(bad, refused...)
 	}
-	n2, bad2, err := p.insertRows(ctx, recs[half:])
-	if err != nil {
-		return 0, nil, err
-	}
-	return n1 + n2, append(bad1, bad2...), nil
+	return n, bad, nil
 }
 
-// send inserts recs, all decodable, with one columnar INSERT.
-func (p *Processor) send(ctx context.Context, recs []*kgo.Record) error {
-	block := p.schema.NewBlock()
-	n := len(recs)
-	var (
-		jobs, sources = make([]string, 0, n), make([]string, 0, n)
-		lines         = make([]uint64, 0, n)
-		partitions    = make([]uint32, 0, n)
-		offsets       = make([]uint64, 0, n)
-		at            = make([]time.Time, 0, n)
-		now           = time.Now().Truncate(time.Second)
-	)
-	for _, r := range recs {
-		if err := block.Append(r.Value); err != nil {
-			return fmt.Errorf("record %d/%d no longer decodes: %w", r.Partition, r.Offset, err)
-		}
-		job, source, line := provenance(r)
-		jobs, sources, lines = append(jobs, job), append(sources, source), append(lines, line)
-		partitions, offsets = append(partitions, uint32(r.Partition)), append(offsets, uint64(r.Offset))
-		at = append(at, now)
-	}
-	cols := make([]string, 0, len(p.schema.Columns)+1+len(schemas.Provenance))
-	data := make([]any, 0, cap(cols))
-	for _, c := range p.schema.Columns {
-		cols = append(cols, c.Name)
-		data = append(data, block.Column(c.Name))
-	}
-	cols = append(cols, p.schema.Extra)
-	data = append(data, block.Column(p.schema.Extra))
-	for _, pc := range schemas.Provenance {
-		cols = append(cols, pc.Name)
-	}
-	data = append(data, jobs, sources, lines, partitions, offsets, at)
-
-	b, err := p.conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s.%s (%s)", p.db, p.schema.Name, strings.Join(cols, ", ")))
+// send inserts rs with one columnar INSERT.
+func (p *Processor) send(ctx context.Context, rs *rows) error {
+	n := rs.len()
+	b, err := p.conn.PrepareBatch(ctx, p.insertSQL)
 	if err != nil {
 		return fmt.Errorf("prepare insert of %d rows into %s.%s: %w", n, p.db, p.schema.Name, err)
 	}
+	// In the order of p.columns: the schema's, extra, then provenance.
+	data := make([]any, 0, len(p.columns))
+	for _, c := range p.schema.Columns {
+		data = append(data, rs.block.Column(c.Name))
+	}
+	data = append(data, rs.block.Column(p.schema.Extra), rs.jobs, rs.sources, rs.lines, rs.partitions, rs.offsets, rs.at)
 	for i, d := range data {
 		if err := b.Column(i).Append(d); err != nil {
 			_ = b.Abort()
-			return fmt.Errorf("column %s: %w", cols[i], err)
+			return fmt.Errorf("column %s: %w", p.columns[i], err)
 		}
 	}
 	if err := b.Send(); err != nil {

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,14 +19,6 @@ import (
 	"skuflow/schemas"
 )
 
-// Header keys the loader sets; records produced by other clients may lack
-// them, and then the provenance columns stay empty.
-const (
-	headerJob    = "skuflow-job"
-	headerSource = "skuflow-source"
-	headerLine   = "skuflow-line"
-)
-
 // Processor is one instance of the topic -> ClickHouse service.
 type Processor struct {
 	cfg     config.Processor
@@ -37,6 +29,12 @@ type Processor struct {
 	log     *slog.Logger
 	backoff retry.Backoff
 	cl      *kgo.Client
+
+	// columns names the INSERT's columns: the schema's, extra, provenance.
+	columns   []string
+	insertSQL string
+	// rows is the INSERT being built, kept for its memory.
+	rows *rows
 
 	// mu guards pending. The poll loop and the rebalance callbacks take
 	// turns (BlockRebalanceOnPoll), so it is never contended; it is there
@@ -72,15 +70,27 @@ func New(o Options) *Processor {
 	if o.Backoff == (retry.Backoff{}) {
 		o.Backoff = retry.Default
 	}
+	cols := make([]string, 0, len(o.Schema.Columns)+1+len(schemas.Provenance))
+	for _, c := range o.Schema.Columns {
+		cols = append(cols, c.Name)
+	}
+	cols = append(cols, o.Schema.Extra)
+	for _, pc := range schemas.Provenance {
+		cols = append(cols, pc.Name)
+	}
+	db := o.Config.ClickHouse.Database
 	return &Processor{
-		cfg:     o.Config.Processor,
-		kafka:   o.Config.Kafka,
-		db:      o.Config.ClickHouse.Database,
-		schema:  o.Schema,
-		conn:    o.Conn,
-		log:     o.Log,
-		backoff: o.Backoff,
-		pending: newBatch(),
+		columns:   cols,
+		insertSQL: fmt.Sprintf("INSERT INTO %s.%s (%s)", db, o.Schema.Name, strings.Join(cols, ", ")),
+		rows:      newRows(o.Schema),
+		cfg:       o.Config.Processor,
+		kafka:     o.Config.Kafka,
+		db:        o.Config.ClickHouse.Database,
+		schema:    o.Schema,
+		conn:      o.Conn,
+		log:       o.Log,
+		backoff:   o.Backoff,
+		pending:   newBatch(),
 	}
 }
 
@@ -282,19 +292,4 @@ func (p *Processor) commit(ctx context.Context, next map[int32]kgo.EpochOffset) 
 			}
 		})
 	return cerr
-}
-
-// provenance reads the loader's headers of a record.
-func provenance(r *kgo.Record) (job, source string, line uint64) {
-	for _, h := range r.Headers {
-		switch h.Key {
-		case headerJob:
-			job = string(h.Value)
-		case headerSource:
-			source = string(h.Value)
-		case headerLine:
-			line, _ = strconv.ParseUint(string(h.Value), 10, 64)
-		}
-	}
-	return job, source, line
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"skuflow/internal/jsonscan"
 	"skuflow/schemas"
 )
 
@@ -200,7 +201,7 @@ const (
 
 type jsonReader struct {
 	in    jsonInput
-	sc    jsonScanner
+	sc    jsonscan.Scanner
 	max   int
 	keys  []string
 	state jsonState
@@ -217,7 +218,7 @@ func newJSONReader(r io.Reader, opts ReaderOptions, bufSize int) *jsonReader {
 	jr := &jsonReader{max: jsonMaxRecord(opts), keys: opts.KeyFields}
 	jr.in.init(r, jr.max, bufSize)
 	jr.in.greedy = true
-	jr.sc.end = "input"
+	jr.sc.End = "input"
 	return jr
 }
 
@@ -326,7 +327,7 @@ func (r *jsonReader) refill(keep int) {
 func (r *jsonReader) skipWS() bool {
 	in := &r.in
 	for {
-		for in.pos < in.n && jsonSpace[in.buf[in.pos]] {
+		for in.pos < in.n && jsonscan.IsSpace(in.buf[in.pos]) {
 			in.pos++
 		}
 		if in.pos < in.n {
@@ -346,15 +347,15 @@ func (r *jsonReader) element() (*Record, error) {
 	for {
 		start := in.pos
 		obj := in.buf[start] == '{'
-		s.reset(in.buf[:in.n], in.eof, obj)
+		s.Reset(in.buf[:in.n], in.eof, obj)
 		var end int
 		if obj {
-			end = s.record(start, r.depth)
+			end = s.Record(start, r.depth)
 		} else {
-			end = s.value(start, r.depth)
+			end = s.Value(start, r.depth)
 		}
 		if end < 0 {
-			if !s.more {
+			if !s.More() {
 				return nil, r.scanErr()
 			}
 			if in.n-start > r.max {
@@ -377,7 +378,7 @@ func (r *jsonReader) element() (*Record, error) {
 			raw := in.buf[start:end:end]
 			return nil, &RecordError{Line: line, Offset: off, Reason: "record is " + schemas.Kind(raw) + ", not an object", Raw: raw}
 		}
-		s.finish(start, end, &r.rec)
+		r.rec.JSON, r.rec.Fields = s.Finish(start, end, r.rec.Fields)
 		r.rec.Line, r.rec.Offset = line, off
 		return &r.rec, nil
 	}
@@ -391,10 +392,10 @@ func (r *jsonReader) object() (*Record, error) {
 	s := &r.sc
 	for {
 		start := in.pos
-		s.reset(in.buf[:in.n], in.eof, false)
+		s.Reset(in.buf[:in.n], in.eof, false)
 		wrapper, at := r.detect(start)
 		switch {
-		case at < 0 && s.more:
+		case at < 0 && s.More():
 			if in.n-start > r.max {
 				return nil, r.tooBig(start, "top-level object", " before any array of records")
 			}
@@ -424,63 +425,51 @@ func (r *jsonReader) object() (*Record, error) {
 // ends (it returns the index after it).
 func (r *jsonReader) detect(start int) (wrapper bool, at int) {
 	s := &r.sc
-	d := s.data
+	d := r.in.buf[:r.in.n]
 	keySeen := false
-	i := s.ws(start + 1)
+	i := s.SkipSpace(start + 1)
 	if i >= len(d) {
-		return false, s.endOf(i, "object")
+		return false, s.EndOf(i, "object")
 	}
 	if d[i] == '}' {
 		return false, i + 1
 	}
 	for {
-		s.escaped = false
-		if i = s.key(i); i < 0 {
+		if i = s.Key(i); i < 0 {
 			return false, i
 		}
 		if i >= len(d) {
-			return false, s.endOf(i, "object")
+			return false, s.EndOf(i, "object")
 		}
 		if d[i] == '[' && !keySeen {
-			j := s.ws(i + 1)
+			j := s.SkipSpace(i + 1)
 			if j >= len(d) {
-				return false, s.endOf(j, "array")
+				return false, s.EndOf(j, "array")
 			}
 			if d[j] == '{' {
-				r.wrap = append(r.wrap[:0], r.keyName()...)
+				r.wrap = append(r.wrap[:0], r.sc.KeyName()...)
 				return true, j
 			}
 		}
 		if !keySeen {
-			keySeen = r.isKey(r.keyName())
+			keySeen = r.isKey(r.sc.KeyName())
 		}
-		if i = s.value(i, 1); i < 0 {
+		if i = s.Value(i, 1); i < 0 {
 			return false, i
 		}
-		if i = s.ws(i); i >= len(d) {
-			return false, s.endOf(i, "object")
+		if i = s.SkipSpace(i); i >= len(d) {
+			return false, s.EndOf(i, "object")
 		}
 		switch d[i] {
 		case ',':
-			i = s.ws(i + 1)
+			i = s.SkipSpace(i + 1)
 		case '}':
 			// The object ends without a records array: it is one record.
 			return false, i + 1
 		default:
-			return false, s.bad(i, "after object key:value pair")
+			return false, s.Bad(i, "after object key:value pair")
 		}
 	}
-}
-
-// keyName returns the unescaped name of the key the scanner last read.
-func (r *jsonReader) keyName() []byte {
-	s := &r.sc
-	name := s.data[s.keyAt+1 : s.keyEnd-1]
-	if s.escaped {
-		s.names = jsonUnescape(s.names[:0], name)
-		name = s.names
-	}
-	return name
 }
 
 func (r *jsonReader) isKey(name []byte) bool {
@@ -499,19 +488,18 @@ func (r *jsonReader) member() error {
 	s := &r.sc
 	for {
 		start := in.pos
-		s.reset(in.buf[:in.n], in.eof, false)
-		d := s.data
-		s.escaped = false
-		i := s.key(s.ws(start + 1))
+		d := in.buf[:in.n]
+		s.Reset(d, in.eof, false)
+		i := s.Key(s.SkipSpace(start + 1))
 		if i >= 0 && i < len(d) && d[i] == '[' {
-			if j := s.ws(i + 1); j >= len(d) {
-				i = s.endOf(j, "array")
+			if j := s.SkipSpace(i + 1); j >= len(d) {
+				i = s.EndOf(j, "array")
 			} else if d[j] == '{' {
-				return r.syntaxErr(i, fmt.Sprintf("member %q holds a second array of records after %q: a wrapper object may hold only one", r.keyName(), r.wrap))
+				return r.syntaxErr(i, fmt.Sprintf("member %q holds a second array of records after %q: a wrapper object may hold only one", r.sc.KeyName(), r.wrap))
 			}
 		}
 		if i >= 0 {
-			i = s.value(i, 1)
+			i = s.Value(i, 1)
 		}
 		if i >= 0 {
 			if i-start > r.max {
@@ -520,7 +508,7 @@ func (r *jsonReader) member() error {
 			in.pos = i
 			return nil
 		}
-		if !s.more {
+		if !s.More() {
 			return r.scanErr()
 		}
 		if in.n-start > r.max {
@@ -542,10 +530,11 @@ func (r *jsonReader) syntaxErr(p int, msg string) error {
 // scanErr ends the input with the error the scanner found. At the end of
 // input, a read error is the cause, not the syntax.
 func (r *jsonReader) scanErr() error {
-	if r.sc.errPos >= r.in.n && r.in.rerr != nil {
+	pos, msg := r.sc.Err()
+	if pos >= r.in.n && r.in.rerr != nil {
 		return r.ioErr()
 	}
-	return r.syntaxErr(r.sc.errPos, r.sc.errMsg)
+	return r.syntaxErr(pos, msg)
 }
 
 func (r *jsonReader) badChar(p int, context string) error {
@@ -555,7 +544,7 @@ func (r *jsonReader) badChar(p int, context string) error {
 		r.refill(p)
 		p = 0
 	}
-	return r.syntaxErr(p, "invalid character "+jsonChar(in.buf[p:in.n])+" "+context)
+	return r.syntaxErr(p, "invalid character "+jsonscan.Char(in.buf[p:in.n])+" "+context)
 }
 
 // endErr ends the input where it ended early: with the read error that ended
@@ -581,7 +570,7 @@ func (r *jsonReader) tooBig(start int, what, where string) error {
 
 type ndjsonReader struct {
 	in      jsonInput
-	sc      jsonScanner
+	sc      jsonscan.Scanner
 	max     int
 	started bool  // the byte order mark is checked
 	line    int64 // line of buf[pos]
@@ -594,7 +583,7 @@ type ndjsonReader struct {
 func newNDJSONReader(r io.Reader, opts ReaderOptions, bufSize int) *ndjsonReader {
 	nr := &ndjsonReader{max: jsonMaxRecord(opts), line: 1}
 	nr.in.init(r, nr.max, bufSize)
-	nr.sc.end = "line"
+	nr.sc.End = "line"
 	return nr
 }
 
@@ -664,48 +653,29 @@ func (r *ndjsonReader) Next() (*Record, error) {
 // parse reads the line buf[start:end]; a blank line gives neither a record
 // nor an error.
 func (r *ndjsonReader) parse(start, end int, line int64) (*Record, error) {
-	in := &r.in
-	s := &r.sc
-	d := in.buf[start:end]
+	d := r.in.buf[start:end]
 	i := 0
-	for i < len(d) && jsonSpace[d[i]] {
+	for i < len(d) && jsonscan.IsSpace(d[i]) {
 		i++
 	}
 	if i == len(d) {
 		return nil, nil
 	}
-	obj := d[i] == '{'
-	s.reset(d, true, obj)
-	var j int
-	if obj {
-		j = s.record(i, 0)
-	} else {
-		j = s.value(i, 0)
-	}
-	if j >= 0 {
-		k := j
-		for k < len(d) && jsonSpace[d[k]] {
-			k++
-		}
-		if k < len(d) {
-			if obj {
-				j = s.bad(k, "after object")
-			} else {
-				j = s.bad(k, "after top-level value")
-			}
-		}
-	}
-	off := in.base + int64(start+i)
+	js, fields, err := r.sc.Object(d, r.rec.Fields)
+	off := r.in.base + int64(start+i)
 	raw := bytes.TrimSuffix(d, []byte{'\r'})
-	switch {
-	case j < 0:
+	switch e := err.(type) {
+	case nil:
+	case *jsonscan.SyntaxError:
 		return nil, &RecordError{Line: line, Offset: off, Raw: raw[:len(raw):len(raw)],
-			Reason: fmt.Sprintf("invalid JSON at column %d: %s", s.errPos+1, s.errMsg)}
-	case !obj:
+			Reason: fmt.Sprintf("invalid JSON at column %d: %s", e.Offset+1, e.Msg)}
+	case *jsonscan.NotObjectError:
 		return nil, &RecordError{Line: line, Offset: off, Raw: raw[i:len(raw):len(raw)],
-			Reason: "record is " + schemas.Kind(d[i:j]) + ", not an object"}
+			Reason: "record is " + e.Kind + ", not an object"}
+	default:
+		return nil, err
 	}
-	s.finish(i, j, &r.rec)
+	r.rec.JSON, r.rec.Fields = js, fields
 	r.rec.Line, r.rec.Offset = line, off
 	return &r.rec, nil
 }

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"testing/iotest"
 	"unicode/utf8"
+
+	"skuflow/internal/jsonscan"
 )
 
 // jsonFuzzSeeds adds the JSONTestSuite files and the unit cases to f.
@@ -171,7 +173,7 @@ func checkRefRecord(t *testing.T, got jsonFuzzRecord, elem []byte) {
 //
 // The agreement holds for valid UTF-8 only: encoding/json accepts invalid
 // UTF-8 in strings, the reader does not. It leaves out input nested deeper
-// than jsonMaxDepth (encoding/json allows 10000 levels) and a wrapper with a
+// than jsonscan.MaxDepth (encoding/json allows 10000 levels) and a wrapper with a
 // second array of records (valid JSON that the reader refuses on purpose;
 // the reference model then expects that error). A leading byte order mark
 // is skipped by the reader and refused by encoding/json, so it is cut off
@@ -197,7 +199,7 @@ func FuzzJSONReader(f *testing.F) {
 		if end != io.EOF && !errors.As(end, &syntax) {
 			t.Fatalf("reader ended with %v", end)
 		}
-		if !utf8.Valid(data) || (syntax != nil && syntax.Msg == jsonMsgTooDeep) {
+		if !utf8.Valid(data) || (syntax != nil && syntax.Msg == jsonscan.MsgTooDeep) {
 			return
 		}
 		doc := bytes.TrimPrefix(data, []byte(jsonBOM))
@@ -308,7 +310,7 @@ func checkNDJSONLine(t *testing.T, line []byte, opts ReaderOptions) {
 	case json.Valid(line) && v[0] == '{':
 		if len(recs) == 1 {
 			checkRefRecord(t, recs[0], v)
-		} else if recErrs != 1 || strings.Count(string(v), "{")+strings.Count(string(v), "[") <= jsonMaxDepth {
+		} else if recErrs != 1 || strings.Count(string(v), "{")+strings.Count(string(v), "[") <= jsonscan.MaxDepth {
 			t.Fatalf("line %q: no record", line)
 		}
 	default:

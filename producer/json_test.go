@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+
+	"skuflow/internal/jsonscan"
 )
 
 // jsonEvents reads r to its end and renders what it returned, one line per
@@ -126,7 +128,7 @@ func checkPositions(t *testing.T, input string, events []string) {
 		if _, err := fmt.Sscanf(strings.TrimPrefix(e, "E "), "L%d@%d", &line, &off); err != nil {
 			continue
 		}
-		if off < 0 || off >= len(input) || jsonSpace[input[off]] {
+		if off < 0 || off >= len(input) || jsonscan.IsSpace(input[off]) {
 			t.Errorf("%q: offset %d is not where a value starts", e, off)
 			continue
 		}
@@ -289,11 +291,11 @@ func TestJSONReader(t *testing.T) {
 
 func TestJSONReaderDepth(t *testing.T) {
 	t.Parallel()
-	if !strings.Contains(jsonMsgTooDeep, fmt.Sprint(jsonMaxDepth)) {
-		t.Fatalf("%q does not name the limit %d", jsonMsgTooDeep, jsonMaxDepth)
+	if !strings.Contains(jsonscan.MsgTooDeep, fmt.Sprint(jsonscan.MaxDepth)) {
+		t.Fatalf("%q does not name the limit %d", jsonscan.MsgTooDeep, jsonscan.MaxDepth)
 	}
 	nest := func(n int) string { return strings.Repeat("[", n) + strings.Repeat("]", n) }
-	tooDeep := "SYNTAX line 1, column 1001 (byte 1000): " + jsonMsgTooDeep
+	tooDeep := "SYNTAX line 1, column 1001 (byte 1000): " + jsonscan.MsgTooDeep
 	tests := []struct {
 		name  string
 		input string
@@ -306,9 +308,9 @@ func TestJSONReaderDepth(t *testing.T) {
 			"L1@1 " + strings.Repeat(`{"a":`, 999) + "1" + strings.Repeat("}", 999) + " a=" + strings.Repeat(`{"a":`, 998) + "1" + strings.Repeat("}", 998),
 			"EOF"}},
 		{"too deep in a record", "[" + strings.Repeat(`{"a":`, 1000) + "1" + strings.Repeat("}", 1000) + "]",
-			[]string{"SYNTAX line 1, column 4997 (byte 4996): " + jsonMsgTooDeep}},
+			[]string{"SYNTAX line 1, column 4997 (byte 4996): " + jsonscan.MsgTooDeep}},
 		{"deep in a wrapper", `{"r":[{"a":` + nest(997) + `}]}`, []string{"L1@6 {\"a\":" + nest(997) + "} a=" + nest(997), "EOF"}},
-		{"too deep in a wrapper", `{"r":[{"a":` + nest(998) + `}]}`, []string{"SYNTAX line 1, column 1009 (byte 1008): " + jsonMsgTooDeep}},
+		{"too deep in a wrapper", `{"r":[{"a":` + nest(998) + `}]}`, []string{"SYNTAX line 1, column 1009 (byte 1008): " + jsonscan.MsgTooDeep}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -362,7 +364,7 @@ var ndjsonReaderCases = []jsonReaderCase{
 		`L1@0 {"a":"12345678901"} a="12345678901"`,
 		"E L2@21 record is a number, not an object",
 		"EOF"}},
-	{"deep line", strings.Repeat("[", 1001) + "\n{}", productKeys, []string{"E L1@0 invalid JSON at column 1001: " + jsonMsgTooDeep, "L2@1002 {}", "EOF"}},
+	{"deep line", strings.Repeat("[", 1001) + "\n{}", productKeys, []string{"E L1@0 invalid JSON at column 1001: " + jsonscan.MsgTooDeep, "L2@1002 {}", "EOF"}},
 	{"unicode names", `{"\u0073ku":1,"\ud83d\ude00":2}`, productKeys, []string{`L1@0 {"\u0073ku":1,"\ud83d\ude00":2} sku=1 😀=2`, "EOF"}},
 }
 

@@ -1,35 +1,67 @@
 package schemas
 
 import (
-	"fmt"
-	"sort"
+	"strconv"
+	"unicode/utf8"
 
 	json "github.com/goccy/go-json"
 )
 
-// Block gathers records column by column for one columnar INSERT: one
-// typed slice per schema column, and the extra column.
+// Block gathers records column by column for one columnar INSERT: one typed
+// column per schema column, and the extra column. It keeps its memory across
+// Reset, so that filling it again allocates nothing per record.
 type Block struct {
-	s       *Schema
-	strings map[string]*[]string
-	ints    map[string]*[]int64
-	floats  map[string]*[]float64
-	extra   []string
-	n       int
+	s     *Schema
+	cols  []blockColumn // in the order of s.Columns
+	extra textColumn
+	n     int
+
+	// Scratch space of Append.
+	key      []byte         // the key Validate builds
+	last     []int          // per column: index of its last field, or -1
+	fieldCol []int          // per field: index of the column it names, or -1
+	names    map[string]int // for records with many extra fields: name -> last index
+}
+
+type blockColumn struct {
+	typ    ColumnType
+	text   textColumn
+	ints   []int64
+	floats []float64
+}
+
+// textColumn holds the values of a String column end to end in one buffer,
+// so that appending a value costs no allocation.
+type textColumn struct {
+	buf  []byte
+	ends []int // end of each value in buf
+	strs []string
+}
+
+func (c *textColumn) reset() {
+	c.buf, c.ends = c.buf[:0], c.ends[:0]
+	clear(c.strs)
+	c.strs = c.strs[:0]
+}
+
+// strings returns the values as strings: one conversion of the buffer,
+// sliced, so one allocation for the column rather than one per value.
+func (c *textColumn) strings() []string {
+	all := string(c.buf)
+	c.strs = c.strs[:0]
+	start := 0
+	for _, end := range c.ends {
+		c.strs = append(c.strs, all[start:end])
+		start = end
+	}
+	return c.strs
 }
 
 // NewBlock returns an empty block for s.
 func (s *Schema) NewBlock() *Block {
-	b := &Block{s: s, strings: map[string]*[]string{}, ints: map[string]*[]int64{}, floats: map[string]*[]float64{}}
-	for _, c := range s.Columns {
-		switch c.Type {
-		case String:
-			b.strings[c.Name] = new([]string)
-		case Int64:
-			b.ints[c.Name] = new([]int64)
-		case Float64:
-			b.floats[c.Name] = new([]float64)
-		}
+	b := &Block{s: s, cols: make([]blockColumn, len(s.Columns)), last: make([]int, len(s.Columns))}
+	for i, c := range s.Columns {
+		b.cols[i].typ = c.Type
 	}
 	return b
 }
@@ -37,111 +69,242 @@ func (s *Schema) NewBlock() *Block {
 // Len is the number of records in the block.
 func (b *Block) Len() int { return b.n }
 
-// Reset empties the block, keeping its memory.
+// Reset empties the block, keeping its memory. Slices that Column returned
+// before are overwritten by later use.
 func (b *Block) Reset() {
-	for _, v := range b.strings {
-		*v = (*v)[:0]
+	for i := range b.cols {
+		c := &b.cols[i]
+		c.text.reset()
+		c.ints, c.floats = c.ints[:0], c.floats[:0]
 	}
-	for _, v := range b.ints {
-		*v = (*v)[:0]
-	}
-	for _, v := range b.floats {
-		*v = (*v)[:0]
-	}
-	b.extra = b.extra[:0]
+	b.extra.reset()
 	b.n = 0
 }
 
 // Column returns the values of column name (a []string, []int64 or
-// []float64), or of the extra column.
+// []float64), or of the extra column ([]string), or nil for a name that is
+// neither. The slice is the block's own, valid until the next Reset.
 func (b *Block) Column(name string) any {
 	if name == b.s.Extra {
-		return b.extra
+		return b.extra.strings()
 	}
-	if v, ok := b.strings[name]; ok {
-		return *v
-	}
-	if v, ok := b.ints[name]; ok {
-		return *v
-	}
-	if v, ok := b.floats[name]; ok {
-		return *v
+	for i, c := range b.s.Columns {
+		if c.Name != name {
+			continue
+		}
+		switch col := &b.cols[i]; col.typ {
+		case String:
+			return col.text.strings()
+		case Int64:
+			return col.ints
+		case Float64:
+			return col.floats
+		}
 	}
 	return nil
 }
 
-// Append decodes one record, a JSON object, validates it against the
-// schema, and appends it. A record that does not fit is not appended and
-// the error says why.
-func (b *Block) Append(value []byte) error {
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(value, &obj); err != nil {
-		return &ValidationError{Reason: fmt.Sprintf("value is not a JSON object: %v", err)}
-	}
-	if obj == nil {
-		return &ValidationError{Reason: "value is null, not a JSON object"}
-	}
-	fields := make([]Field, 0, len(obj))
-	for k, v := range obj {
-		fields = append(fields, Field{Name: []byte(k), Value: v})
-	}
-	if _, err := b.s.Validate(nil, fields); err != nil {
+// manyFields is the number of fields above which Append finds repeated
+// extra fields with a map rather than by comparing every pair.
+const manyFields = 32
+
+// Append validates one record, given as its top-level fields in input order
+// (names unescaped, values as compact JSON text, as jsonscan.Object returns
+// them), against the schema and appends it: each column gets the value of
+// the last field of its name (the zero value when it is missing or null;
+// strings unescaped), and the extra column gets the other fields as one
+// compact JSON object, in input order, the last of each name. A record that
+// does not fit is not appended and the error says why.
+func (b *Block) Append(fields []Field) error {
+	var err error
+	if b.key, err = b.s.Validate(b.key[:0], fields); err != nil {
 		return err
 	}
-	// Every check is done: from here on nothing fails, so the columns stay
-	// the same length.
-	for _, c := range b.s.Columns {
-		v, present := obj[c.Name]
-		if present && isNull(v) {
-			present = false
-		}
-		switch c.Type {
-		case String:
-			var s string
-			if present {
-				_ = json.Unmarshal(v, &s) // Validate checked it is a string
-			}
-			*b.strings[c.Name] = append(*b.strings[c.Name], s)
-		case Int64:
-			var n int64
-			if present {
-				_ = json.Unmarshal(v, &n)
-			}
-			*b.ints[c.Name] = append(*b.ints[c.Name], n)
-		case Float64:
-			var f float64
-			if present {
-				_ = json.Unmarshal(v, &f)
-			}
-			*b.floats[c.Name] = append(*b.floats[c.Name], f)
-		}
-		delete(obj, c.Name)
+	for i := range b.last {
+		b.last[i] = -1
 	}
-	b.extra = append(b.extra, extraJSON(obj))
+	b.fieldCol = b.fieldCol[:0]
+	for k := range fields {
+		col := -1
+		for i := range b.s.Columns {
+			if string(fields[k].Name) == b.s.Columns[i].Name {
+				col = i
+				b.last[i] = k
+				break
+			}
+		}
+		b.fieldCol = append(b.fieldCol, col)
+	}
+
+	// String values are unescaped into the column buffers as they go; should
+	// one fail, the buffers are cut back, so that every column keeps the
+	// same length.
+	for i := range b.cols {
+		col := &b.cols[i]
+		var v []byte
+		if k := b.last[i]; k >= 0 && !isNull(fields[k].Value) {
+			v = fields[k].Value
+		}
+		if col.typ != String || v == nil {
+			continue
+		}
+		if col.text.buf, err = AppendText(col.text.buf, v); err != nil {
+			b.undo(i)
+			return &ValidationError{Field: b.s.Columns[i].Name, Reason: err.Error()}
+		}
+	}
+
+	// From here on nothing fails.
+	for i := range b.cols {
+		col := &b.cols[i]
+		var v []byte
+		if k := b.last[i]; k >= 0 && !isNull(fields[k].Value) {
+			v = fields[k].Value
+		}
+		switch col.typ {
+		case String:
+			col.text.ends = append(col.text.ends, len(col.text.buf))
+		case Int64:
+			col.ints = append(col.ints, parseInt(v))
+		case Float64:
+			col.floats = append(col.floats, parseFloat(v))
+		}
+	}
+	b.appendExtra(fields)
 	b.n++
 	return nil
 }
 
-// extraJSON writes the fields that are not columns as one JSON object, keys
-// sorted so that the same record always gives the same text.
-func extraJSON(rest map[string]json.RawMessage) string {
-	if len(rest) == 0 {
-		return "{}"
-	}
-	keys := make([]string, 0, len(rest))
-	for k := range rest {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	out := []byte{'{'}
-	for i, k := range keys {
-		if i > 0 {
-			out = append(out, ',')
+// undo cuts the buffers of the first n columns back to the end of the last
+// record.
+func (b *Block) undo(n int) {
+	for i := range b.cols[:n+1] {
+		t := &b.cols[i].text
+		end := 0
+		if len(t.ends) > 0 {
+			end = t.ends[len(t.ends)-1]
 		}
-		name, _ := json.Marshal(k)
-		out = append(out, name...)
-		out = append(out, ':')
-		out = append(out, rest[k]...)
+		t.buf = t.buf[:end]
 	}
-	return string(append(out, '}'))
+}
+
+// appendExtra appends the fields that are not columns as one JSON object.
+func (b *Block) appendExtra(fields []Field) {
+	buf := append(b.extra.buf, '{')
+	many := len(fields) > manyFields
+	if many {
+		if b.names == nil {
+			b.names = map[string]int{}
+		}
+		clear(b.names)
+		for k := range fields {
+			if b.fieldCol[k] < 0 {
+				b.names[string(fields[k].Name)] = k
+			}
+		}
+	}
+	first := true
+	for k := range fields {
+		if b.fieldCol[k] >= 0 {
+			continue
+		}
+		name := fields[k].Name
+		if many {
+			if b.names[string(name)] != k {
+				continue
+			}
+		} else if repeated(fields[k+1:], name) {
+			continue // a later field of the same name wins
+		}
+		if !first {
+			buf = append(buf, ',')
+		}
+		first = false
+		buf = appendString(buf, name)
+		buf = append(buf, ':')
+		buf = append(buf, fields[k].Value...)
+	}
+	b.extra.buf = append(buf, '}')
+	b.extra.ends = append(b.extra.ends, len(b.extra.buf))
+}
+
+// repeated reports whether a field of fields is called name.
+func repeated(fields []Field, name []byte) bool {
+	for k := range fields {
+		if string(fields[k].Name) == string(name) {
+			return true
+		}
+	}
+	return false
+}
+
+// appendString appends s as a JSON string: the quote, the backslash and
+// control characters escaped, invalid UTF-8 replaced by U+FFFD.
+func appendString(dst, s []byte) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRune(s[i:])
+			if r != utf8.RuneError || size != 1 {
+				i += size
+				continue
+			}
+		}
+		dst = append(dst, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			dst = append(dst, '\\', c)
+		case '\n':
+			dst = append(dst, '\\', 'n')
+		case '\r':
+			dst = append(dst, '\\', 'r')
+		case '\t':
+			dst = append(dst, '\\', 't')
+		default:
+			if c < 0x20 {
+				const hex = "0123456789abcdef"
+				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
+			} else {
+				dst = append(dst, `\ufffd`...)
+			}
+		}
+		i++
+		start = i
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+// parseInt returns the value of an integer that Validate has accepted, or
+// 0 for nil. strconv takes every JSON integer that fits in an int64, as
+// Validate's decoder does; should the text hold more (white space around
+// it), that decoder has the last word.
+func parseInt(v []byte) int64 {
+	if v == nil {
+		return 0
+	}
+	n, err := strconv.ParseInt(string(v), 10, 64)
+	if err != nil {
+		_ = json.Unmarshal(v, &n)
+	}
+	return n
+}
+
+// parseFloat is parseInt for numbers.
+func parseFloat(v []byte) float64 {
+	if v == nil {
+		return 0
+	}
+	f, err := strconv.ParseFloat(string(v), 64)
+	if err != nil {
+		f = 0
+		_ = json.Unmarshal(v, &f)
+	}
+	return f
 }

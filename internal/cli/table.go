@@ -76,7 +76,11 @@ func WriteTable(w io.Writer, header []string, rows [][]string, maxWidth int) err
 			b.WriteByte('\n')
 		}
 	}
-	fmt.Fprintf(&b, "(%s rows)\n", Count(int64(len(rows))))
+	if len(rows) == 1 {
+		b.WriteString("(1 row)\n")
+	} else {
+		fmt.Fprintf(&b, "(%s rows)\n", Count(int64(len(rows))))
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }

@@ -1,4 +1,4 @@
-package producer
+package jsonscan
 
 import (
 	"encoding/binary"
@@ -11,27 +11,35 @@ import (
 	"skuflow/schemas"
 )
 
-// jsonMaxDepth bounds the nesting of arrays and objects, counted from the top
+// MaxDepth bounds the nesting of arrays and objects, counted from the top
 // of the document (NDJSON: of the line). The scanner keeps its own stack, so
 // deeper input is a syntax error, never a stack overflow.
-const jsonMaxDepth = 1000
+const MaxDepth = 1000
 
-// jsonMsgTooDeep is the syntax error for input nested deeper than jsonMaxDepth.
-const jsonMsgTooDeep = "exceeded max nesting depth of 1000 arrays and objects"
+// MsgTooDeep is the syntax error for input nested deeper than MaxDepth.
+const MsgTooDeep = "exceeded max nesting depth of 1000 arrays and objects"
 
-// jsonScanner validates JSON held whole in data (RFC 8259, strictly: number
+// Scanner validates JSON held whole in data (RFC 8259, strictly: number
 // grammar, literals, escapes, no control characters and only valid UTF-8 in
 // strings) in one pass, and while scanning a record object it compacts it and
-// notes its top-level members.
+// notes its top-level members. The zero value is ready to use; it keeps its
+// buffers from one scan to the next, so scanning allocates nothing once they
+// have grown to the records' size.
 //
-// A scan that reaches the end of data before the value ends either asks for
-// more input (more is set; the caller refills its buffer and scans the value
-// again from its start) or, when eof is set, fails. A scan that fails returns
-// -1 and leaves the position and message in errPos and errMsg.
-type jsonScanner struct {
+// Object scans one object held whole in memory. Streaming readers drive the
+// scan themselves with Reset and the methods that take an index of data:
+// each returns the index after what it scanned, or -1. A scan that reaches
+// the end of data before the value ends either asks for more input (More
+// reports it; the caller refills its buffer and scans the value again from
+// its start) or, when eof is set, fails. A scan that fails leaves the
+// position and message for Err.
+type Scanner struct {
+	// End names what ends where data ends, for messages ("unexpected end of
+	// line in string literal"); empty means "input".
+	End string
+
 	data []byte
-	eof  bool   // data ends where the input (NDJSON: the line) ends
-	end  string // what ends at eof, for messages: "input" or "line"
+	eof  bool // data ends where the input (NDJSON: the line) ends
 
 	// Compaction: out holds the compacted record up to data[runStart:], the
 	// run not yet copied. A record without white space is never copied.
@@ -40,7 +48,7 @@ type jsonScanner struct {
 	runStart int
 
 	stack   []byte // open containers of the value being scanned: '[' or '{'
-	spans   []jsonSpan
+	spans   []span
 	names   []byte // unescaped member names
 	escaped bool   // a string scanned since this was cleared held a backslash
 	keyAt   int    // index of the opening quote of the last object key
@@ -51,16 +59,17 @@ type jsonScanner struct {
 	errMsg string
 }
 
-// jsonSpan is one top-level member of a record: its name's bytes inside the
+// span is one top-level member of a record: its name's bytes inside the
 // quotes in data, and its value's bounds in the compacted record.
-type jsonSpan struct {
+type span struct {
 	ns, ne int
 	vs, ve int
 	esc    bool
 }
 
-// reset prepares the scanner for a scan of data.
-func (s *jsonScanner) reset(data []byte, eof, compact bool) {
+// Reset prepares the scanner for a scan of data. eof says that the input
+// ends where data ends; compact makes Record compact the record it scans.
+func (s *Scanner) Reset(data []byte, eof, compact bool) {
 	s.data = data
 	s.eof = eof
 	s.compact = compact
@@ -68,24 +77,35 @@ func (s *jsonScanner) reset(data []byte, eof, compact bool) {
 	s.errPos, s.errMsg = 0, ""
 }
 
-// jsonSpace holds the four white space characters of JSON.
-var jsonSpace = [256]bool{' ': true, '\t': true, '\n': true, '\r': true}
+// space holds the four white space characters of JSON.
+var space = [256]bool{' ': true, '\t': true, '\n': true, '\r': true}
 
-// jsonStrStop holds the bytes that end the fast path through a string: the
+// strStop holds the bytes that end the fast path through a string: the
 // quote, the backslash, control characters and non-ASCII bytes.
-var jsonStrStop = func() (t [256]bool) {
+var strStop = func() (t [256]bool) {
 	for c := range 256 {
 		t[c] = c < 0x20 || c == '"' || c == '\\' || c >= 0x80
 	}
 	return t
 }()
 
-// ws skips white space from data[i] and returns the index after it. When
-// compacting, the skipped white space ends the current run.
-func (s *jsonScanner) ws(i int) int {
+// IsSpace reports whether c is one of JSON's four white space characters.
+func IsSpace(c byte) bool { return space[c] }
+
+// More reports whether the last scan failed only because data ended before
+// the value did, and more input is needed.
+func (s *Scanner) More() bool { return s.more }
+
+// Err returns the position in data and the message of the error that ended
+// the last scan.
+func (s *Scanner) Err() (pos int, msg string) { return s.errPos, s.errMsg }
+
+// SkipSpace skips white space from data[i] and returns the index after it.
+// When compacting, the skipped white space ends the current run.
+func (s *Scanner) SkipSpace(i int) int {
 	d := s.data
 	j := i
-	for j < len(d) && jsonSpace[d[j]] {
+	for j < len(d) && space[d[j]] {
 		j++
 	}
 	if s.compact && j > i {
@@ -97,43 +117,48 @@ func (s *jsonScanner) ws(i int) int {
 
 // outPos maps an index of data inside the current run to its index in the
 // compacted record that starts at data[start].
-func (s *jsonScanner) outPos(i, start int) int {
+func (s *Scanner) outPos(i, start int) int {
 	if s.runStart == start {
 		return i - start
 	}
 	return len(s.out) + i - s.runStart
 }
 
-// endOf handles the end of data inside a value: more input, or an error at
-// the end of the input.
-func (s *jsonScanner) endOf(i int, what string) int {
+// EndOf handles the end of data at data[i] inside what: more input, or an
+// error at the end of the input. It returns -1.
+func (s *Scanner) EndOf(i int, what string) int {
 	if !s.eof {
 		s.more = true
 		return -1
 	}
 	s.errPos = i
-	s.errMsg = "unexpected end of " + s.end + " in " + what
+	end := s.End
+	if end == "" {
+		end = "input"
+	}
+	s.errMsg = "unexpected end of " + end + " in " + what
 	return -1
 }
 
-func (s *jsonScanner) fail(i int, msg string) int {
+func (s *Scanner) fail(i int, msg string) int {
 	s.errPos = i
 	s.errMsg = msg
 	return -1
 }
 
-// bad fails with "invalid character 'c' <context>" for the byte at data[i].
-func (s *jsonScanner) bad(i int, context string) int {
+// Bad fails with "invalid character 'c' <context>" for the byte at data[i].
+// It returns -1.
+func (s *Scanner) Bad(i int, context string) int {
 	if !s.eof && !utf8.FullRune(s.data[i:]) {
 		// Read the rest of the character, to name it.
 		s.more = true
 		return -1
 	}
-	return s.fail(i, "invalid character "+jsonChar(s.data[i:])+" "+context)
+	return s.fail(i, "invalid character "+Char(s.data[i:])+" "+context)
 }
 
-// jsonChar names the character that starts b, for messages.
-func jsonChar(b []byte) string {
+// Char names the character that starts b, for messages.
+func Char(b []byte) string {
 	if b[0] < utf8.RuneSelf {
 		return strconv.QuoteRune(rune(b[0]))
 	}
@@ -145,29 +170,29 @@ func jsonChar(b []byte) string {
 }
 
 const (
-	jsonLSB = 0x0101010101010101
-	jsonMSB = 0x8080808080808080
+	lsb = 0x0101010101010101
+	msb = 0x8080808080808080
 )
 
-// jsonStops flags, in the high bit of each byte, the bytes of the eight in x
+// stops flags, in the high bit of each byte, the bytes of the eight in x
 // (little endian) that end the fast path through a string: '"', '\\',
 // control characters and non-ASCII bytes. Flags above the lowest may be
 // wrong (a borrow runs on), the lowest one is always right.
-func jsonStops(x uint64) uint64 {
-	q := x ^ (jsonLSB * '"')
-	b := x ^ (jsonLSB * '\\')
-	return (((q - jsonLSB) &^ q) | ((b - jsonLSB) &^ b) | ((x - jsonLSB*0x20) &^ x) | x) & jsonMSB
+func stops(x uint64) uint64 {
+	q := x ^ (lsb * '"')
+	b := x ^ (lsb * '\\')
+	return (((q - lsb) &^ q) | ((b - lsb) &^ b) | ((x - lsb*0x20) &^ x) | x) & msb
 }
 
 // str scans the string whose opening quote is at data[i] and returns the
 // index after its closing quote.
-func (s *jsonScanner) str(i int) int {
+func (s *Scanner) str(i int) int {
 	d := s.data
 	i++
 	for {
 		// Eight bytes at a time while none of them needs a look.
 		for i+8 <= len(d) {
-			if m := jsonStops(binary.LittleEndian.Uint64(d[i:])); m != 0 {
+			if m := stops(binary.LittleEndian.Uint64(d[i:])); m != 0 {
 				i += bits.TrailingZeros64(m) >> 3
 				if d[i] == '"' {
 					return i + 1
@@ -176,11 +201,11 @@ func (s *jsonScanner) str(i int) int {
 			}
 			i += 8
 		}
-		for i < len(d) && !jsonStrStop[d[i]] {
+		for i < len(d) && !strStop[d[i]] {
 			i++
 		}
 		if i >= len(d) {
-			return s.endOf(i, "string literal")
+			return s.EndOf(i, "string literal")
 		}
 		switch c := d[i]; {
 		case c == '"':
@@ -188,7 +213,7 @@ func (s *jsonScanner) str(i int) int {
 		case c == '\\':
 			s.escaped = true
 			if i+1 >= len(d) {
-				return s.endOf(i+1, "string escape")
+				return s.EndOf(i+1, "string escape")
 			}
 			switch d[i+1] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
@@ -196,18 +221,18 @@ func (s *jsonScanner) str(i int) int {
 			case 'u':
 				for k := i + 2; k < i+6; k++ {
 					if k >= len(d) {
-						return s.endOf(k, `\u escape`)
+						return s.EndOf(k, `\u escape`)
 					}
-					if !jsonIsHex(d[k]) {
-						return s.bad(k, `in \u hexadecimal character escape`)
+					if !isHex(d[k]) {
+						return s.Bad(k, `in \u hexadecimal character escape`)
 					}
 				}
 				i += 6
 			default:
-				return s.bad(i+1, "in string escape code")
+				return s.Bad(i+1, "in string escape code")
 			}
 		case c < 0x20:
-			return s.bad(i, "in string literal")
+			return s.Bad(i, "in string literal")
 		default:
 			r, size := utf8.DecodeRune(d[i:])
 			if r == utf8.RuneError && size == 1 {
@@ -222,18 +247,18 @@ func (s *jsonScanner) str(i int) int {
 	}
 }
 
-func jsonIsHex(c byte) bool {
+func isHex(c byte) bool {
 	return c-'0' < 10 || (c|0x20)-'a' < 6
 }
 
 // number scans the number that starts at data[i] and returns the index after
 // it.
-func (s *jsonScanner) number(i int) int {
+func (s *Scanner) number(i int) int {
 	d := s.data
 	if d[i] == '-' {
 		i++
 		if i >= len(d) {
-			return s.endOf(i, "numeric literal")
+			return s.EndOf(i, "numeric literal")
 		}
 	}
 	switch c := d[i]; {
@@ -245,15 +270,15 @@ func (s *jsonScanner) number(i int) int {
 			i++
 		}
 	default:
-		return s.bad(i, "in numeric literal")
+		return s.Bad(i, "in numeric literal")
 	}
 	if i < len(d) && d[i] == '.' {
 		i++
 		if i >= len(d) {
-			return s.endOf(i, "numeric literal")
+			return s.EndOf(i, "numeric literal")
 		}
 		if d[i]-'0' >= 10 {
-			return s.bad(i, "after decimal point in numeric literal")
+			return s.Bad(i, "after decimal point in numeric literal")
 		}
 		for i < len(d) && d[i]-'0' < 10 {
 			i++
@@ -265,10 +290,10 @@ func (s *jsonScanner) number(i int) int {
 			i++
 		}
 		if i >= len(d) {
-			return s.endOf(i, "numeric literal")
+			return s.EndOf(i, "numeric literal")
 		}
 		if d[i]-'0' >= 10 {
-			return s.bad(i, "in exponent of numeric literal")
+			return s.Bad(i, "in exponent of numeric literal")
 		}
 		for i < len(d) && d[i]-'0' < 10 {
 			i++
@@ -283,31 +308,32 @@ func (s *jsonScanner) number(i int) int {
 }
 
 // literal scans true, false or null at data[i].
-func (s *jsonScanner) literal(i int, lit string) int {
+func (s *Scanner) literal(i int, lit string) int {
 	d := s.data
 	if len(d)-i >= len(lit) && string(d[i:i+len(lit)]) == lit {
 		return i + len(lit)
 	}
 	for k := 1; k < len(lit); k++ {
 		if i+k >= len(d) {
-			return s.endOf(i+k, "literal "+lit)
+			return s.EndOf(i+k, "literal "+lit)
 		}
 		if d[i+k] != lit[k] {
-			return s.bad(i+k, fmt.Sprintf("in literal %s (expecting %q)", lit, lit[k]))
+			return s.Bad(i+k, fmt.Sprintf("in literal %s (expecting %q)", lit, lit[k]))
 		}
 	}
 	return i + len(lit) // not reached
 }
 
-// key scans `"name" :` and the white space after it from data[i] and returns
-// the index of the member's value.
-func (s *jsonScanner) key(i int) int {
+// Key scans `"name" :` and the white space after it from data[i] and returns
+// the index of the member's value. KeyName then returns the name.
+func (s *Scanner) Key(i int) int {
 	d := s.data
+	s.escaped = false
 	if i >= len(d) {
-		return s.endOf(i, "object")
+		return s.EndOf(i, "object")
 	}
 	if d[i] != '"' {
-		return s.bad(i, "looking for beginning of object key string")
+		return s.Bad(i, "looking for beginning of object key string")
 	}
 	s.keyAt = i
 	if i = s.str(i); i < 0 {
@@ -315,47 +341,58 @@ func (s *jsonScanner) key(i int) int {
 	}
 	s.keyEnd = i
 	if i < len(d) && d[i] <= ' ' {
-		i = s.ws(i)
+		i = s.SkipSpace(i)
 	}
 	if i >= len(d) {
-		return s.endOf(i, "object")
+		return s.EndOf(i, "object")
 	}
 	if d[i] != ':' {
-		return s.bad(i, "after object key")
+		return s.Bad(i, "after object key")
 	}
 	i++
 	if i < len(d) && d[i] <= ' ' {
-		i = s.ws(i)
+		i = s.SkipSpace(i)
 	}
 	return i
 }
 
-// value scans the value that starts at data[i] and returns the index after
+// KeyName returns the unescaped name of the object key Key scanned last. It
+// is valid until the next call of KeyName or Finish.
+func (s *Scanner) KeyName() []byte {
+	name := s.data[s.keyAt+1 : s.keyEnd-1]
+	if s.escaped {
+		s.names = Unescape(s.names[:0], name)
+		name = s.names
+	}
+	return name
+}
+
+// Value scans the value that starts at data[i] and returns the index after
 // it. depth is the number of containers around the value.
-func (s *jsonScanner) value(i, depth int) int {
+func (s *Scanner) Value(i, depth int) int {
 	d := s.data
 	s.stack = s.stack[:0]
 	for {
 		// A value starts at d[i].
 		if i >= len(d) {
-			return s.endOf(i, "value")
+			return s.EndOf(i, "value")
 		}
 		switch c := d[i]; c {
 		case '"':
 			i = s.str(i)
 		case '{', '[':
-			if depth+len(s.stack)+1 > jsonMaxDepth {
-				return s.fail(i, jsonMsgTooDeep)
+			if depth+len(s.stack)+1 > MaxDepth {
+				return s.fail(i, MsgTooDeep)
 			}
 			i++
 			if i < len(d) && d[i] <= ' ' {
-				i = s.ws(i)
+				i = s.SkipSpace(i)
 			}
 			if i >= len(d) {
 				if c == '{' {
-					return s.endOf(i, "object")
+					return s.EndOf(i, "object")
 				}
-				return s.endOf(i, "array")
+				return s.EndOf(i, "array")
 			}
 			if d[i] == c+2 { // '}' or ']'
 				i++
@@ -363,7 +400,7 @@ func (s *jsonScanner) value(i, depth int) int {
 			}
 			s.stack = append(s.stack, c)
 			if c == '{' {
-				i = s.key(i)
+				i = s.Key(i)
 				if i < 0 {
 					return i
 				}
@@ -377,7 +414,7 @@ func (s *jsonScanner) value(i, depth int) int {
 			i = s.literal(i, "null")
 		default:
 			if c != '-' && c-'0' >= 10 {
-				return s.bad(i, "looking for beginning of value")
+				return s.Bad(i, "looking for beginning of value")
 			}
 			i = s.number(i)
 		}
@@ -391,14 +428,14 @@ func (s *jsonScanner) value(i, depth int) int {
 				return i
 			}
 			if i < len(d) && d[i] <= ' ' {
-				i = s.ws(i)
+				i = s.SkipSpace(i)
 			}
 			top := s.stack[len(s.stack)-1]
 			if i >= len(d) {
 				if top == '{' {
-					return s.endOf(i, "object")
+					return s.EndOf(i, "object")
 				}
-				return s.endOf(i, "array")
+				return s.EndOf(i, "array")
 			}
 			c := d[i]
 			if c == top+2 {
@@ -408,16 +445,16 @@ func (s *jsonScanner) value(i, depth int) int {
 			}
 			if c != ',' {
 				if top == '{' {
-					return s.bad(i, "after object key:value pair")
+					return s.Bad(i, "after object key:value pair")
 				}
-				return s.bad(i, "after array element")
+				return s.Bad(i, "after array element")
 			}
 			i++
 			if i < len(d) && d[i] <= ' ' {
-				i = s.ws(i)
+				i = s.SkipSpace(i)
 			}
 			if top == '{' {
-				if i = s.key(i); i < 0 {
+				if i = s.Key(i); i < 0 {
 					return i
 				}
 			}
@@ -426,10 +463,10 @@ func (s *jsonScanner) value(i, depth int) int {
 	}
 }
 
-// record scans the object that starts at data[start] as a record: it
-// compacts it and notes its top-level members in spans. depth is the number
-// of containers around the object.
-func (s *jsonScanner) record(start, depth int) int {
+// Record scans the object that starts at data[start] as a record: it
+// compacts it (when Reset asked for it) and notes its top-level members for
+// Finish. depth is the number of containers around the object.
+func (s *Scanner) Record(start, depth int) int {
 	d := s.data
 	s.out = s.out[:0]
 	s.spans = s.spans[:0]
@@ -437,25 +474,24 @@ func (s *jsonScanner) record(start, depth int) int {
 	depth++
 	i := start + 1
 	if i < len(d) && d[i] <= ' ' {
-		i = s.ws(i)
+		i = s.SkipSpace(i)
 	}
 	if i >= len(d) {
-		return s.endOf(i, "object")
+		return s.EndOf(i, "object")
 	}
 	if d[i] == '}' {
 		return i + 1
 	}
 	for {
-		s.escaped = false
-		if i = s.key(i); i < 0 {
+		if i = s.Key(i); i < 0 {
 			return i
 		}
-		// The span is set in place: building a jsonSpan and appending it
+		// The span is set in place: building a span and appending it
 		// costs a store-forwarding stall.
 		if n := len(s.spans); n < cap(s.spans) {
 			s.spans = s.spans[:n+1]
 		} else {
-			s.spans = append(s.spans, jsonSpan{})
+			s.spans = append(s.spans, span{})
 		}
 		sp := &s.spans[len(s.spans)-1]
 		sp.ns, sp.ne, sp.esc = s.keyAt+1, s.keyEnd-1, s.escaped
@@ -463,64 +499,66 @@ func (s *jsonScanner) record(start, depth int) int {
 		if i < len(d) && d[i] == '"' {
 			i = s.str(i)
 		} else {
-			i = s.value(i, depth)
+			i = s.Value(i, depth)
 		}
 		if i < 0 {
 			return i
 		}
 		sp.ve = s.outPos(i, start)
 		if i < len(d) && d[i] <= ' ' {
-			i = s.ws(i)
+			i = s.SkipSpace(i)
 		}
 		if i >= len(d) {
-			return s.endOf(i, "object")
+			return s.EndOf(i, "object")
 		}
 		switch d[i] {
 		case ',':
 			i++
 			if i < len(d) && d[i] <= ' ' {
-				i = s.ws(i)
+				i = s.SkipSpace(i)
 			}
 		case '}':
 			return i + 1
 		default:
-			return s.bad(i, "after object key:value pair")
+			return s.Bad(i, "after object key:value pair")
 		}
 	}
 }
 
-// finish fills rec with the record that record scanned from data[start] to
-// data[end].
-func (s *jsonScanner) finish(start, end int, rec *Record) {
-	js := s.data[start:end:end]
+// Finish returns the record that Record scanned from data[start] to
+// data[end], compacted, and its top-level members in input order, in fields
+// (reused when it is large enough). Both point into data or the scanner's
+// buffers: they are valid until the scanner's next scan.
+func (s *Scanner) Finish(start, end int, fields []schemas.Field) (js []byte, _ []schemas.Field) {
+	js = s.data[start:end:end]
 	if s.runStart != start {
 		s.out = append(s.out, s.data[s.runStart:end]...)
 		js = s.out[:len(s.out):len(s.out)]
 	}
-	rec.JSON = js
 	n := len(s.spans)
-	if cap(rec.Fields) < n {
-		rec.Fields = make([]schemas.Field, n, max(2*n, 16))
+	if cap(fields) < n {
+		fields = make([]schemas.Field, n, max(2*n, 16))
 	}
-	rec.Fields = rec.Fields[:n]
+	fields = fields[:n]
 	s.names = s.names[:0]
 	for k := range s.spans {
 		// Fields are set in place: building a schemas.Field and copying it
 		// costs a store-forwarding stall per field.
-		sp, f := &s.spans[k], &rec.Fields[k]
+		sp, f := &s.spans[k], &fields[k]
 		f.Name = s.data[sp.ns:sp.ne:sp.ne]
 		if sp.esc {
 			k := len(s.names)
-			s.names = jsonUnescape(s.names, f.Name)
+			s.names = Unescape(s.names, f.Name)
 			f.Name = s.names[k:len(s.names):len(s.names)]
 		}
 		f.Value = js[sp.vs:sp.ve:sp.ve]
 	}
+	return js, fields
 }
 
-// jsonUnescape appends the text of the valid string body b to dst. A \u
+// Unescape appends the text of the valid string body b to dst. A \u
 // escape of a lone surrogate becomes U+FFFD, as in encoding/json.
-func jsonUnescape(dst, b []byte) []byte {
+func Unescape(dst, b []byte) []byte {
 	for i := 0; i < len(b); {
 		c := b[i]
 		if c != '\\' {
@@ -544,12 +582,12 @@ func jsonUnescape(dst, b []byte) []byte {
 		case 't':
 			dst = append(dst, '\t')
 		case 'u':
-			r := jsonHex4(b[i+2:])
+			r := hex4(b[i+2:])
 			i += 6
 			if utf16.IsSurrogate(r) {
 				r2 := rune(-1)
 				if i+6 <= len(b) && b[i] == '\\' && b[i+1] == 'u' {
-					r2 = jsonHex4(b[i+2:])
+					r2 = hex4(b[i+2:])
 				}
 				if p := utf16.DecodeRune(r, r2); p != utf8.RuneError {
 					r = p
@@ -568,7 +606,7 @@ func jsonUnescape(dst, b []byte) []byte {
 	return dst
 }
 
-func jsonHex4(b []byte) rune {
+func hex4(b []byte) rune {
 	var r rune
 	for _, c := range b[:4] {
 		switch {

@@ -1,0 +1,122 @@
+package processor
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"skuflow/internal/jsonscan"
+	"skuflow/schemas"
+)
+
+// Header keys the loader sets; records produced by other clients may lack
+// them, and then the provenance columns stay empty.
+const (
+	headerJob    = "skuflow-job"
+	headerSource = "skuflow-source"
+	headerLine   = "skuflow-line"
+)
+
+// rows is one INSERT, column by column: the schema's columns in a
+// schemas.Block and the provenance columns beside it, with the records they
+// came from. It keeps its memory from one batch to the next, so that
+// decoding a record allocates nothing.
+type rows struct {
+	block *schemas.Block
+	recs  []*kgo.Record // the records appended, in order
+	sc    jsonscan.Scanner
+	// fields is the scanner's output, kept for its memory.
+	fields []schemas.Field
+
+	jobs, sources []string
+	lines         []uint64
+	partitions    []uint32
+	offsets       []uint64
+	at            []time.Time
+	now           time.Time // _ingested_at of every row
+}
+
+func newRows(s *schemas.Schema) *rows {
+	r := &rows{block: s.NewBlock()}
+	r.sc.End = "value"
+	return r
+}
+
+func (r *rows) len() int { return len(r.recs) }
+
+// reset empties r for rows ingested at now.
+func (r *rows) reset(now time.Time) {
+	r.block.Reset()
+	clear(r.recs) // let the records' memory go
+	r.recs = r.recs[:0]
+	r.jobs, r.sources, r.lines = r.jobs[:0], r.sources[:0], r.lines[:0]
+	r.partitions, r.offsets, r.at = r.partitions[:0], r.offsets[:0], r.at[:0]
+	r.now = now.Truncate(time.Second)
+}
+
+// add decodes rec and appends it as a row. A record that cannot be a row is
+// not appended, and the error says why.
+func (r *rows) add(rec *kgo.Record) error {
+	_, fields, err := r.sc.Object(rec.Value, r.fields)
+	if err != nil {
+		if _, ok := errors.AsType[*jsonscan.NotObjectError](err); ok {
+			return err
+		}
+		return fmt.Errorf("value is not a JSON object: %w", err)
+	}
+	r.fields = fields
+	if err := r.block.Append(fields); err != nil {
+		return err
+	}
+	r.recs = append(r.recs, rec)
+	var job, source string
+	var line uint64
+	for _, h := range rec.Headers {
+		switch h.Key {
+		case headerJob:
+			job = intern(r.jobs, h.Value)
+		case headerSource:
+			source = intern(r.sources, h.Value)
+		case headerLine:
+			line = parseLine(h.Value)
+		}
+	}
+	r.jobs, r.sources, r.lines = append(r.jobs, job), append(r.sources, source), append(r.lines, line)
+	r.partitions, r.offsets = append(r.partitions, uint32(rec.Partition)), append(r.offsets, uint64(rec.Offset))
+	r.at = append(r.at, r.now)
+	return nil
+}
+
+// intern returns v as a string, the last one of column when it is the same:
+// a batch's records mostly come from one job and source, so they share one
+// string rather than allocating one each.
+func intern(column []string, v []byte) string {
+	if n := len(column); n > 0 && column[n-1] == string(v) {
+		return column[n-1]
+	}
+	return string(v)
+}
+
+// parseLine reads the line header: a decimal number, or 0 when it is not.
+func parseLine(v []byte) uint64 {
+	n, _ := strconv.ParseUint(string(v), 10, 64)
+	return n
+}
+
+// provenance reads the loader's headers of a record.
+func provenance(r *kgo.Record) (job, source string, line uint64) {
+	for _, h := range r.Headers {
+		switch h.Key {
+		case headerJob:
+			job = string(h.Value)
+		case headerSource:
+			source = string(h.Value)
+		case headerLine:
+			line = parseLine(h.Value)
+		}
+	}
+	return job, source, line
+}
