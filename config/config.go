@@ -16,6 +16,7 @@ type Config struct {
 	ClickHouse ClickHouse `mapstructure:"clickhouse"`
 	Loader     Loader     `mapstructure:"loader"`
 	Processor  Processor  `mapstructure:"processor"`
+	Aggregator Aggregator `mapstructure:"aggregator"`
 	Broker     Broker     `mapstructure:"broker"`
 	Log        Log        `mapstructure:"log"`
 }
@@ -73,6 +74,18 @@ type Processor struct {
 	// FlushInterval after its first record.
 	BatchRows     int           `mapstructure:"batch_rows"`
 	BatchBytes    Bytes         `mapstructure:"batch_bytes"`
+	FlushInterval time.Duration `mapstructure:"flush_interval"`
+}
+
+// Aggregator tunes the aggregator: its consumer group and how often it
+// writes counts.
+type Aggregator struct {
+	Group           string        `mapstructure:"group"`
+	SessionTimeout  time.Duration `mapstructure:"session_timeout"`
+	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
+	// Changed counts are written after BatchRecords records, or
+	// FlushInterval after the first change.
+	BatchRecords  int           `mapstructure:"batch_records"`
 	FlushInterval time.Duration `mapstructure:"flush_interval"`
 }
 
@@ -134,6 +147,15 @@ func Default() Config {
 			// ClickHouse wants large, infrequent inserts.
 			BatchRows:     100000,
 			BatchBytes:    64 << 20,
+			FlushInterval: time.Second,
+		},
+		Aggregator: Aggregator{
+			Group:           "skuflow-aggregator",
+			SessionTimeout:  10 * time.Second,
+			ShutdownTimeout: 30 * time.Second,
+			// A write costs one row per changed name: large batches of
+			// records collapse into few rows.
+			BatchRecords:  200000,
 			FlushInterval: time.Second,
 		},
 		Broker: Broker{
@@ -205,6 +227,18 @@ func (c *Config) Validate() error {
 		bad("processor.batch_bytes", "must be at least 1KiB, got %d", c.Processor.BatchBytes)
 	}
 	positive(bad, "processor.flush_interval", c.Processor.FlushInterval)
+	if c.Aggregator.Group == "" {
+		bad("aggregator.group", "must not be empty")
+	}
+	if c.Aggregator.Group == c.Processor.Group {
+		bad("aggregator.group", "must differ from processor.group %q: the two groups each read the whole topic", c.Processor.Group)
+	}
+	positive(bad, "aggregator.session_timeout", c.Aggregator.SessionTimeout)
+	positive(bad, "aggregator.shutdown_timeout", c.Aggregator.ShutdownTimeout)
+	positive(bad, "aggregator.flush_interval", c.Aggregator.FlushInterval)
+	if c.Aggregator.BatchRecords < 1 {
+		bad("aggregator.batch_records", "must be at least 1, got %d", c.Aggregator.BatchRecords)
+	}
 	if c.Broker.Port < 1 || c.Broker.Port > 65535 {
 		bad("broker.port", "must be a TCP port, got %d", c.Broker.Port)
 	}

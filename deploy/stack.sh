@@ -329,6 +329,16 @@ ready_processor() {
 	printf 'loading the topic into ClickHouse'
 }
 
+start_aggregator() {
+	build_if_stale aggregator
+	start_service aggregator "$BIN/aggregator"
+}
+
+ready_aggregator() {
+	grep -qE 'msg=started|"msg":"started"' < <(tail -c "+$((LOG_OFFSET + 1))" "$LOGS/aggregator.log") || return 1
+	printf 'keeping products_agg'
+}
+
 # --- commands ---------------------------------------------------------------
 
 cmd_up() {
@@ -338,6 +348,7 @@ cmd_up() {
 	start_clickhouse
 	start_broker
 	start_processor
+	start_aggregator
 	say "stack: up; ClickHouse 127.0.0.1:$CH_TCP_PORT (http $CH_HTTP_PORT), Kafka 127.0.0.1:$BROKER_PORT, data in $DATA"
 }
 

@@ -242,3 +242,14 @@ func AppendText(dst, v []byte) ([]byte, error) {
 	}
 	return append(dst, s...), nil
 }
+
+// Text returns the text of the last field called name (a string unescaped),
+// appended to dst, and whether the field is present and not null.
+func Text(dst []byte, fields []Field, name string) ([]byte, bool, error) {
+	v, ok := lastValue(fields, name)
+	if !ok || isNull(v) {
+		return dst, false, nil
+	}
+	out, err := AppendText(dst, v)
+	return out, true, err
+}

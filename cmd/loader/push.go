@@ -43,7 +43,7 @@ func runPush(ctx context.Context, args []string, stdio stdio) error {
 	format := fs.String("format", "", "input format: json, ndjson or csv (default: from the name, then the first bytes)")
 	asJSON := fs.Bool("json", false, "print a machine-readable summary on stdout")
 	noProgress := fs.Bool("no-progress", false, "do not draw a progress bar (it is drawn only on a terminal)")
-	wait := fs.Bool("wait", false, "after producing, wait until the processor has loaded every record into ClickHouse")
+	wait := fs.Bool("wait", false, "after producing, wait until the processor and the aggregator have every record in ClickHouse")
 	waitTimeout := fs.Duration("wait-timeout", 0, "give up waiting after this long (0: wait as long as it takes)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -219,7 +219,8 @@ func waitLoaded(ctx context.Context, cl *kgo.Client, cfg config.Config, results 
 			ends[p] = max(ends[p], o)
 		}
 	}
-	groups := []string{cfg.Processor.Group}
+	// Both groups: when --wait returns, products and products_agg are current.
+	groups := []string{cfg.Processor.Group, cfg.Aggregator.Group}
 	res := &waitResult{Groups: groups}
 	if timeout > 0 {
 		var cancel context.CancelFunc
@@ -250,8 +251,8 @@ func waitLoaded(ctx context.Context, cl *kgo.Client, cfg config.Config, results 
 		left.Store(n)
 		if !hinted && n > 0 && time.Since(lastProgress) > stallHint {
 			hinted = true
-			fmt.Fprintf(stdio.err, "\r\033[Kno progress for %s with %s records to go: is a processor running in group %s? ('make up' starts one)\n",
-				stallHint, cli.Count(n), cfg.Processor.Group)
+			fmt.Fprintf(stdio.err, "\r\033[Kno progress for %s with %s records to go: are a processor and an aggregator running (groups %v)? ('make up' starts both)\n",
+				stallHint, cli.Count(n), groups)
 		}
 	})
 	if b != nil {
@@ -263,6 +264,6 @@ func waitLoaded(ctx context.Context, cl *kgo.Client, cfg config.Config, results 
 		fmt.Fprintln(stdio.err, res.Error)
 		return res
 	}
-	fmt.Fprintf(stdio.err, "loaded: every record is in ClickHouse (waited %s)\n", time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(stdio.err, "loaded: products and products_agg hold every record (waited %s)\n", time.Since(start).Round(time.Millisecond))
 	return res
 }

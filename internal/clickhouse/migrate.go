@@ -2,10 +2,14 @@ package clickhouse
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
+	"skuflow/config"
+	"skuflow/internal/retry"
 	"skuflow/schemas"
 )
 
@@ -17,6 +21,12 @@ const (
 	// TopicsTable records each topic's partition count when data was first
 	// written, so that a changed count is noticed (invariant 2).
 	TopicsTable = "topics"
+	// CountsTable holds the aggregator's absolute counts per (partition,
+	// value), versioned by the offset they are true at.
+	CountsTable = "product_counts"
+	// AggView sums CountsTable over partitions and hides zeros: the
+	// aggregate users query.
+	AggView = "products_agg"
 )
 
 // FinalView names the view that gives a schema's table with FINAL applied:
@@ -54,6 +64,19 @@ func Statements(db string, s *schemas.Schema) []string {
 )
 ENGINE = ReplacingMergeTree
 ORDER BY (job, source, stage, line, partition, offset)`, db, ErrorsTable),
+		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s.%s
+(
+    partition UInt32,
+    name String,
+    count Int64,
+    version UInt64,
+    updated_at DateTime
+)
+ENGINE = ReplacingMergeTree(version)
+ORDER BY (partition, name)`, db, CountsTable),
+		// HAVING repeats the sum: 18.16 cannot use the alias there.
+		fmt.Sprintf("CREATE VIEW IF NOT EXISTS %s.%s AS SELECT name, sum(count) AS no_of_products FROM %s.%s FINAL GROUP BY name HAVING sum(count) > 0",
+			db, AggView, db, CountsTable),
 		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s.%s
 (
     topic String,
@@ -156,4 +179,22 @@ func CheckPartitions(ctx context.Context, conn Conn, db, topic string, partition
 func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")
 	return line
+}
+
+// Prepare migrates the database and checks the topic's recorded partition
+// count, retrying while ClickHouse cannot be reached. Every service that
+// writes to ClickHouse runs it at start-up.
+func Prepare(ctx context.Context, conn Conn, cfg config.Config, s *schemas.Schema, log *slog.Logger, b retry.Backoff) error {
+	db := cfg.ClickHouse.Database
+	err := retry.Forever(ctx, b, log, "migrate ClickHouse", Retriable, func(ctx context.Context) error {
+		return Migrate(ctx, conn, db, s)
+	})
+	if err != nil {
+		return err
+	}
+	return retry.Forever(ctx, b, log, "check recorded partitions",
+		func(err error) bool { return !errors.Is(err, ErrPartitionsChanged) },
+		func(ctx context.Context) error {
+			return CheckPartitions(ctx, conn, db, cfg.Kafka.Topic, cfg.Kafka.Partitions)
+		})
 }

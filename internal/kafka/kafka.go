@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/plugin/kslog"
 
 	"skuflow/config"
+	"skuflow/internal/retry"
 )
 
 // ErrPartitionCount is returned when the topic exists with a partition count
@@ -115,3 +116,16 @@ func Partitions(ctx context.Context, cl *kgo.Client, topic string) (int, error) 
 
 // Addr joins a host and port.
 func Addr(host string, port int) string { return net.JoinHostPort(host, strconv.Itoa(port)) }
+
+// Prepare makes sure the topic exists with the configured partitions,
+// retrying while Kafka cannot be reached; a topic with another partition
+// count is refused at once (ErrPartitionCount).
+func Prepare(ctx context.Context, c config.Kafka, log *slog.Logger, b retry.Backoff) error {
+	cl, err := kgo.NewClient(ClientOptions(c, log)...)
+	if err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	defer cl.Close()
+	return retry.Forever(ctx, b, log, "check topic", func(err error) bool { return !errors.Is(err, ErrPartitionCount) },
+		func(ctx context.Context) error { return EnsureTopic(ctx, cl, c) })
+}

@@ -1,0 +1,222 @@
+// Package consume runs one member of a consumer group that writes what it
+// reads somewhere durable (ClickHouse) and commits offsets only for what is
+// written. The processor and the aggregator both run on it; they differ in
+// their Sink.
+//
+// The loop polls, hands records to the sink, and when the sink says a flush
+// is due, flushes it, retrying with backoff for as long as the member runs,
+// and then commits the offsets the sink reports as written. While a flush
+// is retried nothing is polled, so fetching pauses (backpressure). With
+// franz-go's BlockRebalanceOnPoll, polls and rebalance callbacks take turns:
+// a revoke first flushes and commits what the sink holds, so a member never
+// commits a partition it no longer owns; a loss drops it unflushed. On
+// shutdown the sink is flushed once more, offsets committed, and the group
+// left.
+package consume
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"skuflow/config"
+	"skuflow/internal/kafka"
+	"skuflow/internal/retry"
+)
+
+// Sink is what a member does with its records.
+type Sink interface {
+	// Add takes one polled record. Records of a partition come in offset
+	// order.
+	Add(r *kgo.Record)
+	// Due reports whether the sink wants a flush now; NextDue when it will
+	// at the latest (zero when it holds nothing).
+	Due(now time.Time) bool
+	NextDue() time.Time
+	// Flush makes what the sink holds durable and returns, per partition,
+	// the offset to commit: the next record to read. It is retried on
+	// error, so it must be safe to call again with the same contents.
+	Flush(ctx context.Context) (map[int32]kgo.EpochOffset, error)
+	// Drop forgets what the sink holds of partitions the member no longer
+	// owns (after a flush for a revoke, without one for a loss).
+	Drop(partitions []int32)
+}
+
+// Assigner is a Sink that wants to see the offsets its newly assigned
+// partitions start from, and may change them (the aggregator starts from
+// the beginning to rebuild its state).
+type Assigner interface {
+	Assigned(committed map[int32]kgo.Offset) map[int32]kgo.Offset
+}
+
+// Options configure a member.
+type Options struct {
+	Kafka           config.Kafka
+	Group           string
+	SessionTimeout  time.Duration
+	ShutdownTimeout time.Duration
+	// FetchMaxBytes bounds what is fetched ahead of the sink.
+	FetchMaxBytes int32
+	Log           *slog.Logger
+	Backoff       retry.Backoff
+}
+
+// member is one running consumer.
+type member struct {
+	o    Options
+	sink Sink
+	cl   *kgo.Client
+	// stop is the context retries end with: Run's, then the shutdown's.
+	stop context.Context
+}
+
+// maxPoll bounds the records one poll hands over, so that a sink overshoots
+// its limits by little.
+const maxPoll = 10000
+
+// Run joins the group and feeds the sink until ctx is cancelled, then
+// flushes, commits, leaves the group and returns nil. It returns an error
+// only when the client cannot be created.
+func Run(ctx context.Context, o Options, sink Sink, extra ...kgo.Opt) error {
+	if o.Backoff == (retry.Backoff{}) {
+		o.Backoff = retry.Default
+	}
+	m := &member{o: o, sink: sink, stop: ctx}
+	opts := append(kafka.ClientOptions(o.Kafka, o.Log),
+		kgo.ConsumerGroup(o.Group),
+		kgo.ConsumeTopics(o.Kafka.Topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.SessionTimeout(o.SessionTimeout),
+		kgo.OnPartitionsRevoked(m.revoked),
+		kgo.OnPartitionsLost(m.lost),
+	)
+	if o.FetchMaxBytes > 0 {
+		opts = append(opts, kgo.FetchMaxBytes(o.FetchMaxBytes), kgo.FetchMaxPartitionBytes(min(o.FetchMaxBytes, 8<<20)))
+	}
+	if a, ok := sink.(Assigner); ok {
+		opts = append(opts, kgo.AdjustFetchOffsetsFn(func(_ context.Context, offs map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+			if t, ok := offs[o.Kafka.Topic]; ok {
+				offs[o.Kafka.Topic] = a.Assigned(t)
+			}
+			return offs, nil
+		}))
+	}
+	cl, err := kgo.NewClient(append(opts, extra...)...)
+	if err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	m.cl = cl
+	m.loop(ctx)
+
+	done, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.ShutdownTimeout)
+	defer cancel()
+	m.stop = done
+	if err := m.flush(done); err != nil {
+		o.Log.Warn("final flush did not finish; its records will be read again on restart", "err", err)
+	}
+	cl.CloseAllowingRebalance()
+	return nil
+}
+
+func (m *member) loop(ctx context.Context) {
+	for {
+		wait := time.Second
+		if due := m.sink.NextDue(); !due.IsZero() {
+			wait = max(time.Until(due), 0)
+		}
+		pollCtx, cancel := context.WithTimeout(ctx, wait)
+		fetches := m.cl.PollRecords(pollCtx, maxPoll)
+		cancel()
+		if fetches.IsClientClosed() || ctx.Err() != nil {
+			m.cl.AllowRebalance()
+			return
+		}
+		fetches.EachError(func(topic string, partition int32, err error) {
+			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+				m.o.Log.Warn("fetch", "topic", topic, "partition", partition, "err", err)
+			}
+		})
+		fetches.EachRecord(m.sink.Add)
+		if m.sink.Due(time.Now()) {
+			// A failure here means ctx ended mid-retry: Run's final flush
+			// tries again with its own deadline.
+			_ = m.flush(ctx)
+		}
+		m.cl.AllowRebalance()
+	}
+}
+
+// flush flushes the sink, retrying until it works or ctx ends, and commits
+// what it wrote. Nothing is committed for a flush that failed.
+func (m *member) flush(ctx context.Context) error {
+	var next map[int32]kgo.EpochOffset
+	err := retry.Forever(ctx, m.o.Backoff, m.o.Log, "flush", func(error) bool { return true }, func(ctx context.Context) error {
+		var err error
+		next, err = m.sink.Flush(ctx)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if len(next) == 0 {
+		return nil
+	}
+	if err := m.commit(ctx, next); err != nil {
+		// What was flushed is durable; a replay after a failed commit
+		// writes it again, which the sinks make harmless.
+		m.o.Log.Warn("commit after flush failed; records will be read again", "err", err)
+	}
+	return nil
+}
+
+func (m *member) commit(ctx context.Context, next map[int32]kgo.EpochOffset) error {
+	var cerr error
+	m.cl.CommitOffsetsSync(ctx, map[string]map[int32]kgo.EpochOffset{m.o.Kafka.Topic: next},
+		func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+			if err != nil {
+				cerr = err
+				return
+			}
+			for _, t := range resp.Topics {
+				for _, p := range t.Partitions {
+					if p.ErrorCode != 0 && cerr == nil {
+						cerr = fmt.Errorf("commit partition %d: error code %d", p.Partition, p.ErrorCode)
+					}
+				}
+			}
+		})
+	return cerr
+}
+
+// revoked runs before partitions move to another member: what the sink
+// holds goes in and is committed first, so the next owner starts where this
+// one stopped.
+func (m *member) revoked(_ context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	parts := revoked[m.o.Kafka.Topic]
+	m.o.Log.Info("partitions revoked; flushing first", "partitions", parts)
+	if err := m.flush(m.stop); err != nil {
+		m.o.Log.Warn("flush on revoke did not finish; the next owner reads those records again", "err", err)
+	}
+	m.sink.Drop(parts)
+}
+
+// lost runs when partitions were taken without a revoke (the session
+// expired): they may no longer be committed, so what the sink holds of them
+// is dropped and their next owner reads it again.
+func (m *member) lost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	parts := lost[m.o.Kafka.Topic]
+	m.o.Log.Warn("partitions lost; dropping what is held of them", "partitions", parts)
+	m.sink.Drop(parts)
+}
+
+// Partitions returns the sorted keys of a per-partition map, for logs.
+func Partitions[V any](m map[int32]V) []int32 { return slices.Sorted(maps.Keys(m)) }
