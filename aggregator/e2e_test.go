@@ -99,7 +99,9 @@ func TestKillAggregatorMidStream(t *testing.T) {
 
 	done := s.StartPush(t, file)
 	for kill := 1; kill <= 3; kill++ {
-		s.WaitCount(t, "SELECT count() FROM skuflow.product_counts", int64(kill-1)*400, 2*time.Minute)
+		// Spread the kills over the stream, after commits: a restart then
+		// must rebuild the state of what came before.
+		s.WaitCommitted(t, "skuflow-aggregator", int64(kill)*60000, 2*time.Minute)
 		if !s.WaitInsertRunning(t, "skuflow.product_counts", time.Minute) {
 			t.Fatalf("kill %d: no write of counts seen: the test proves nothing", kill)
 		}
@@ -144,8 +146,8 @@ func TestRestartRebuildsState(t *testing.T) {
 	// knows which names to take them from.
 	second := testenv.Gen(t, dir, "second.ndjson", "--rows", "30000", "--rename-rate", "0.5", "--names", "200", "--seed", "30")
 	s.PushWait(t, second)
+	s.CheckAgg(t, testenv.NameCounts(testenv.LastWrites(t, first, second)))
 	if !a.LogContains("partition state rebuilt") {
 		t.Fatalf("no rebuild logged:\n%s", a.Log(30))
 	}
-	s.CheckAgg(t, testenv.NameCounts(testenv.LastWrites(t, first, second)))
 }

@@ -3,6 +3,7 @@ package testenv
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,6 +15,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // Stack is one test's real services, ClickHouse and the broker, and the
@@ -295,4 +299,40 @@ func UnescapeTSV(s string) string {
 		return s
 	}
 	return strings.NewReplacer(`\n`, "\n", `\t`, "\t", `\\`, `\`, `\'`, `'`, `\r`, "\r", `\0`, "\x00", `\b`, "\b", `\f`, "\f").Replace(s)
+}
+
+// Committed returns the sum over partitions of group's committed offsets on
+// the stack's topic: how far the group has got.
+func (s *Stack) Committed(t testing.TB, group string) int64 {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(s.Broker.Addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := kadm.NewClient(cl).FetchOffsets(ctx, group)
+	if err != nil {
+		t.Fatalf("committed offsets of %s: %v", group, err)
+	}
+	var sum int64
+	resp.Each(func(o kadm.OffsetResponse) {
+		if o.Topic == s.Broker.Topic && o.At > 0 {
+			sum += o.At
+		}
+	})
+	return sum
+}
+
+// WaitCommitted waits until group has committed at least n records.
+func (s *Stack) WaitCommitted(t testing.TB, group string, n int64, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for s.Committed(t, group) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("group %s did not commit %d records in %s", group, n, timeout)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
