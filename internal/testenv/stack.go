@@ -109,10 +109,16 @@ func (s *Stack) Count(t testing.TB, query string) int64 {
 // WaitCount waits until query returns at least n.
 func (s *Stack) WaitCount(t testing.TB, query string, n int64, timeout time.Duration) {
 	t.Helper()
+	eventually(t, timeout, fmt.Sprintf("%s reaching %d", query, n), func() bool { return s.Count(t, query) >= n })
+}
+
+// eventually polls cond until it holds, and fails the test after timeout.
+func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
 	deadline := time.Now().Add(timeout)
-	for s.Count(t, query) < n {
+	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("%s did not reach %d in %s", query, n, timeout)
+			t.Fatalf("no %s after %s", what, timeout)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -328,11 +334,5 @@ func (s *Stack) Committed(t testing.TB, group string) int64 {
 // WaitCommitted waits until group has committed at least n records.
 func (s *Stack) WaitCommitted(t testing.TB, group string, n int64, timeout time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for s.Committed(t, group) < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("group %s did not commit %d records in %s", group, n, timeout)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	eventually(t, timeout, fmt.Sprintf("commit of %d records by group %s", n, group), func() bool { return s.Committed(t, group) >= n })
 }
