@@ -1,0 +1,81 @@
+// Package service is the main of skuflow's long-running services
+// (processor, aggregator): the flags they share, configuration, the logger,
+// the ClickHouse connection, the optional profiler, and the signals that
+// stop them. A service's own main only names itself and what it runs.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/pflag"
+
+	"skuflow/config"
+	"skuflow/internal/clickhouse"
+	"skuflow/internal/logging"
+)
+
+// Env is what a service runs with.
+type Env struct {
+	Config config.Config
+	Log    *slog.Logger
+	Conn   clickhouse.Conn
+}
+
+// Main parses args, loads the configuration, and calls run with a context
+// that SIGINT and SIGTERM cancel. The service is expected to return nil
+// once it has stopped cleanly. Errors are printed and make the exit code 1.
+func Main(name string, args []string, run func(ctx context.Context, env Env) error) {
+	if err := main(name, args, run); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		os.Exit(1)
+	}
+}
+
+func main(name string, args []string, run func(ctx context.Context, env Env) error) error {
+	def := config.Default()
+	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
+	file := fs.String("config", "", "configuration file (default $SKUFLOW_CONFIG or ./skuflow.yaml)")
+	fs.StringSlice("brokers", def.Kafka.Brokers, "Kafka brokers, host:port")
+	fs.String("topic", def.Kafka.Topic, "topic to read")
+	fs.Int("partitions", def.Kafka.Partitions, "partitions the topic must have")
+	fs.String("clickhouse", def.ClickHouse.Addr, "ClickHouse native address, host:port")
+	fs.String("database", def.ClickHouse.Database, "ClickHouse database")
+	pprofAddr := fs.String("pprof", "", "serve Go's profiler (net/http/pprof, under /debug/pprof/) on this loopback\n"+
+		"address, e.g. 127.0.0.1:6060 (off when empty)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	cfg, err := config.Load(config.Options{File: *file, Flags: fs, Bind: map[string]string{
+		"brokers": "kafka.brokers", "topic": "kafka.topic", "partitions": "kafka.partitions",
+		"clickhouse": "clickhouse.addr", "database": "clickhouse.database",
+	}})
+	if err != nil {
+		return err
+	}
+	log := logging.New(os.Stderr, cfg.Log, name)
+	if *pprofAddr != "" {
+		addr, err := ServeProfiler(*pprofAddr)
+		if err != nil {
+			return err
+		}
+		log.Info("profiler listening", "addr", "http://"+addr+"/debug/pprof/")
+	}
+	conn, err := clickhouse.Open(cfg.ClickHouse)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return run(ctx, Env{Config: cfg, Log: log, Conn: conn})
+}
