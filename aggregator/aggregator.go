@@ -75,7 +75,7 @@ func (a *Aggregator) Run(ctx context.Context, extra ...kgo.Opt) error {
 		Group:           ac.Group,
 		SessionTimeout:  ac.SessionTimeout,
 		ShutdownTimeout: ac.ShutdownTimeout,
-		FetchMaxBytes:   32 << 20,
+		FetchMaxBytes:   8 << 20,
 		Log:             a.log,
 		Backoff:         backoff,
 	}, a, extra...)
