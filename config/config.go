@@ -71,7 +71,8 @@ type Processor struct {
 	// ClickHouse by then is left uncommitted and read again on restart.
 	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
 	// A batch is inserted when it reaches BatchRows or BatchBytes, or
-	// FlushInterval after its first record.
+	// FlushInterval after its first record, or as soon as the instance has
+	// read everything the broker holds, if it has BatchRows/50 rows.
 	BatchRows     int           `mapstructure:"batch_rows"`
 	BatchBytes    Bytes         `mapstructure:"batch_bytes"`
 	FlushInterval time.Duration `mapstructure:"flush_interval"`
@@ -144,9 +145,16 @@ func Default() Config {
 			// quickly, long enough to ride out a GC pause or a slow insert.
 			SessionTimeout:  10 * time.Second,
 			ShutdownTimeout: 30 * time.Second,
-			// ClickHouse wants large, infrequent inserts.
-			BatchRows:     100000,
-			BatchBytes:    64 << 20,
+			// ClickHouse wants large, infrequent inserts: at most about one
+			// a second for a trickle, and at least 1000 rows (BatchRows/50)
+			// for one made early because nothing more is waiting. An
+			// instance holds two batches (one in flight, one filling), so
+			// memory follows the batch size: measured on the 500,000-row
+			// bench, 50,000 rows (about 10 MB of products) load as fast as
+			// 100,000 end to end, with 40% less peak RSS under lag; the
+			// byte bound keeps batches of large records as small.
+			BatchRows:     50000,
+			BatchBytes:    16 << 20,
 			FlushInterval: time.Second,
 		},
 		Aggregator: Aggregator{

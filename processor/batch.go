@@ -7,22 +7,29 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"skuflow/config"
+	"skuflow/schemas"
 )
 
-// batch is what an instance holds between inserts: records of all its
-// partitions, in poll order, and per partition the offset to commit once
-// they are in ClickHouse.
+// batch is what an instance gathers for one INSERT: records of all its
+// partitions, in poll order, decoded as they arrive, and per partition the
+// offset to commit once they are in ClickHouse. A batch keeps its memory
+// across reset.
 type batch struct {
-	recs  []*kgo.Record
+	recs  []*kgo.Record // every record, in poll order
+	rows  *rows         // the records that decode, decoded
+	bad   []errorRow    // the records that do not
 	bytes int
 	first time.Time // arrival of the oldest record; zero when empty
 	next  map[int32]kgo.EpochOffset
 }
 
-func newBatch() batch { return batch{next: map[int32]kgo.EpochOffset{}} }
+func newBatch(s *schemas.Schema) *batch {
+	return &batch{rows: newRows(s), next: map[int32]kgo.EpochOffset{}}
+}
 
 func (b *batch) len() int { return len(b.recs) }
 
+// add appends r and decodes it.
 func (b *batch) add(r *kgo.Record) {
 	if len(b.recs) == 0 {
 		b.first = time.Now()
@@ -31,35 +38,37 @@ func (b *batch) add(r *kgo.Record) {
 	b.bytes += len(r.Key) + len(r.Value)
 	// Commit the offset after the record: the next one to read.
 	b.next[r.Partition] = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset + 1}
-}
-
-// due reports whether the batch should be inserted now: it is full by rows
-// or bytes, or its oldest record has waited a flush interval.
-func (b *batch) due(c config.Processor, now time.Time) bool {
-	if len(b.recs) == 0 {
-		return false
+	if err := b.rows.add(r); err != nil {
+		b.bad = append(b.bad, errorRow{rec: r, stage: "decode", reason: err.Error()})
 	}
-	return len(b.recs) >= c.BatchRows || b.bytes >= int(c.BatchBytes) || now.Sub(b.first) >= c.FlushInterval
 }
 
-// drop forgets the records of partitions this instance no longer owns.
+// full reports whether the batch has reached its size in rows or bytes.
+func (b *batch) full(c config.Processor) bool {
+	return len(b.recs) >= c.BatchRows || b.bytes >= int(c.BatchBytes)
+}
+
+// drop forgets the records of partitions this instance no longer owns. It
+// is rare (a lost session, a revoke whose flush failed), so the records
+// that stay are simply decoded again.
 func (b *batch) drop(partitions []int32) {
-	for _, p := range partitions {
-		delete(b.next, p)
+	keep := slices.DeleteFunc(slices.Clone(b.recs), func(r *kgo.Record) bool { return slices.Contains(partitions, r.Partition) })
+	first := b.first
+	b.reset()
+	for _, r := range keep {
+		b.add(r)
 	}
-	b.recs = slices.DeleteFunc(b.recs, func(r *kgo.Record) bool { return slices.Contains(partitions, r.Partition) })
-	b.bytes = 0
-	for _, r := range b.recs {
-		b.bytes += len(r.Key) + len(r.Value)
-	}
-	if len(b.recs) == 0 {
-		b.first = time.Time{}
+	if len(keep) > 0 {
+		b.first = first
 	}
 }
 
 func (b *batch) reset() {
 	clear(b.recs) // let the records' memory go
 	b.recs = b.recs[:0]
+	clear(b.bad)
+	b.bad = b.bad[:0]
+	b.rows.reset()
 	b.bytes = 0
 	b.first = time.Time{}
 	clear(b.next)

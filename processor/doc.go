@@ -1,18 +1,33 @@
 // Package processor loads the keyed topic into ClickHouse, exactly once in
 // effect.
 //
-// Instances share the topic through one consumer group. Each polls records,
-// gathers them into one pending batch across its partitions (bounded by rows,
-// bytes and time), inserts the batch with one columnar INSERT, and only then
+// Instances share the topic through one consumer group. Each polls records
+// into one pending batch across its partitions, decoding them as they
+// arrive (internal/jsonscan splits a record, schemas.Block puts it into
+// typed columns), inserts the batch with one columnar INSERT, and only then
 // commits the partitions' offsets. A crash between insert and commit replays
 // the batch; the table is a ReplacingMergeTree versioned by offset, so the
 // replayed rows collapse into the ones already there.
 //
+// A batch goes in when it is full (rows or bytes), when its oldest record
+// has waited FlushInterval, or as soon as the instance has read everything
+// the broker holds and the batch has BatchRows/50 rows or more: the end of
+// a push is loaded at once, a trickle still makes few inserts.
+//
+// Inserting overlaps polling: one batch is in flight, inserted and then
+// committed by its own goroutine, while the next one fills and decodes.
+// Batches go in, and are committed, strictly in poll order, each commit
+// after its own insert and every earlier one. When the next batch is full
+// before the one in flight is in, polling stops (backpressure), so an
+// instance holds at most two batches, whatever ClickHouse does.
+//
 // Rebalances are gated with franz-go's BlockRebalanceOnPoll: a revoke waits
-// until the current batch is in ClickHouse and committed, so an instance
-// never commits offsets of a partition it no longer owns. When ClickHouse
-// fails, the processor stops polling (backpressure) and retries with
-// backoff for as long as it runs; it never commits past a batch that is not
-// in. A record ClickHouse refuses is found by splitting the batch and set
-// aside in ingest_errors, and the rest goes in.
+// for the batch in flight, then inserts and commits the pending one, so an
+// instance never commits offsets of a partition it no longer owns; lost
+// partitions (an expired session) are dropped from what is held. When
+// ClickHouse fails, the processor retries with backoff for as long as it
+// runs; it never commits past a batch that is not in. A record ClickHouse
+// refuses is found by splitting the batch and set aside in ingest_errors,
+// and the rest goes in. On SIGTERM the batch in flight and the pending one
+// go in, are committed, and the instance leaves the group.
 package processor

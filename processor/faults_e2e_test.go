@@ -18,6 +18,7 @@ import (
 // test if it failed.
 func (s *stack) startPush(t *testing.T, file string) func() {
 	t.Helper()
+	s.aggregator(t)
 	cmd := exec.Command(testenv.BuildBinary(t, "loader"), "push", "--wait", "--wait-timeout", "5m", "--no-progress", file)
 	cmd.Env = append(cmd.Environ(), s.env...)
 	cmd.Dir = t.TempDir()

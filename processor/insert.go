@@ -3,6 +3,7 @@ package processor
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -20,29 +21,21 @@ type errorRow struct {
 	reason string
 }
 
-// insert writes recs: those that decode go into the table, the others into
-// ingest_errors. When ClickHouse refuses the rows themselves (a data error),
-// the batch is split until the refused records are found; they go to
-// ingest_errors and the rest is inserted. Any other error is returned for
+// insert writes b: the records that decoded go into the table, the others
+// into ingest_errors. When ClickHouse refuses the rows themselves (a data
+// error), the rows are split until the refused records are found; they go
+// to ingest_errors and the rest is inserted. Any other error is returned for
 // the caller to retry the whole batch; rows inserted before it are inserted
 // again then, which the table's versioning makes harmless.
 //
-// Each record is decoded once per call, into p.rows; only the halves of a
-// split batch are decoded again.
-func (p *Processor) insert(ctx context.Context, recs []*kgo.Record) (inserted, quarantined int, err error) {
-	rs := p.rows
-	rs.reset(time.Now())
-	var bad []errorRow
-	for _, r := range recs {
-		if err := rs.add(r); err != nil {
-			bad = append(bad, errorRow{rec: r, stage: "decode", reason: err.Error()})
-		}
-	}
-	n, refused, err := p.insertRows(ctx, rs)
+// The batch was decoded as its records arrived; a retry sends the same
+// rows, and only the halves of a split batch are decoded again.
+func (p *Processor) insert(ctx context.Context, b *batch) (inserted, quarantined int, err error) {
+	n, refused, err := p.insertRows(ctx, b.rows)
 	if err != nil {
 		return 0, 0, err
 	}
-	bad = append(bad, refused...)
+	bad := slices.Concat(b.bad, refused)
 	if len(bad) > 0 {
 		if err := p.insertErrors(ctx, bad); err != nil {
 			return 0, 0, err
@@ -72,9 +65,8 @@ func (p *Processor) insertRows(ctx context.Context, rs *rows) (int, []errorRow, 
 	var n int
 	var bad []errorRow
 	half := rs.len() / 2
-	for _, part := range [][]*kgo.Record{rs.recs[:half:half], rs.recs[half:]} {
+	for _, part := range [][]*kgo.Record{rs.recs[:half], rs.recs[half:]} {
 		sub := newRows(p.schema)
-		sub.reset(rs.now)
 		for _, r := range part {
 			if err := sub.add(r); err != nil {
 				return 0, nil, fmt.Errorf("record %d/%d no longer decodes: %w", r.Partition, r.Offset, err)
@@ -102,7 +94,8 @@ func (p *Processor) send(ctx context.Context, rs *rows) error {
 	for _, c := range p.schema.Columns {
 		data = append(data, rs.block.Column(c.Name))
 	}
-	data = append(data, rs.block.Column(p.schema.Extra), rs.jobs, rs.sources, rs.lines, rs.partitions, rs.offsets, rs.at)
+	data = append(data, rs.block.Column(p.schema.Extra),
+		rs.jobs, rs.sources, rs.lines, rs.partitions, rs.offsets, rs.ingested(time.Now()))
 	for i, d := range data {
 		if err := b.Column(i).Append(d); err != nil {
 			_ = b.Abort()

@@ -33,18 +33,45 @@ type Processor struct {
 	// columns names the INSERT's columns: the schema's, extra, provenance.
 	columns   []string
 	insertSQL string
-	// rows is the INSERT being built, kept for its memory.
-	rows *rows
+	// eagerRows is the size from which a batch goes in as soon as nothing
+	// more is waiting to be read, before it is full or old.
+	eagerRows int
 
-	// mu guards pending. The poll loop and the rebalance callbacks take
-	// turns (BlockRebalanceOnPoll), so it is never contended; it is there
-	// so that the race detector can prove it.
-	mu      sync.Mutex
-	pending batch
-	// stop is Run's context: retries end when it does.
-	stop context.Context
+	// mu guards the batches and lag. The poll loop and the rebalance
+	// callbacks take turns (BlockRebalanceOnPoll), so it is never contended
+	// by them; the goroutine of the insert in flight never takes it.
+	mu sync.Mutex
+	// pending is being filled by the poll loop. At most one batch is in
+	// flight, inserted and then committed by its own goroutine, while the
+	// next one fills: batches go in, and are committed, in poll order.
+	pending  *batch
+	spare    *batch // an empty batch, kept for its memory
+	inflight *flight
+	// failed is a batch whose insert was given up because flushCtx ended,
+	// which happens only once the instance is stopping; it goes in before
+	// pending, or nothing after it does.
+	failed *batch
+	// lag is, per partition, how many records the broker held beyond the
+	// last one polled, as of the fetch that brought it.
+	lag map[int32]int64
+
+	// flushCtx bounds every insert and commit: it ends ShutdownTimeout
+	// after Run's context, so that a stopping instance still gets its
+	// batches in, but not forever.
+	flushCtx context.Context
+
+	// wake cancels the poll in progress, when the insert in flight ends.
+	wakeMu sync.Mutex
+	wake   context.CancelFunc
 
 	stats Stats
+}
+
+// flight is a batch being inserted and committed by its own goroutine.
+type flight struct {
+	b    *batch
+	done chan struct{} // closed when it is over; err is set then
+	err  error
 }
 
 // Stats count what an instance has done since it started.
@@ -80,19 +107,32 @@ func New(o Options) *Processor {
 	}
 	db := o.Config.ClickHouse.Database
 	return &Processor{
-		columns:   cols,
-		insertSQL: fmt.Sprintf("INSERT INTO %s.%s (%s)", db, o.Schema.Name, strings.Join(cols, ", ")),
-		rows:      newRows(o.Schema),
 		cfg:       o.Config.Processor,
 		kafka:     o.Config.Kafka,
-		db:        o.Config.ClickHouse.Database,
+		db:        db,
 		schema:    o.Schema,
 		conn:      o.Conn,
 		log:       o.Log,
 		backoff:   o.Backoff,
-		pending:   newBatch(),
+		columns:   cols,
+		insertSQL: fmt.Sprintf("INSERT INTO %s.%s (%s)", db, o.Schema.Name, strings.Join(cols, ", ")),
+		eagerRows: max(o.Config.Processor.BatchRows/eagerFraction, 1),
+		pending:   newBatch(o.Schema),
+		spare:     newBatch(o.Schema),
+		lag:       map[int32]int64{},
 	}
 }
+
+// eagerFraction: once the instance has read everything the broker holds, a
+// batch of at least BatchRows/eagerFraction rows (1000 by default, the
+// smallest insert ClickHouse's documentation recommends) goes in at once,
+// rather than waiting to fill up or for FlushInterval. The end of a push is
+// then loaded without delay, while a trickle of records still makes few,
+// larger inserts.
+const eagerFraction = 50
+
+// fetchMaxBytes bounds one fetch from the broker.
+const fetchMaxBytes = 8 << 20
 
 // Run migrates the database, joins the group and loads records until ctx is
 // cancelled; then it flushes what it holds, commits, leaves the group and
@@ -100,7 +140,13 @@ func New(o Options) *Processor {
 // partition count differs from the one recorded (invariant 2), or the
 // database cannot be migrated.
 func (p *Processor) Run(ctx context.Context, extra ...kgo.Opt) error {
-	p.stop = ctx
+	flushCtx, endFlushes := context.WithCancel(context.WithoutCancel(ctx))
+	defer endFlushes()
+	p.flushCtx = flushCtx
+	stopping := context.AfterFunc(ctx, func() {
+		time.AfterFunc(p.cfg.ShutdownTimeout, endFlushes)
+	})
+	defer stopping()
 	if err := p.prepare(ctx); err != nil {
 		return err
 	}
@@ -111,11 +157,17 @@ func (p *Processor) Run(ctx context.Context, extra ...kgo.Opt) error {
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.SessionTimeout(p.cfg.SessionTimeout),
+		// Three heartbeats per session, as Kafka advises: franz-go's
+		// default of 3s would leave a short session no slack at all.
+		kgo.HeartbeatInterval(p.cfg.SessionTimeout/3),
 		kgo.OnPartitionsRevoked(p.revoked),
 		kgo.OnPartitionsLost(p.lost),
-		// Bound what is fetched ahead while a batch is being inserted.
-		kgo.FetchMaxBytes(int32(min(p.cfg.BatchBytes, 64<<20))),
-		kgo.FetchMaxPartitionBytes(8<<20),
+		// Bound what is fetched ahead while batches are being inserted:
+		// 8 MB (about 40,000 products) a fetch keeps the loop fed; more
+		// only costs memory (measured: 64 MB held the processor's peak RSS
+		// up by a third and made it slower, through the GC).
+		kgo.FetchMaxBytes(int32(min(p.cfg.BatchBytes, fetchMaxBytes))),
+		kgo.FetchMaxPartitionBytes(fetchMaxBytes/4),
 	)
 	cl, err := kgo.NewClient(append(opts, extra...)...)
 	if err != nil {
@@ -127,13 +179,11 @@ func (p *Processor) Run(ctx context.Context, extra ...kgo.Opt) error {
 
 	p.loop(ctx)
 
-	// Shutting down: flush what is held, with its own deadline, then leave
-	// the group (the final revoke finds nothing left to flush).
-	done, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.ShutdownTimeout)
-	defer cancel()
-	p.stop = done
+	// Shutting down: the batch in flight and the pending one go in, in
+	// that order, within ShutdownTimeout; then leave the group (the final
+	// revoke finds nothing left to flush).
 	p.mu.Lock()
-	err = p.flush(done)
+	err = p.drain()
 	p.mu.Unlock()
 	if err != nil {
 		p.log.Warn("final flush did not finish; its records will be read again on restart", "err", err)
@@ -176,37 +226,190 @@ func (p *Processor) prepare(ctx context.Context) error {
 // overshoots its row limit by little.
 const maxPoll = 10000
 
+// loop polls records into the pending batch and hands batches to be
+// inserted, until ctx ends.
 func (p *Processor) loop(ctx context.Context) {
 	for {
-		wait := p.cfg.FlushInterval
 		p.mu.Lock()
-		if !p.pending.first.IsZero() {
-			wait = max(time.Until(p.pending.first.Add(p.cfg.FlushInterval)), 0)
+		p.reap(false, nil)
+		wait, inflight := p.cfg.FlushInterval, p.inflight
+		switch {
+		case inflight != nil:
+			// Until it ends and wakes the poll.
+		case p.ready(time.Now()):
+			wait = 0
+		case p.pending.len() > 0:
+			wait = time.Until(p.pending.first.Add(p.cfg.FlushInterval))
 		}
 		p.mu.Unlock()
 
-		pollCtx, cancel := context.WithTimeout(ctx, wait)
-		fetches := p.cl.PollRecords(pollCtx, maxPoll)
-		cancel()
-		if fetches.IsClientClosed() || ctx.Err() != nil {
-			p.cl.AllowRebalance()
-			return
-		}
-		fetches.EachError(func(topic string, partition int32, err error) {
-			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
-				p.log.Warn("fetch", "topic", topic, "partition", partition, "err", err)
+		if wait > 0 {
+			pollCtx, cancel := context.WithTimeout(ctx, wait)
+			p.setWake(cancel)
+			if inflight != nil {
+				select {
+				case <-inflight.done: // it ended before the wake was set
+					cancel()
+				default:
+				}
 			}
-		})
-		p.mu.Lock()
-		fetches.EachRecord(p.pending.add)
-		if p.pending.due(p.cfg, time.Now()) {
-			// A failure here means ctx ended mid-retry: Run's final flush
-			// tries again with its own deadline.
-			_ = p.flush(ctx)
+			fetches := p.cl.PollRecords(pollCtx, maxPoll)
+			p.setWake(nil)
+			cancel()
+			if fetches.IsClientClosed() || ctx.Err() != nil {
+				p.cl.AllowRebalance()
+				return
+			}
+			fetches.EachError(func(topic string, partition int32, err error) {
+				if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+					p.log.Warn("fetch", "topic", topic, "partition", partition, "err", err)
+				}
+			})
+			p.mu.Lock()
+			fetches.EachPartition(p.track)
+			p.mu.Unlock()
 		}
+		p.mu.Lock()
+		p.dispatch(ctx)
 		p.mu.Unlock()
 		p.cl.AllowRebalance()
 	}
+}
+
+// track adds a partition's polled records to the pending batch and notes
+// how far behind the broker the partition is.
+func (p *Processor) track(fp kgo.FetchTopicPartition) {
+	for _, r := range fp.Records {
+		p.pending.add(r)
+	}
+	switch n := len(fp.Records); {
+	case fp.Err != nil:
+	case n > 0:
+		p.lag[fp.Partition] = fp.HighWatermark - (fp.Records[n-1].Offset + 1)
+	default:
+		p.lag[fp.Partition] = 0
+	}
+}
+
+// caughtUp reports whether every record the broker had, at the last fetch,
+// has been polled.
+func (p *Processor) caughtUp() bool {
+	if p.cl.BufferedFetchRecords() > 0 {
+		return false
+	}
+	for _, lag := range p.lag {
+		if lag > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// ready reports whether the pending batch should go in now: it is full, its
+// oldest record has waited FlushInterval, or it is of a fair size and there
+// is nothing more to read. Callers hold p.mu.
+func (p *Processor) ready(now time.Time) bool {
+	b := p.pending
+	if b.len() == 0 {
+		return false
+	}
+	return b.full(p.cfg) || now.Sub(b.first) >= p.cfg.FlushInterval || (b.len() >= p.eagerRows && p.caughtUp())
+}
+
+// dispatch starts the insert of the pending batch when it is ready and
+// nothing is in flight. A full batch waits for the insert in flight to end:
+// the poll loop stops while ClickHouse is slow or down (backpressure), so
+// an instance holds at most two batches. Callers hold p.mu.
+func (p *Processor) dispatch(ctx context.Context) {
+	for p.failed == nil && p.ready(time.Now()) {
+		if p.inflight == nil {
+			b := p.pending
+			p.pending, p.spare = p.spare, nil
+			if p.pending == nil {
+				p.pending = newBatch(p.schema)
+			}
+			f := &flight{b: b, done: make(chan struct{})}
+			p.inflight = f
+			go p.fly(f)
+			return
+		}
+		if !p.pending.full(p.cfg) {
+			return // keep gathering while the insert in flight runs
+		}
+		if !p.reap(true, ctx.Done()) {
+			return // stopping: Run takes over
+		}
+	}
+}
+
+// fly inserts and commits a batch, on its own goroutine. It takes no lock
+// of p's: the callbacks wait for it while holding p.mu.
+func (p *Processor) fly(f *flight) {
+	f.err = p.flush(p.flushCtx, f.b)
+	close(f.done)
+	p.wakeMu.Lock()
+	if p.wake != nil {
+		p.wake()
+	}
+	p.wakeMu.Unlock()
+}
+
+func (p *Processor) setWake(cancel context.CancelFunc) {
+	p.wakeMu.Lock()
+	p.wake = cancel
+	p.wakeMu.Unlock()
+}
+
+// reap collects the insert in flight if it has ended; with wait, it waits
+// for it to end unless stop is closed first (a nil stop never is). It
+// reports whether nothing is in flight any more. A batch that did not go in
+// (the instance is stopping) becomes p.failed. Callers hold p.mu.
+func (p *Processor) reap(wait bool, stop <-chan struct{}) bool {
+	f := p.inflight
+	if f == nil {
+		return true
+	}
+	if wait {
+		select {
+		case <-f.done:
+		case <-stop:
+			return false
+		}
+	} else {
+		select {
+		case <-f.done:
+		default:
+			return false
+		}
+	}
+	p.inflight = nil
+	if f.err != nil {
+		p.failed = f.b
+		return true
+	}
+	f.b.reset()
+	p.spare = f.b
+	return true
+}
+
+// drain waits for the insert in flight, then inserts and commits what is
+// held, in order: a batch given up earlier, then the pending one. Callers
+// hold p.mu.
+func (p *Processor) drain() error {
+	p.reap(true, nil)
+	for _, b := range []*batch{p.failed, p.pending} {
+		if b == nil || b.len() == 0 {
+			continue
+		}
+		if err := p.flush(p.flushCtx, b); err != nil {
+			return err
+		}
+		b.reset()
+		if b == p.failed {
+			p.failed, p.spare = nil, b
+		}
+	}
+	return nil
 }
 
 // revoked runs before partitions move to another instance: what we hold of
@@ -215,24 +418,45 @@ func (p *Processor) loop(ctx context.Context) {
 func (p *Processor) revoked(_ context.Context, _ *kgo.Client, revoked map[string][]int32) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.pending.len() == 0 {
+	parts := revoked[p.kafka.Topic]
+	defer p.forget(parts)
+	if p.inflight == nil && p.failed == nil && p.pending.len() == 0 {
 		return
 	}
-	p.log.Info("partitions revoked; flushing first", "partitions", revoked[p.kafka.Topic])
-	if err := p.flush(p.stop); err != nil {
+	p.log.Info("partitions revoked; flushing first", "partitions", parts)
+	if err := p.drain(); err != nil {
 		p.log.Warn("flush on revoke did not finish; the next owner reads those records again", "err", err)
-		p.pending.drop(revoked[p.kafka.Topic])
+		p.drop(parts)
 	}
 }
 
 // lost runs when partitions were taken from us without a revoke (session
 // expired): we may no longer commit them, so we drop what we hold; the new
-// owner reads it again.
+// owner reads it again. The insert in flight is let finish first: its rows
+// are harmless, and its commit is refused if the session is gone.
 func (p *Processor) lost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.log.Warn("partitions lost; dropping their pending records", "partitions", lost[p.kafka.Topic])
-	p.pending.drop(lost[p.kafka.Topic])
+	parts := lost[p.kafka.Topic]
+	p.log.Warn("partitions lost; dropping their pending records", "partitions", parts)
+	p.reap(true, nil)
+	p.drop(parts)
+	p.forget(parts)
+}
+
+// drop forgets the held records of partitions. Callers hold p.mu.
+func (p *Processor) drop(partitions []int32) {
+	if p.failed != nil {
+		p.failed.drop(partitions)
+	}
+	p.pending.drop(partitions)
+}
+
+// forget forgets the lag of partitions no longer ours. Callers hold p.mu.
+func (p *Processor) forget(partitions []int32) {
+	for _, part := range partitions {
+		delete(p.lag, part)
+	}
 }
 
 // Stats returns a copy of the counters.
@@ -242,25 +466,23 @@ func (p *Processor) Stats() Stats {
 	return Stats{Inserted: p.stats.Inserted, Errors: p.stats.Errors, Batches: p.stats.Batches}
 }
 
-// flush inserts the pending batch and commits its offsets. It retries
-// ClickHouse until it works or ctx ends; on failure nothing is committed
-// and the batch stays pending. Callers hold p.mu.
-func (p *Processor) flush(ctx context.Context) error {
-	if p.pending.len() == 0 {
+// flush inserts b and commits its offsets. It retries ClickHouse until it
+// works or ctx ends; on failure nothing is committed. It leaves b as it is.
+func (p *Processor) flush(ctx context.Context, b *batch) error {
+	if b.len() == 0 {
 		return nil
 	}
 	start := time.Now()
-	recs := p.pending.recs
 	var inserted, quarantined int
 	err := retry.Forever(ctx, p.backoff, p.log, "insert batch", func(error) bool { return true }, func(ctx context.Context) error {
 		var err error
-		inserted, quarantined, err = p.insert(ctx, recs)
+		inserted, quarantined, err = p.insert(ctx, b)
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	if err := p.commit(ctx, p.pending.next); err != nil {
+	if err := p.commit(ctx, b.next); err != nil {
 		// The rows are in; a replay after a failed commit is harmless.
 		p.log.Warn("commit after insert failed; records will be read again", "err", err)
 	}
@@ -269,9 +491,8 @@ func (p *Processor) flush(ctx context.Context) error {
 	p.stats.Errors += int64(quarantined)
 	p.stats.Batches++
 	p.stats.mu.Unlock()
-	p.log.Debug("batch flushed", "rows", inserted, "errors", quarantined, "bytes", p.pending.bytes,
-		"partitions", len(p.pending.next), "took", time.Since(start).Round(time.Millisecond))
-	p.pending.reset()
+	p.log.Debug("batch flushed", "rows", inserted, "errors", quarantined, "bytes", b.bytes,
+		"partitions", len(b.next), "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }
 

@@ -35,8 +35,7 @@ type rows struct {
 	lines         []uint64
 	partitions    []uint32
 	offsets       []uint64
-	at            []time.Time
-	now           time.Time // _ingested_at of every row
+	at            []time.Time // filled by ingested
 }
 
 func newRows(s *schemas.Schema) *rows {
@@ -47,14 +46,22 @@ func newRows(s *schemas.Schema) *rows {
 
 func (r *rows) len() int { return len(r.recs) }
 
-// reset empties r for rows ingested at now.
-func (r *rows) reset(now time.Time) {
+func (r *rows) reset() {
 	r.block.Reset()
 	clear(r.recs) // let the records' memory go
 	r.recs = r.recs[:0]
 	r.jobs, r.sources, r.lines = r.jobs[:0], r.sources[:0], r.lines[:0]
-	r.partitions, r.offsets, r.at = r.partitions[:0], r.offsets[:0], r.at[:0]
-	r.now = now.Truncate(time.Second)
+	r.partitions, r.offsets = r.partitions[:0], r.offsets[:0]
+}
+
+// ingested returns the _ingested_at column: now, for every row.
+func (r *rows) ingested(now time.Time) []time.Time {
+	now = now.Truncate(time.Second)
+	r.at = r.at[:0]
+	for range r.recs {
+		r.at = append(r.at, now)
+	}
+	return r.at
 }
 
 // add decodes rec and appends it as a row. A record that cannot be a row is
@@ -74,8 +81,8 @@ func (r *rows) add(rec *kgo.Record) error {
 	r.recs = append(r.recs, rec)
 	var job, source string
 	var line uint64
-	for _, h := range rec.Headers {
-		switch h.Key {
+	for i := range rec.Headers {
+		switch h := &rec.Headers[i]; h.Key {
 		case headerJob:
 			job = intern(r.jobs, h.Value)
 		case headerSource:
@@ -86,7 +93,6 @@ func (r *rows) add(rec *kgo.Record) error {
 	}
 	r.jobs, r.sources, r.lines = append(r.jobs, job), append(r.sources, source), append(r.lines, line)
 	r.partitions, r.offsets = append(r.partitions, uint32(rec.Partition)), append(r.offsets, uint64(rec.Offset))
-	r.at = append(r.at, r.now)
 	return nil
 }
 

@@ -1,0 +1,176 @@
+package processor
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"skuflow/config"
+	"skuflow/schemas"
+)
+
+// record builds a record of partition p at offset o, with the loader's
+// headers.
+func record(p int32, o int64, value string) *kgo.Record {
+	return &kgo.Record{Partition: p, Offset: o, LeaderEpoch: 3, Key: []byte("k"), Value: []byte(value),
+		Headers: []kgo.RecordHeader{
+			{Key: headerJob, Value: []byte("job-1")},
+			{Key: headerSource, Value: []byte("/in/products.ndjson")},
+			{Key: headerLine, Value: []byte(fmt.Sprint(o + 1))},
+		}}
+}
+
+func TestBatchAdd(t *testing.T) {
+	b := newBatch(schemas.Products)
+	recs := []*kgo.Record{
+		record(0, 10, `{"sku":"a","name":"A","x":1}`),
+		record(1, 20, `this is not json`),
+		record(0, 11, ` { "sku" : "b" , "description" : "line\nnext" } `),
+		record(1, 21, `{"name":"no sku"}`),
+		record(2, 30, `null`),
+		record(1, 22, `{"sku":"c"}`),
+	}
+	for _, r := range recs {
+		b.add(r)
+	}
+	if b.len() != 6 || b.rows.len() != 3 {
+		t.Fatalf("%d records, %d rows; want 6 and 3", b.len(), b.rows.len())
+	}
+	wantBad := []string{
+		"value is not a JSON object: invalid character 'h' in literal true (expecting 'r') (at byte 1)",
+		`field "sku": required field is missing`,
+		"value is null, not a JSON object",
+	}
+	var gotBad []string
+	for _, e := range b.bad {
+		if e.stage != "decode" {
+			t.Errorf("stage %q", e.stage)
+		}
+		gotBad = append(gotBad, e.reason)
+	}
+	if !reflect.DeepEqual(gotBad, wantBad) {
+		t.Errorf("bad records\n got %q\nwant %q", gotBad, wantBad)
+	}
+	// Every record counts for the offsets to commit, decodable or not.
+	wantNext := map[int32]kgo.EpochOffset{0: {Epoch: 3, Offset: 12}, 1: {Epoch: 3, Offset: 23}, 2: {Epoch: 3, Offset: 31}}
+	if !reflect.DeepEqual(b.next, wantNext) {
+		t.Errorf("next %v, want %v", b.next, wantNext)
+	}
+	if got := b.rows.block.Column("sku"); !reflect.DeepEqual(got, []string{"a", "b", "c"}) {
+		t.Errorf("sku column %q", got)
+	}
+	if got := b.rows.block.Column("description"); !reflect.DeepEqual(got, []string{"", "line\nnext", ""}) {
+		t.Errorf("description column %q", got)
+	}
+	if got := b.rows.block.Column("extra"); !reflect.DeepEqual(got, []string{`{"x":1}`, "{}", "{}"}) {
+		t.Errorf("extra column %q", got)
+	}
+	if !reflect.DeepEqual(b.rows.lines, []uint64{11, 12, 23}) || !reflect.DeepEqual(b.rows.offsets, []uint64{10, 11, 22}) ||
+		!reflect.DeepEqual(b.rows.partitions, []uint32{0, 0, 1}) {
+		t.Errorf("provenance: lines %v offsets %v partitions %v", b.rows.lines, b.rows.offsets, b.rows.partitions)
+	}
+	if b.rows.jobs[0] != "job-1" || b.rows.sources[2] != "/in/products.ndjson" {
+		t.Errorf("jobs %q sources %q", b.rows.jobs, b.rows.sources)
+	}
+
+	// Dropping a partition drops its rows, its bad records and its offset.
+	first := b.first
+	b.drop([]int32{1})
+	if b.len() != 3 || b.rows.len() != 2 || len(b.bad) != 1 || b.first != first {
+		t.Fatalf("after drop: %d records, %d rows, %d bad, first %v (was %v)", b.len(), b.rows.len(), len(b.bad), b.first, first)
+	}
+	if _, ok := b.next[1]; ok {
+		t.Error("partition 1 still has an offset to commit")
+	}
+	if got := b.rows.block.Column("sku"); !reflect.DeepEqual(got, []string{"a", "b"}) {
+		t.Errorf("sku column after drop %q", got)
+	}
+	if want := len(recs[0].Key) + len(recs[0].Value) + len(recs[2].Key) + len(recs[2].Value) + len(recs[4].Key) + len(recs[4].Value); b.bytes != want {
+		t.Errorf("bytes %d, want %d", b.bytes, want)
+	}
+
+	b.drop([]int32{0, 2})
+	if b.len() != 0 || b.rows.len() != 0 || len(b.bad) != 0 || len(b.next) != 0 || !b.first.IsZero() || b.bytes != 0 {
+		t.Fatalf("after dropping every partition: %+v", b)
+	}
+}
+
+func TestBatchFull(t *testing.T) {
+	c := config.Default().Processor
+	c.BatchRows, c.BatchBytes = 3, 1000
+	b := newBatch(schemas.Products)
+	for i := range 3 {
+		if b.full(c) {
+			t.Fatalf("full at %d records", i)
+		}
+		b.add(record(0, int64(i), `{"sku":"a"}`))
+	}
+	if !b.full(c) {
+		t.Fatal("not full at BatchRows")
+	}
+	b.reset()
+	if b.full(c) || b.len() != 0 || b.rows.len() != 0 {
+		t.Fatal("reset left records")
+	}
+	b.add(record(0, 0, `{"sku":"`+strings.Repeat("x", 1000)+`"}`))
+	if !b.full(c) {
+		t.Fatal("not full at BatchBytes")
+	}
+}
+
+// Decoding a record into the batch allocates nothing once the batch's
+// memory has grown.
+func TestBatchAddAllocs(t *testing.T) {
+	recs := benchRecords(1000)
+	b := newBatch(schemas.Products)
+	for _, r := range recs {
+		b.add(r)
+	}
+	b.reset()
+	i := 0
+	allocs := testing.AllocsPerRun(1000, func() {
+		if i == len(recs) {
+			i = 0
+			b.reset()
+		}
+		b.add(recs[i])
+		i++
+	})
+	if allocs > 0 {
+		t.Errorf("%.2f allocations per record", allocs)
+	}
+}
+
+// benchRecords returns n product records shaped like the generated ones,
+// without escapes (see schemas.BenchmarkBlockAppend for their cost).
+func benchRecords(n int) []*kgo.Record {
+	recs := make([]*kgo.Record, n)
+	for i := range recs {
+		recs[i] = record(int32(i%6), int64(i), fmt.Sprintf(`{"sku":"community-art-%d","name":"David Williams","description":`+
+			`"Community lead stone best often budget. Plant deal tax evidence floor budget sing season market model sing."}`, i))
+	}
+	return recs
+}
+
+func BenchmarkBatchAdd(b *testing.B) {
+	recs := benchRecords(10000)
+	size := 0
+	for _, r := range recs {
+		size += len(r.Value)
+	}
+	bt := newBatch(schemas.Products)
+	b.ReportAllocs()
+	b.SetBytes(int64(size / len(recs)))
+	i := 0
+	for b.Loop() {
+		if i == len(recs) {
+			i = 0
+			bt.reset()
+		}
+		bt.add(recs[i])
+		i++
+	}
+}
