@@ -19,13 +19,13 @@ import (
 // too.
 func TestRefusedRecordsAreSetAside(t *testing.T) {
 	s := newStack(t)
-	s.processor(t)
+	s.Service(t, "processor")
 	// A guard column makes ClickHouse itself refuse one sku, as a CHECK
 	// constraint would on a current server.
-	s.ch.Query(t, "ALTER TABLE skuflow.products ADD COLUMN _guard UInt8 MATERIALIZED throwIf(sku = 'poison')")
+	s.CH.Query(t, "ALTER TABLE skuflow.products ADD COLUMN _guard UInt8 MATERIALIZED throwIf(sku = 'poison')")
 
 	dir := t.TempDir()
-	file := gen(t, dir, "batch.ndjson", "--rows", "5000", "--seed", "3")
+	file := testenv.Gen(t, dir, "batch.ndjson", "--rows", "5000", "--seed", "3")
 	data, _ := os.ReadFile(file)
 	lines := strings.SplitAfter(string(data), "\n")
 	// The poison record sits in the middle of the file, so in the middle of
@@ -35,15 +35,15 @@ func TestRefusedRecordsAreSetAside(t *testing.T) {
 	os.WriteFile(path, []byte(mixed), 0o644)
 
 	// Another client writes a value that is not JSON.
-	kcat := exec.Command(testenv.Kcat(t), "-P", "-b", s.br.Addr, "-t", "products", "-k", "stray")
+	kcat := exec.Command(testenv.Kcat(t), "-P", "-b", s.Broker.Addr, "-t", "products", "-k", "stray")
 	kcat.Stdin = strings.NewReader("this is not json\n")
 	if out, err := kcat.CombinedOutput(); err != nil {
 		t.Fatalf("kcat: %v %s", err, out)
 	}
 
-	s.pushWait(t, path)
-	s.checkFinal(t, lastWrites(t, file))
-	errs := s.ch.Query(t, "SELECT stage, source, line, reason FROM skuflow.ingest_errors FINAL ORDER BY stage FORMAT TSV")
+	s.PushWait(t, path)
+	s.CheckFinal(t, testenv.LastWrites(t, file))
+	errs := s.CH.Query(t, "SELECT stage, source, line, reason FROM skuflow.ingest_errors FINAL ORDER BY stage FORMAT TSV")
 	rows := strings.Split(errs, "\n")
 	if len(rows) != 2 {
 		t.Fatalf("ingest_errors:\n%s", errs)
@@ -54,7 +54,7 @@ func TestRefusedRecordsAreSetAside(t *testing.T) {
 	if !strings.HasPrefix(rows[1], "insert\t"+path+"\t2501\t") || !strings.Contains(rows[1], "395") {
 		t.Errorf("insert error row %q", rows[1])
 	}
-	if raw := s.ch.Query(t, "SELECT raw FROM skuflow.ingest_errors WHERE stage = 'insert'"); !strings.Contains(raw, `"sku":"poison"`) {
+	if raw := s.CH.Query(t, "SELECT raw FROM skuflow.ingest_errors WHERE stage = 'insert'"); !strings.Contains(raw, `"sku":"poison"`) {
 		t.Errorf("raw record %q", raw)
 	}
 }
@@ -63,11 +63,11 @@ func TestRefusedRecordsAreSetAside(t *testing.T) {
 // loaded part of it.
 func TestTwoProcessorsShareTheTopic(t *testing.T) {
 	s := newStack(t)
-	a := s.processor(t)
-	b := s.processor(t)
-	file := gen(t, t.TempDir(), "shared.ndjson", "--rows", "200000", "--dup-rate", "0.05", "--rename-rate", "0.05", "--seed", "21")
-	s.pushWait(t, file)
-	s.checkFinal(t, lastWrites(t, file))
+	a := s.Service(t, "processor")
+	b := s.Service(t, "processor")
+	file := testenv.Gen(t, t.TempDir(), "shared.ndjson", "--rows", "200000", "--dup-rate", "0.05", "--rename-rate", "0.05", "--seed", "21")
+	s.PushWait(t, file)
+	s.CheckFinal(t, testenv.LastWrites(t, file))
 	a.Stop(t)
 	b.Stop(t)
 	total := 0
@@ -99,28 +99,28 @@ func insertedAtStop(t *testing.T, p *testenv.ServiceProcess) int {
 // a new instance starts where it stopped and inserts nothing again.
 func TestGracefulStop(t *testing.T) {
 	s := newStack(t, "SKUFLOW_PROCESSOR_FLUSH_INTERVAL=1h", "SKUFLOW_PROCESSOR_BATCH_ROWS=1000000")
-	p := s.processor(t)
-	file := gen(t, t.TempDir(), "held.ndjson", "--rows", "3000", "--seed", "4")
-	if _, stderr, err := s.loader(t, "push", "--no-progress", file); err != nil {
+	p := s.Service(t, "processor")
+	file := testenv.Gen(t, t.TempDir(), "held.ndjson", "--rows", "3000", "--seed", "4")
+	if _, stderr, err := s.Loader(t, "push", "--no-progress", file); err != nil {
 		t.Fatal(stderr)
 	}
 	// The batch is held (an hour's interval): nothing is in ClickHouse yet.
 	time.Sleep(2 * time.Second)
-	if n := s.count(t, "SELECT count() FROM skuflow.products"); n != 0 {
+	if n := s.Count(t, "SELECT count() FROM skuflow.products"); n != 0 {
 		t.Fatalf("%d rows inserted before the batch was due", n)
 	}
 	p.Stop(t)
 	if exited, err := p.Exited(); !exited || err != nil {
 		t.Fatalf("exited=%v err=%v", exited, err)
 	}
-	if n := s.count(t, "SELECT count() FROM skuflow.products"); n != 3000 {
+	if n := s.Count(t, "SELECT count() FROM skuflow.products"); n != 3000 {
 		t.Fatalf("after SIGTERM the table has %d rows, want the 3000 held", n)
 	}
 	// Committed: a new instance finds nothing to do, and --wait agrees.
-	q := testenv.Service(t, "processor", append(s.env, "SKUFLOW_PROCESSOR_FLUSH_INTERVAL=200ms"))
-	s.pushWait(t, gen(t, t.TempDir(), "one.ndjson", "--rows", "1", "--seed", "99"))
+	q := testenv.Service(t, "processor", append(s.Env, "SKUFLOW_PROCESSOR_FLUSH_INTERVAL=200ms"))
+	s.PushWait(t, testenv.Gen(t, t.TempDir(), "one.ndjson", "--rows", "1", "--seed", "99"))
 	q.Stop(t)
-	if n := s.count(t, "SELECT count() FROM skuflow.products"); n != 3001 {
+	if n := s.Count(t, "SELECT count() FROM skuflow.products"); n != 3001 {
 		t.Fatalf("the table has %d rows: the held batch was inserted again, or the new record lost", n)
 	}
 }
@@ -129,11 +129,11 @@ func TestGracefulStop(t *testing.T) {
 // when data was first written is refused.
 func TestRefusesChangedPartitionCount(t *testing.T) {
 	s := newStack(t)
-	p := s.processor(t)
+	p := s.Service(t, "processor")
 	p.Stop(t)
 	// The same ClickHouse, now with a topic of 3 partitions.
 	br := testenv.Broker(t, testenv.Partitions(3))
-	env := append([]string{}, s.env...)
+	env := append([]string{}, s.Env...)
 	env = append(env, "SKUFLOW_KAFKA_BROKERS="+br.Addr, "SKUFLOW_KAFKA_PARTITIONS=3")
 	cmd := exec.Command(testenv.BuildBinary(t, "processor"))
 	cmd.Env = append(os.Environ(), env...)

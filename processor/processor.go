@@ -10,10 +10,10 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"skuflow/config"
 	"skuflow/internal/clickhouse"
+	"skuflow/internal/consume"
 	"skuflow/internal/kafka"
 	"skuflow/internal/retry"
 	"skuflow/schemas"
@@ -21,6 +21,7 @@ import (
 
 // Processor is one instance of the topic -> ClickHouse service.
 type Processor struct {
+	full    config.Config
 	cfg     config.Processor
 	kafka   config.Kafka
 	db      string
@@ -107,6 +108,7 @@ func New(o Options) *Processor {
 	}
 	db := o.Config.ClickHouse.Database
 	return &Processor{
+		full:      o.Config,
 		cfg:       o.Config.Processor,
 		kafka:     o.Config.Kafka,
 		db:        db,
@@ -196,30 +198,10 @@ func (p *Processor) Run(ctx context.Context, extra ...kgo.Opt) error {
 // prepare migrates the database and checks the topic's shape, retrying
 // while ClickHouse or Kafka cannot be reached.
 func (p *Processor) prepare(ctx context.Context) error {
-	err := retry.Forever(ctx, p.backoff, p.log, "migrate ClickHouse", clickhouse.Retriable, func(ctx context.Context) error {
-		return clickhouse.Migrate(ctx, p.conn, p.db, p.schema)
-	})
-	if err != nil {
+	if err := clickhouse.Prepare(ctx, p.conn, p.full, p.schema, p.log, p.backoff); err != nil {
 		return err
 	}
-	admin, err := kgo.NewClient(kafka.ClientOptions(p.kafka, p.log)...)
-	if err != nil {
-		return fmt.Errorf("kafka client: %w", err)
-	}
-	defer admin.Close()
-	err = retry.Forever(ctx, p.backoff, p.log, "check topic", func(err error) bool {
-		return !errors.Is(err, kafka.ErrPartitionCount)
-	}, func(ctx context.Context) error {
-		return kafka.EnsureTopic(ctx, admin, p.kafka)
-	})
-	if err != nil {
-		return err
-	}
-	return retry.Forever(ctx, p.backoff, p.log, "check recorded partitions", func(err error) bool {
-		return !errors.Is(err, clickhouse.ErrPartitionsChanged)
-	}, func(ctx context.Context) error {
-		return clickhouse.CheckPartitions(ctx, p.conn, p.db, p.kafka.Topic, p.kafka.Partitions)
-	})
+	return kafka.Prepare(ctx, p.kafka, p.log, p.backoff)
 }
 
 // maxPoll bounds the records one poll hands over, so that a batch
@@ -497,20 +479,5 @@ func (p *Processor) flush(ctx context.Context, b *batch) error {
 }
 
 func (p *Processor) commit(ctx context.Context, next map[int32]kgo.EpochOffset) error {
-	var cerr error
-	p.cl.CommitOffsetsSync(ctx, map[string]map[int32]kgo.EpochOffset{p.kafka.Topic: next},
-		func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
-			if err != nil {
-				cerr = err
-				return
-			}
-			for _, t := range resp.Topics {
-				for _, part := range t.Partitions {
-					if part.ErrorCode != 0 && cerr == nil {
-						cerr = fmt.Errorf("commit partition %d: error code %d", part.Partition, part.ErrorCode)
-					}
-				}
-			}
-		})
-	return cerr
+	return consume.Commit(ctx, p.cl, p.kafka.Topic, next)
 }

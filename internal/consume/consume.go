@@ -1,7 +1,8 @@
 // Package consume runs one member of a consumer group that writes what it
 // reads somewhere durable (ClickHouse) and commits offsets only for what is
-// written. The processor and the aggregator both run on it; they differ in
-// their Sink.
+// written. The aggregator runs on it as a Sink. The processor has a loop of
+// its own that overlaps one insert with polling the next batch (see
+// processor/doc.go), and shares Commit, retry and start-up with it.
 //
 // The loop polls, hands records to the sink, and when the sink says a flush
 // is due, flushes it, retrying with backoff for as long as the member runs,
@@ -23,6 +24,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -96,6 +98,9 @@ func Run(ctx context.Context, o Options, sink Sink, extra ...kgo.Opt) error {
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.SessionTimeout(o.SessionTimeout),
+		// Three heartbeats per session: franz-go's default of 3 s equals a
+		// short session, and a loaded member would be evicted over and over.
+		kgo.HeartbeatInterval(o.SessionTimeout/3),
 		kgo.OnPartitionsRevoked(m.revoked),
 		kgo.OnPartitionsLost(m.lost),
 	)
@@ -179,8 +184,15 @@ func (m *member) flush(ctx context.Context) error {
 }
 
 func (m *member) commit(ctx context.Context, next map[int32]kgo.EpochOffset) error {
+	return Commit(ctx, m.cl, m.o.Kafka.Topic, next)
+}
+
+// Commit commits next (partition -> offset of the next record to read) for
+// topic, synchronously: a rebalance cannot cancel it, ctx can. It returns
+// the request's error or the first partition's.
+func Commit(ctx context.Context, cl *kgo.Client, topic string, next map[int32]kgo.EpochOffset) error {
 	var cerr error
-	m.cl.CommitOffsetsSync(ctx, map[string]map[int32]kgo.EpochOffset{m.o.Kafka.Topic: next},
+	cl.CommitOffsetsSync(ctx, map[string]map[int32]kgo.EpochOffset{topic: next},
 		func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
 			if err != nil {
 				cerr = err
@@ -189,7 +201,7 @@ func (m *member) commit(ctx context.Context, next map[int32]kgo.EpochOffset) err
 			for _, t := range resp.Topics {
 				for _, p := range t.Partitions {
 					if p.ErrorCode != 0 && cerr == nil {
-						cerr = fmt.Errorf("commit partition %d: error code %d", p.Partition, p.ErrorCode)
+						cerr = fmt.Errorf("commit partition %d: %w", p.Partition, kerr.ErrorForCode(p.ErrorCode))
 					}
 				}
 			}
