@@ -20,10 +20,10 @@ step "the topic is ordinary Kafka: kcat counts its records per partition"
 kcat -C -b "127.0.0.1:${SKUFLOW_BROKER_PORT:-19092}" -t products -e -q -f '%p\n' | sort -n | uniq -c |
   awk '{printf "  partition %s: %s records\n", $2, $1}'
 
-step "what ClickHouse holds (products_final is products with FINAL: the last write per sku)"
+step "what ClickHouse holds (products_final: the last write per sku; products_agg: products per name)"
 sql "SELECT count() AS products, uniqExact(name) AS names FROM products_final"
 sql "SELECT sku, name, substring(description, 1, 50) AS description FROM products_final ORDER BY sku LIMIT 5"
-sql "SELECT name, count() AS no_of_products FROM products_final GROUP BY name ORDER BY no_of_products DESC, name LIMIT 5"
+sql "SELECT name, no_of_products FROM products_agg ORDER BY no_of_products DESC, name LIMIT 5"
 sql "SELECT stage, count() AS records FROM ingest_errors GROUP BY stage"
 
 printf '\nQuery it yourself: bin/loader sql "SELECT ..." or clickhouse-client --port %s. Stop with: make down\n' \

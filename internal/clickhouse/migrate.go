@@ -92,10 +92,12 @@ ORDER BY topic`, db, TopicsTable),
 // and adds columns the table lacks. It never drops or changes a column: a
 // column whose type differs is an error for a person to resolve.
 func Migrate(ctx context.Context, conn Conn, db string, s *schemas.Schema) error {
-	for _, stmt := range Statements(db, s) {
-		if err := conn.Exec(ctx, stmt); err != nil {
-			return fmt.Errorf("migrate: %s: %w", firstLine(stmt), err)
-		}
+	// The record table first, then its missing columns, then what reads
+	// it: a view over a column that is not there yet cannot be created.
+	stmts := Statements(db, s)
+	table := len(s.DDL(db))
+	if err := execAll(ctx, conn, stmts[:table]); err != nil {
+		return err
 	}
 	have, err := columns(ctx, conn, db, s.Name)
 	if err != nil {
@@ -119,6 +121,15 @@ func Migrate(ctx context.Context, conn Conn, db string, s *schemas.Schema) error
 		case typ != w[1]:
 			return fmt.Errorf("migrate: column %s.%s.%s is %s in ClickHouse but %s in the schema; only additive changes are made automatically",
 				db, s.Name, w[0], typ, w[1])
+		}
+	}
+	return execAll(ctx, conn, stmts[table:])
+}
+
+func execAll(ctx context.Context, conn Conn, stmts []string) error {
+	for _, stmt := range stmts {
+		if err := conn.Exec(ctx, stmt); err != nil {
+			return fmt.Errorf("migrate: %s: %w", firstLine(stmt), err)
 		}
 	}
 	return nil

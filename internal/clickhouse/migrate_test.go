@@ -1,0 +1,63 @@
+package clickhouse_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"skuflow/config"
+	"skuflow/internal/clickhouse"
+	"skuflow/internal/testenv"
+	"skuflow/schemas"
+)
+
+// Migration on the real ClickHouse 18.16: idempotent, additive (a missing
+// column is added), and a changed type is refused, not altered.
+func TestMigrate(t *testing.T) {
+	ch := testenv.ClickHouse(t)
+	conn, err := clickhouse.Open(config.ClickHouse{Addr: ch.TCPAddr, Username: "default", DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	// A table from an older schema, without the extra column.
+	ch.Query(t, "CREATE DATABASE skuflow")
+	ch.Query(t, "CREATE TABLE skuflow.products (sku String, name String, description String, _job String, _source String, "+
+		"_line UInt64, _partition UInt32, _offset UInt64, _ingested_at DateTime) ENGINE = ReplacingMergeTree(_offset) ORDER BY (sku)")
+	for range 2 {
+		if err := clickhouse.Migrate(ctx, conn, "skuflow", schemas.Products); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cols := ch.Query(t, "SELECT name FROM system.columns WHERE database = 'skuflow' AND table = 'products' FORMAT TSV")
+	if !strings.Contains(cols, "extra") {
+		t.Fatalf("extra was not added: %s", cols)
+	}
+	tables := ch.Query(t, "SELECT name FROM system.tables WHERE database = 'skuflow' ORDER BY name FORMAT TSV")
+	if want := "ingest_errors\nproduct_counts\nproducts\nproducts_agg\nproducts_final\ntopics"; tables != want {
+		t.Fatalf("tables %q, want %q", tables, want)
+	}
+
+	changed := *schemas.Products
+	changed.Columns = append([]schemas.Column{}, changed.Columns...)
+	changed.Columns[1].Type = schemas.Int64
+	err = clickhouse.Migrate(ctx, conn, "skuflow", &changed)
+	if err == nil || !strings.Contains(err.Error(), "only additive changes") {
+		t.Fatalf("a changed type was not refused: %v", err)
+	}
+
+	if err := clickhouse.CheckPartitions(ctx, conn, "skuflow", "products", 6); err != nil {
+		t.Fatal(err)
+	}
+	if err := clickhouse.CheckPartitions(ctx, conn, "skuflow", "products", 6); err != nil {
+		t.Fatalf("the same count again: %v", err)
+	}
+	if err := clickhouse.CheckPartitions(ctx, conn, "skuflow", "products", 8); !errors.Is(err, clickhouse.ErrPartitionsChanged) {
+		t.Fatalf("a changed count: %v", err)
+	}
+}
