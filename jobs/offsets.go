@@ -1,7 +1,6 @@
 package jobs
 
 import (
-	"sort"
 	"sync"
 )
 
@@ -34,15 +33,4 @@ func (e *EndOffsets) Snapshot() map[int32]int64 {
 		out[p] = o
 	}
 	return out
-}
-
-// Partitions returns the partitions written to, in order.
-func (e *EndOffsets) Partitions() []int32 {
-	snap := e.Snapshot()
-	ps := make([]int32, 0, len(snap))
-	for p := range snap {
-		ps = append(ps, p)
-	}
-	sort.Slice(ps, func(i, j int) bool { return ps[i] < ps[j] })
-	return ps
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"skuflow/config"
+	"skuflow/internal/kafka"
 	"skuflow/schemas"
 )
 
@@ -17,9 +18,9 @@ import (
 func record(p int32, o int64, value string) *kgo.Record {
 	return &kgo.Record{Partition: p, Offset: o, LeaderEpoch: 3, Key: []byte("k"), Value: []byte(value),
 		Headers: []kgo.RecordHeader{
-			{Key: headerJob, Value: []byte("job-1")},
-			{Key: headerSource, Value: []byte("/in/products.ndjson")},
-			{Key: headerLine, Value: []byte(fmt.Sprint(o + 1))},
+			{Key: kafka.HeaderJob, Value: []byte("job-1")},
+			{Key: kafka.HeaderSource, Value: []byte("/in/products.ndjson")},
+			{Key: kafka.HeaderLine, Value: []byte(fmt.Sprint(o + 1))},
 		}}
 }
 

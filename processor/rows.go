@@ -3,6 +3,7 @@ package processor
 import (
 	"errors"
 	"fmt"
+	"skuflow/internal/kafka"
 	"strconv"
 	"time"
 
@@ -10,14 +11,6 @@ import (
 
 	"skuflow/internal/jsonscan"
 	"skuflow/schemas"
-)
-
-// Header keys the loader sets; records produced by other clients may lack
-// them, and then the provenance columns stay empty.
-const (
-	headerJob    = "skuflow-job"
-	headerSource = "skuflow-source"
-	headerLine   = "skuflow-line"
 )
 
 // rows is one INSERT, column by column: the schema's columns in a
@@ -83,11 +76,11 @@ func (r *rows) add(rec *kgo.Record) error {
 	var line uint64
 	for i := range rec.Headers {
 		switch h := &rec.Headers[i]; h.Key {
-		case headerJob:
+		case kafka.HeaderJob:
 			job = intern(r.jobs, h.Value)
-		case headerSource:
+		case kafka.HeaderSource:
 			source = intern(r.sources, h.Value)
-		case headerLine:
+		case kafka.HeaderLine:
 			line = parseLine(h.Value)
 		}
 	}
@@ -116,11 +109,11 @@ func parseLine(v []byte) uint64 {
 func provenance(r *kgo.Record) (job, source string, line uint64) {
 	for _, h := range r.Headers {
 		switch h.Key {
-		case headerJob:
+		case kafka.HeaderJob:
 			job = string(h.Value)
-		case headerSource:
+		case kafka.HeaderSource:
 			source = string(h.Value)
-		case headerLine:
+		case kafka.HeaderLine:
 			line = parseLine(h.Value)
 		}
 	}

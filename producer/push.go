@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"skuflow/internal/kafka"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,14 +16,6 @@ import (
 
 	"skuflow/jobs"
 	"skuflow/schemas"
-)
-
-// Record headers set on every produced record, so that any consumer can
-// trace a row back to its job and input line.
-const (
-	HeaderJob    = "skuflow-job"
-	HeaderSource = "skuflow-source"
-	HeaderLine   = "skuflow-line"
 )
 
 // Options configure a Pusher.
@@ -277,9 +270,9 @@ func (h headerValues) size() int { return len(h.job) + len(h.source) + 64 }
 
 func (h headerValues) build(line []byte) []kgo.RecordHeader {
 	return []kgo.RecordHeader{
-		{Key: HeaderJob, Value: h.job},
-		{Key: HeaderSource, Value: h.source},
-		{Key: HeaderLine, Value: line},
+		{Key: kafka.HeaderJob, Value: h.job},
+		{Key: kafka.HeaderSource, Value: h.source},
+		{Key: kafka.HeaderLine, Value: line},
 	}
 }
 

@@ -7,10 +7,7 @@ package clickhouse
 import (
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"strings"
-	"syscall"
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -74,14 +71,6 @@ func IsDataError(err error) bool {
 		return ok
 	}
 	return false
-}
-
-// IsUnavailable reports whether err looks like ClickHouse is not reachable
-// at all, to word log lines; both this and other non-data errors are retried.
-func IsUnavailable(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, io.EOF) ||
-		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 // Retriable is the complement of IsDataError, for retry.Forever.

@@ -20,8 +20,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
-	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -229,6 +227,3 @@ func (m *member) lost(_ context.Context, _ *kgo.Client, lost map[string][]int32)
 	m.o.Log.Warn("partitions lost; dropping what is held of them", "partitions", parts)
 	m.sink.Drop(parts)
 }
-
-// Partitions returns the sorted keys of a per-partition map, for logs.
-func Partitions[V any](m map[int32]V) []int32 { return slices.Sorted(maps.Keys(m)) }

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -26,6 +25,15 @@ import (
 // changed count would split one key's records over two partitions and break
 // last-write-wins.
 var ErrPartitionCount = errors.New("topic partition count differs from configuration")
+
+// Record headers the loader sets on every record, so that any consumer can
+// trace a row back to its job and input line. Records written by other
+// clients may lack them.
+const (
+	HeaderJob    = "skuflow-job"
+	HeaderSource = "skuflow-source"
+	HeaderLine   = "skuflow-line"
+)
 
 // ClientOptions returns the options every skuflow client starts from.
 func ClientOptions(c config.Kafka, logger *slog.Logger) []kgo.Opt {
@@ -113,9 +121,6 @@ func Partitions(ctx context.Context, cl *kgo.Client, topic string) (int, error) 
 	}
 	return 0, last
 }
-
-// Addr joins a host and port.
-func Addr(host string, port int) string { return net.JoinHostPort(host, strconv.Itoa(port)) }
 
 // Prepare makes sure the topic exists with the configured partitions,
 // retrying while Kafka cannot be reached; a topic with another partition
