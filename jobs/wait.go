@@ -8,42 +8,79 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 )
 
-// Remaining returns how many of a job's records a consumer group has not
-// yet committed past: for each partition the job wrote to, its last offset
-// plus one, less the group's committed offset. Zero means the group has
-// committed everything the job produced (invariant 4): no counting of rows,
-// no guessing.
-func Remaining(ctx context.Context, adm *kadm.Client, group, topic string, ends map[int32]int64) (int64, error) {
-	resp, err := adm.FetchOffsets(ctx, group)
-	if err != nil {
-		return 0, fmt.Errorf("committed offsets of group %s: %w", group, err)
-	}
-	if err := resp.Error(); err != nil {
-		return 0, fmt.Errorf("committed offsets of group %s: %w", group, err)
-	}
-	var left int64
-	for p, last := range ends {
-		committed := int64(0)
-		if o, ok := resp.Lookup(topic, p); ok && o.At >= 0 {
-			committed = o.At
-		}
-		left += max(last+1-committed, 0)
-	}
-	return left, nil
+// Committed is a snapshot of consumer groups' committed offsets on a topic.
+type Committed struct {
+	topic  string
+	groups []string
+	offs   []kadm.OffsetResponses
 }
 
-// Wait returns once every group has committed past the job's end offsets,
-// or when ctx ends. It calls progress after every look with the records
-// still to go, summed over the groups.
+// FetchCommitted reads the groups' committed offsets on topic.
+func FetchCommitted(ctx context.Context, adm *kadm.Client, groups []string, topic string) (*Committed, error) {
+	c := &Committed{topic: topic, groups: groups}
+	for _, g := range groups {
+		resp, err := adm.FetchOffsets(ctx, g)
+		if err == nil {
+			err = resp.Error()
+		}
+		if err != nil {
+			return nil, fmt.Errorf("committed offsets of group %s: %w", g, err)
+		}
+		c.offs = append(c.offs, resp)
+	}
+	return c, nil
+}
+
+// GroupProgress is how far one consumer group is from the end of a job.
+type GroupProgress struct {
+	Group string `json:"group"`
+	// Behind is how many records the group has still to commit before it
+	// passes every end offset of the job: the job's own, and any other
+	// records interleaved with them.
+	Behind int64 `json:"records_behind"`
+}
+
+// Progress returns, per group, how far it is from passing ends: for each
+// partition, its last offset plus one, less the group's committed offset.
+// Zero for every group means the job is done (invariant 4): no counting of
+// rows, no guessing.
+func (c *Committed) Progress(ends map[int32]int64) []GroupProgress {
+	out := make([]GroupProgress, len(c.groups))
+	for i, g := range c.groups {
+		out[i].Group = g
+		for p, last := range ends {
+			committed := int64(0)
+			if o, ok := c.offs[i].Lookup(c.topic, p); ok && o.At >= 0 {
+				committed = o.At
+			}
+			out[i].Behind += max(last+1-committed, 0)
+		}
+	}
+	return out
+}
+
+// Passed reports whether every group in progress is past the job's end.
+func Passed(progress []GroupProgress) bool {
+	for _, g := range progress {
+		if g.Behind > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// Wait returns once every group has committed past ends, or when ctx
+// ends. It calls progress after every look with the records still to go,
+// summed over the groups.
 func Wait(ctx context.Context, adm *kadm.Client, groups []string, topic string, ends map[int32]int64, every time.Duration, progress func(left int64)) error {
 	for {
+		c, err := FetchCommitted(ctx, adm, groups, topic)
+		if err != nil {
+			return err
+		}
 		var left int64
-		for _, g := range groups {
-			n, err := Remaining(ctx, adm, g, topic, ends)
-			if err != nil {
-				return err
-			}
-			left += n
+		for _, g := range c.Progress(ends) {
+			left += g.Behind
 		}
 		if progress != nil {
 			progress(left)
@@ -57,4 +94,28 @@ func Wait(ctx context.Context, adm *kadm.Client, groups []string, topic string, 
 		case <-time.After(every):
 		}
 	}
+}
+
+// MarkDone records that j is done: both groups have passed its end.
+func (s *Store) MarkDone(ctx context.Context, j *Job) error {
+	now := time.Now()
+	j.State, j.FinishedAt = Done, now
+	j.LoadSeconds = now.Sub(j.Started).Seconds()
+	return s.Save(ctx, j)
+}
+
+// Settle brings a produced job up to date: it returns each group's
+// progress and, when every group has passed the job's end, marks it done.
+// Jobs in any other state are returned as they are, without progress.
+func (s *Store) Settle(ctx context.Context, c *Committed, j *Job) ([]GroupProgress, error) {
+	if j.State != Produced {
+		return nil, nil
+	}
+	progress := c.Progress(j.EndOffsets)
+	if Passed(progress) {
+		if err := s.MarkDone(ctx, j); err != nil {
+			return progress, err
+		}
+	}
+	return progress, nil
 }

@@ -11,9 +11,6 @@ import (
 	"skuflow/internal/clickhouse"
 )
 
-// maxRawBytes bounds the raw record kept in ingest_errors.
-const maxRawBytes = 64 << 10
-
 // errorRow is one record set aside, with why.
 type errorRow struct {
 	rec    *kgo.Record
@@ -109,26 +106,11 @@ func (p *Processor) send(ctx context.Context, rs *rows) error {
 }
 
 func (p *Processor) insertErrors(ctx context.Context, bad []errorRow) error {
-	b, err := p.conn.PrepareBatch(ctx, fmt.Sprintf(
-		"INSERT INTO %s.%s (job, source, line, stage, reason, raw, topic, partition, offset, at)", p.db, clickhouse.ErrorsTable))
-	if err != nil {
-		return fmt.Errorf("prepare insert into %s: %w", clickhouse.ErrorsTable, err)
-	}
-	now := time.Now()
-	for _, e := range bad {
+	rows := make([]clickhouse.ErrorRow, len(bad))
+	for i, e := range bad {
 		job, source, line := provenance(e.rec)
-		raw := e.rec.Value
-		if len(raw) > maxRawBytes {
-			raw = raw[:maxRawBytes]
-		}
-		if err := b.Append(job, source, line, e.stage, e.reason, string(raw), e.rec.Topic,
-			uint32(e.rec.Partition), uint64(e.rec.Offset), now); err != nil {
-			_ = b.Abort()
-			return fmt.Errorf("append to %s: %w", clickhouse.ErrorsTable, err)
-		}
+		rows[i] = clickhouse.ErrorRow{Job: job, Source: source, Line: int64(line), Stage: e.stage, Reason: e.reason,
+			Raw: e.rec.Value, Topic: e.rec.Topic, Partition: e.rec.Partition, Offset: e.rec.Offset}
 	}
-	if err := b.Send(); err != nil {
-		return fmt.Errorf("insert %d rows into %s: %w", len(bad), clickhouse.ErrorsTable, err)
-	}
-	return nil
+	return clickhouse.InsertErrors(ctx, p.conn, p.db, rows)
 }

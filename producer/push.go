@@ -1,11 +1,14 @@
 package producer
 
 import (
+	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
-	"skuflow/internal/kafka"
+	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +17,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"skuflow/internal/clickhouse"
+	"skuflow/internal/kafka"
+	"skuflow/internal/retry"
 	"skuflow/jobs"
 	"skuflow/schemas"
 )
@@ -32,8 +38,26 @@ type Options struct {
 	MaxValueBytes int
 	// OnReject, when set, is called for every rejected record, in order.
 	OnReject func(Rejection)
+	// Jobs, when set, records every push as a job in ingest_jobs, its
+	// rejected records in ingest_errors, and refuses content an earlier
+	// job loaded (see PushOptions.Force).
+	Jobs *jobs.Store
+	// Origin says in the job what started it: "push" or "watch DIR".
+	Origin string
+	// Log receives retries of writes to the job store.
+	Log *slog.Logger
 	// Now returns the time; tests may fix it.
 	Now func() time.Time
+}
+
+// PushOptions are the settings of one push.
+type PushOptions struct {
+	// Progress, when set, is updated as the push goes.
+	Progress *Progress
+	// Job is the job's id; empty gets a new one.
+	Job string
+	// Force pushes content that an earlier job has loaded already.
+	Force bool
 }
 
 // Rejection is one record a push did not produce, and why.
@@ -67,23 +91,15 @@ func (p *Progress) RawBytes() int64 {
 	return 0
 }
 
-// Result says what a push of one source did.
+// Result says what a push of one source did: its job, as ingest_jobs holds
+// it, and how fast it went.
 type Result struct {
-	Job         string           `json:"job"`
-	Source      string           `json:"source"`
-	Format      Format           `json:"format"`
-	Compression string           `json:"compression,omitempty"`
-	Size        int64            `json:"size_bytes"` // stored size, -1 if unknown
-	Read        int64            `json:"records_read"`
-	Produced    int64            `json:"records_produced"`
-	Rejected    int64            `json:"records_rejected"`
-	EndOffsets  map[int32]int64  `json:"end_offsets"` // partition -> last offset produced
-	Started     time.Time        `json:"started"`
-	Duration    time.Duration    `json:"-"`
-	Seconds     float64          `json:"seconds"`
-	MBPerSecond float64          `json:"mb_per_s"`
-	Error       string           `json:"error,omitempty"`
-	offsets     *jobs.EndOffsets // filled by produce callbacks
+	jobs.Job
+	MBPerSecond float64 `json:"mb_per_s"`
+	// RefusedBy is the earlier job that loaded the same content, when the
+	// push was refused for it.
+	RefusedBy string        `json:"refused_by,omitempty"`
+	Duration  time.Duration `json:"-"`
 }
 
 // Pusher pushes sources to the topic through one producer client.
@@ -112,47 +128,247 @@ func NewPusher(cl *kgo.Client, opts Options) *Pusher {
 // records: a column name is empty or repeated, or a key column is missing.
 var ErrHeader = errors.New("bad header")
 
+// DuplicateError refuses a push whose content an earlier job loaded.
+type DuplicateError struct {
+	Source  string
+	Earlier *jobs.Job
+}
+
+func (e *DuplicateError) Error() string {
+	return fmt.Sprintf("%s: refused: the same content (sha256 %.12s...) was loaded by job %s from %s at %s; use --force to push it again",
+		e.Source, e.Earlier.SHA256, e.Earlier.ID, e.Earlier.Source, e.Earlier.Started.Local().Format("2006-01-02 15:04:05"))
+}
+
 // Push reads src to its end and produces its valid records. It returns when
 // every produced record is acknowledged. The Result is filled even when an
 // error ends the push early: records produced before the error are on the
-// topic.
-func (p *Pusher) Push(ctx context.Context, src Source, prog *Progress) (*Result, error) {
+// topic. With a job store, the job's row says the same.
+func (p *Pusher) Push(ctx context.Context, src Source, o PushOptions) (*Result, error) {
+	prog := o.Progress
 	if prog == nil {
 		prog = new(Progress)
 	}
 	start := p.opts.Now()
-	res := &Result{
-		Job:     jobs.NewID(start),
+	res := &Result{Job: jobs.Job{
+		ID:      o.Job,
 		Source:  src.Name,
 		Size:    src.Size,
+		Topic:   p.opts.Topic,
+		Origin:  p.opts.Origin,
+		State:   jobs.Producing,
 		Started: start,
-		offsets: new(jobs.EndOffsets),
+	}}
+	if res.ID == "" {
+		res.ID = jobs.NewID(start)
 	}
-	err := p.push(ctx, src, prog, res)
+	if refused, err := p.check(ctx, src, o.Force, res); refused || err != nil {
+		if err != nil {
+			res.State, res.Error = jobs.Failed, err.Error()
+		}
+		return res, err
+	}
+	j := &tracker{p: p, prog: prog, res: res}
+	if err := j.save(ctx, &res.Job); err != nil {
+		res.State, res.Error = jobs.Failed, err.Error()
+		return res, err
+	}
+	offsets := new(jobs.EndOffsets)
+	err := p.push(ctx, src, prog, res, offsets, j)
 	res.Read, res.Produced, res.Rejected = prog.Read.Load(), prog.Produced.Load(), prog.Rejected.Load()
-	res.EndOffsets = res.offsets.Snapshot()
+	res.EndOffsets = offsets.Snapshot()
 	res.Duration = p.opts.Now().Sub(start)
-	res.Seconds = res.Duration.Seconds()
-	if res.Seconds > 0 {
-		res.MBPerSecond = float64(prog.RawBytes()) / 1e6 / res.Seconds
+	res.ProduceSeconds = res.Duration.Seconds()
+	if res.ProduceSeconds > 0 {
+		res.MBPerSecond = float64(prog.RawBytes()) / 1e6 / res.ProduceSeconds
+	}
+	if jerr := j.finish(ctx); jerr != nil && err == nil {
+		err = jerr
+	}
+	if j.hash != nil && err == nil {
+		res.SHA256 = hex.EncodeToString(j.hash.Sum(nil))
 	}
 	if err != nil {
-		res.Error = err.Error()
+		res.State, res.Error, res.FinishedAt = jobs.Failed, err.Error(), p.opts.Now()
+	} else {
+		res.State, res.ProducedAt = jobs.Produced, p.opts.Now()
+	}
+	if jerr := j.save(ctx, &res.Job); jerr != nil && err == nil {
+		err = jerr
 	}
 	return res, err
 }
 
-func (p *Pusher) push(ctx context.Context, src Source, prog *Progress, res *Result) error {
-	in, err := Open(ctx, src, p.opts.Format)
+// tracker keeps a job's row current while it produces, and stores its
+// rejected records, in batches.
+type tracker struct {
+	p    *Pusher
+	prog *Progress
+	res  *Result
+
+	mu       sync.Mutex
+	rejected []clickhouse.ErrorRow
+	stop     chan struct{}
+	stopped  chan struct{}
+	hash     hash.Hash // of an input not hashed before the push
+}
+
+// rejectBatch is how many rejected records are stored in one insert; a
+// push holds at most that many (each at most MaxRawBytes) in memory.
+const rejectBatch = 1000
+
+func (j *tracker) enabled() bool { return j.p.opts.Jobs != nil }
+
+// start rewrites the job's row every heartbeat with its counts, and stores
+// the rejected records gathered since the last. A write that keeps failing
+// ends the push through cancel.
+func (j *tracker) start(ctx context.Context, cancel context.CancelCauseFunc) {
+	if !j.enabled() {
+		return
+	}
+	j.stop, j.stopped = make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(j.stopped)
+		t := time.NewTicker(jobs.Heartbeat)
+		defer t.Stop()
+		for {
+			select {
+			case <-j.stop:
+				return
+			case <-t.C:
+			}
+			err := j.flush(ctx)
+			if err == nil {
+				j.mu.Lock()
+				job := j.res.Job
+				j.mu.Unlock()
+				job.Read, job.Produced, job.Rejected = j.prog.Read.Load(), j.prog.Produced.Load(), j.prog.Rejected.Load()
+				err = j.save(ctx, &job)
+			}
+			if err != nil {
+				cancel(err)
+				return
+			}
+		}
+	}()
+}
+
+// describe records what Open found out about the input.
+func (j *tracker) describe(in *Input) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.res.Format, j.res.Compression = string(in.Format), in.Compression
+	if j.res.Size < 0 {
+		j.res.Size = in.Size
+	}
+	j.hash = in.hash
+}
+
+// reject keeps a rejected record for ingest_errors, storing a batch when
+// one is full.
+func (j *tracker) reject(ctx context.Context, r Rejection) error {
+	if !j.enabled() {
+		return nil
+	}
+	raw := r.Raw
+	if len(raw) > clickhouse.MaxRawBytes {
+		raw = raw[:clickhouse.MaxRawBytes]
+	}
+	j.mu.Lock()
+	j.rejected = append(j.rejected, clickhouse.ErrorRow{Job: r.Job, Source: r.Source, Line: r.Line, Offset: r.Offset,
+		Stage: r.Stage, Reason: r.Reason, Raw: bytes.Clone(raw)})
+	full := len(j.rejected) >= rejectBatch
+	j.mu.Unlock()
+	if full {
+		return j.flush(ctx)
+	}
+	return nil
+}
+
+// flush stores the rejected records gathered so far.
+func (j *tracker) flush(ctx context.Context) error {
+	j.mu.Lock()
+	rows := j.rejected
+	j.rejected = nil
+	j.mu.Unlock()
+	if len(rows) == 0 {
+		return nil
+	}
+	return j.p.storeRetry(ctx, "store rejected records", func(ctx context.Context) error {
+		return j.p.opts.Jobs.SaveErrors(ctx, rows)
+	})
+}
+
+// finish stops the heartbeat and stores the last rejected records.
+func (j *tracker) finish(ctx context.Context) error {
+	if !j.enabled() {
+		return nil
+	}
+	if j.stop != nil {
+		close(j.stop)
+		<-j.stopped
+	}
+	return j.flush(ctx)
+}
+
+// save writes a version of the job's row.
+func (j *tracker) save(ctx context.Context, job *jobs.Job) error {
+	if !j.enabled() {
+		return nil
+	}
+	return j.p.storeRetry(ctx, "record job "+job.ID, func(ctx context.Context) error {
+		return j.p.opts.Jobs.Save(ctx, job)
+	})
+}
+
+// check hashes a file source and, unless force, refuses it when an earlier
+// job loaded the same content. Other sources are hashed as they are read
+// and never refused: their content is known only once it has been pushed.
+func (p *Pusher) check(ctx context.Context, src Source, force bool, res *Result) (refused bool, err error) {
+	if src.path == "" || p.opts.Jobs == nil {
+		return false, nil
+	}
+	if res.SHA256, err = hashFile(ctx, src.path); err != nil {
+		return false, fmt.Errorf("%s: %w", src.Name, err)
+	}
+	if force {
+		return false, nil
+	}
+	var earlier *jobs.Job
+	err = p.storeRetry(ctx, "look up earlier jobs", func(ctx context.Context) error {
+		earlier, err = p.opts.Jobs.Loaded(ctx, res.SHA256)
+		return err
+	})
+	if err != nil || earlier == nil {
+		return false, err
+	}
+	res.RefusedBy, res.State = earlier.ID, ""
+	res.Error = (&DuplicateError{Source: src.Name, Earlier: earlier}).Error()
+	return true, &DuplicateError{Source: src.Name, Earlier: earlier}
+}
+
+// storeRetry runs a write to the job store, retrying for a while: a job
+// whose records were produced but not recorded is worse than a short wait.
+func (p *Pusher) storeRetry(ctx context.Context, what string, op func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+	defer cancel()
+	log := p.opts.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return retry.Forever(ctx, retry.Default, log, what, func(error) bool { return true }, op)
+}
+
+// storeTimeout bounds how long a push retries a write to the job store.
+const storeTimeout = 30 * time.Second
+
+func (p *Pusher) push(ctx context.Context, src Source, prog *Progress, res *Result, offsets *jobs.EndOffsets, j *tracker) error {
+	in, err := open(ctx, src, p.opts.Format, src.path == "" && j.enabled())
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	if src.Size < 0 {
-		res.Size = in.Size
-	}
 	prog.input.Store(in)
-	res.Format, res.Compression = in.Format, in.Compression
+	j.describe(in)
 
 	r, err := p.reader(in)
 	if err != nil {
@@ -161,24 +377,29 @@ func (p *Pusher) push(ctx context.Context, src Source, prog *Progress, res *Resu
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	j.start(ctx, cancel)
 	var (
 		failOnce sync.Once
 		slab     slab
 		key      []byte
-		headers  = headerValues{job: []byte(res.Job), source: []byte(src.Name)}
+		headers  = headerValues{job: []byte(res.ID), source: []byte(src.Name)}
 	)
 	promise := func(rec *kgo.Record, err error) {
 		if err != nil {
 			failOnce.Do(func() { cancel(fmt.Errorf("produce to %s: %w", p.opts.Topic, err)) })
 			return
 		}
-		res.offsets.Observe(rec.Partition, rec.Offset)
+		offsets.Observe(rec.Partition, rec.Offset)
 		prog.Produced.Add(1)
 	}
 	reject := func(line, offset int64, stage, reason string, raw []byte) {
 		prog.Rejected.Add(1)
+		r := Rejection{Job: res.ID, Source: src.Name, Line: line, Offset: offset, Stage: stage, Reason: reason, Raw: raw}
 		if p.opts.OnReject != nil {
-			p.opts.OnReject(Rejection{Job: res.Job, Source: src.Name, Line: line, Offset: offset, Stage: stage, Reason: reason, Raw: raw})
+			p.opts.OnReject(r)
+		}
+		if err := j.reject(ctx, r); err != nil {
+			failOnce.Do(func() { cancel(err) })
 		}
 	}
 

@@ -4,9 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"net/http"
 	"os"
@@ -48,7 +51,27 @@ type Source struct {
 	Name string
 	// Size is its size in bytes as stored (compressed), or -1 if unknown.
 	Size int64
+	// path is set for a local file, whose content can be hashed before
+	// it is pushed.
+	path string
 	open func(ctx context.Context) (io.ReadCloser, int64, error)
+}
+
+// FileSource is the local file at path, called name in messages and
+// provenance (the path itself when name is empty).
+func FileSource(path, name string) (Source, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return Source{}, fmt.Errorf("input %s: %w", path, err)
+	}
+	if !st.Mode().IsRegular() {
+		return Source{}, fmt.Errorf("input %s: not a regular file", path)
+	}
+	src := fileSource(path, st.Size())
+	if name != "" {
+		src.Name = name
+	}
+	return src, nil
 }
 
 // Sources expands push arguments: a file, a directory (its regular files,
@@ -94,7 +117,7 @@ func Sources(args []string, stdin io.Reader) ([]Source, error) {
 }
 
 func fileSource(path string, size int64) Source {
-	return Source{Name: path, Size: size, open: func(context.Context) (io.ReadCloser, int64, error) {
+	return Source{Name: path, Size: size, path: path, open: func(context.Context) (io.ReadCloser, int64, error) {
 		f, err := os.Open(path)
 		return f, size, err
 	}}
@@ -131,6 +154,7 @@ type Input struct {
 	raw    io.ReadCloser
 	closer func()
 	read   atomic.Int64 // stored bytes read so far, for progress
+	hash   hash.Hash    // of the stored bytes, when asked for
 }
 
 // RawBytesRead is how many stored (compressed) bytes have been read.
@@ -160,12 +184,21 @@ const sniffBytes = 64 << 10
 // first bytes. A .json file whose first line is a whole object followed by
 // another object is read as NDJSON, as many .json files are.
 func Open(ctx context.Context, src Source, force Format) (*Input, error) {
+	return open(ctx, src, force, false)
+}
+
+// open is Open that, if hashed, also computes the SHA-256 of the stored
+// bytes as they are read (complete once the input is read to its end).
+func open(ctx context.Context, src Source, force Format, hashed bool) (*Input, error) {
 	raw, size, err := src.open(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", src.Name, err)
 	}
 	in := &Input{Source: src, Size: size, raw: raw}
-	counted := bufio.NewReaderSize(&countingReader{r: raw, n: &in.read}, 256<<10)
+	if hashed {
+		in.hash = sha256.New()
+	}
+	counted := bufio.NewReaderSize(&countingReader{r: raw, n: &in.read, h: in.hash}, 256<<10)
 	magic, _ := counted.Peek(4)
 	var dec io.Reader = counted
 	switch {
@@ -257,10 +290,38 @@ func looksNDJSON(head []byte) bool {
 type countingReader struct {
 	r io.Reader
 	n *atomic.Int64
+	h hash.Hash
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n.Add(int64(n))
+	if c.h != nil {
+		c.h.Write(p[:n])
+	}
 	return n, err
+}
+
+// hashFile returns the hex SHA-256 of the file at path.
+func hashFile(ctx context.Context, path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	buf := make([]byte, 1<<20)
+	for {
+		if err := ctx.Err(); err != nil {
+			return "", err
+		}
+		n, err := f.Read(buf)
+		h.Write(buf[:n])
+		if errors.Is(err, io.EOF) {
+			return hex.EncodeToString(h.Sum(nil)), nil
+		}
+		if err != nil {
+			return "", fmt.Errorf("hash: %w", err)
+		}
+	}
 }

@@ -2,6 +2,9 @@
 // the keyed topic and generates synthetic ones.
 //
 //	loader push [flags] PATH...   stream files, folders, - (stdin) or URLs to Kafka
+//	loader jobs                   list recent jobs
+//	loader status JOB             one job and its progress
+//	loader errors JOB             the records a job rejected
 //	loader sql  "SELECT ..."      query ClickHouse: an aligned table, or TSV with --tsv
 //	loader gen  [flags]           write a synthetic products file
 package main
@@ -34,6 +37,9 @@ type stdio struct {
 func commands() []command {
 	return []command{
 		{"push", "[flags] PATH...", "stream files, folders, - (stdin) or http(s) URLs to the topic", runPush},
+		{"jobs", "[flags]", "list recent jobs: what was pushed, and how far it got", runJobs},
+		{"status", "[flags] JOB", "show one job and its progress through processor and aggregator", runStatus},
+		{"errors", "[flags] JOB", "print the records a job rejected, with line and reason", runErrors},
 		{"sql", `"SELECT ..."`, "run a query against ClickHouse and print the result", runSQL},
 		{"gen", "[flags]", "write a synthetic products file", runGen},
 	}
@@ -84,7 +90,7 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "loader moves record files into ClickHouse through Kafka.")
 	fmt.Fprintln(w, "\nUsage:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  loader %-5s %-16s %s\n", c.name, c.args, c.summary)
+		fmt.Fprintf(w, "  loader %-6s %-16s %s\n", c.name, c.args, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'loader COMMAND --help' for a command's flags. Configuration comes from")
 	fmt.Fprintln(w, "skuflow.yaml (or --config / $SKUFLOW_CONFIG), SKUFLOW_* variables and flags.")

@@ -14,6 +14,7 @@ import (
 
 	"skuflow/config"
 	"skuflow/internal/cli"
+	"skuflow/internal/clickhouse"
 	"skuflow/internal/kafka"
 	"skuflow/internal/logging"
 	"skuflow/internal/metrics"
@@ -45,6 +46,7 @@ func runPush(ctx context.Context, args []string, stdio stdio) error {
 	noProgress := fs.Bool("no-progress", false, "do not draw a progress bar (it is drawn only on a terminal)")
 	wait := fs.Bool("wait", false, "after producing, wait until the processor and the aggregator have every record in ClickHouse")
 	waitTimeout := fs.Duration("wait-timeout", 0, "give up waiting after this long (0: wait as long as it takes)")
+	force := fs.Bool("force", false, "push a file even if an earlier job loaded the same content")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -71,17 +73,11 @@ func runPush(ctx context.Context, args []string, stdio stdio) error {
 		logCfg.Level = "warn"
 	}
 	log := logging.New(stdio.err, logCfg, "loader")
-	cl, err := newProducer(cfg, log)
+	cl, store, closeAll, err := connect(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
-	setup, cancel := context.WithTimeout(ctx, cfg.Kafka.DialTimeout+10*time.Second)
-	err = kafka.EnsureTopic(setup, cl, cfg.Kafka)
-	cancel()
-	if err != nil {
-		return fmt.Errorf("Kafka at %v: %w (is the stack up? run 'make up')", cfg.Kafka.Brokers, err)
-	}
+	defer closeAll()
 
 	shown := 0
 	pusher := producer.NewPusher(cl, producer.Options{
@@ -91,6 +87,9 @@ func runPush(ctx context.Context, args []string, stdio stdio) error {
 		MaxRecordBytes: int(cfg.Loader.MaxRecordBytes),
 		// Leave room for the record batch's own framing.
 		MaxValueBytes: int(cfg.Loader.BatchMaxBytes) - 512,
+		Jobs:          store,
+		Origin:        "push",
+		Log:           log,
 		OnReject: func(r producer.Rejection) {
 			if shown < cfg.Loader.ShowErrors {
 				fmt.Fprintf(stdio.err, "\r\033[Krejected %s\n", r)
@@ -100,8 +99,9 @@ func runPush(ctx context.Context, args []string, stdio stdio) error {
 	})
 
 	var (
-		results []*producer.Result
-		failed  bool
+		results   []*producer.Result
+		refusedBy []*jobs.Job
+		failed    bool
 	)
 	for _, src := range sources {
 		prog := new(producer.Progress)
@@ -109,19 +109,28 @@ func runPush(ctx context.Context, args []string, stdio stdio) error {
 		if !*noProgress {
 			bar = cli.StartBar(stdio.err, 200*time.Millisecond, progressLine(src, prog))
 		}
-		res, err := pusher.Push(ctx, src, prog)
+		res, err := pusher.Push(ctx, src, producer.PushOptions{Progress: prog, Force: *force})
 		if bar != nil {
 			bar.Stop()
 		}
 		results = append(results, res)
-		if err != nil {
+		var dup *producer.DuplicateError
+		switch {
+		case errors.As(err, &dup):
+			// Not a failure: the content is loaded, or on its way. Waiting
+			// waits for the job that loads it.
+			refusedBy = append(refusedBy, dup.Earlier)
+			fmt.Fprintln(stdio.err, err)
+		case err != nil:
 			failed = true
 			if !*asJSON {
 				fmt.Fprintf(stdio.err, "push %s failed: %v\n", src.Name, err)
 			}
-		}
-		if !*asJSON {
-			fmt.Fprintln(stdio.err, summaryLine(res))
+			fallthrough
+		default:
+			if !*asJSON {
+				fmt.Fprintln(stdio.err, summaryLine(res))
+			}
 		}
 		if ctx.Err() != nil {
 			break
@@ -129,8 +138,26 @@ func runPush(ctx context.Context, args []string, stdio stdio) error {
 	}
 	var waited *waitResult
 	if *wait && !failed {
-		waited = waitLoaded(ctx, cl, cfg, results, *waitTimeout, !*noProgress && !*asJSON, stdio)
+		var pushed []*jobs.Job
+		for _, r := range results {
+			if r.State == jobs.Produced {
+				pushed = append(pushed, &r.Job)
+			}
+		}
+		for _, j := range refusedBy {
+			if j.State == jobs.Produced {
+				pushed = append(pushed, j)
+			}
+		}
+		waited = waitLoaded(ctx, cl, cfg, pushed, *waitTimeout, !*noProgress && !*asJSON, stdio)
 		failed = waited.Error != ""
+		if !failed {
+			for _, j := range pushed {
+				if err := store.MarkDone(ctx, j); err != nil {
+					fmt.Fprintf(stdio.err, "job %s is loaded, but recording it as done failed: %v\n", j.ID, err)
+				}
+			}
+		}
 	}
 	if hidden := shown - cfg.Loader.ShowErrors; hidden > 0 && !*asJSON {
 		fmt.Fprintf(stdio.err, "(%s more rejected records not shown; loader.show_errors is %d)\n", cli.Count(int64(hidden)), cfg.Loader.ShowErrors)
@@ -150,6 +177,34 @@ func runPush(ctx context.Context, args []string, stdio stdio) error {
 		return errReported
 	}
 	return nil
+}
+
+// connect reaches what a push writes to: the topic (created if missing)
+// through a producer client, and ClickHouse's job tables (migrated if
+// missing). closeAll releases both.
+func connect(ctx context.Context, cfg config.Config, log *slog.Logger) (*kgo.Client, *jobs.Store, func(), error) {
+	cl, err := newProducer(cfg, log)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	setup, cancel := context.WithTimeout(ctx, cfg.Kafka.DialTimeout+10*time.Second)
+	defer cancel()
+	if err := kafka.EnsureTopic(setup, cl, cfg.Kafka); err != nil {
+		cl.Close()
+		return nil, nil, nil, fmt.Errorf("Kafka at %v: %w (is the stack up? run 'make up')", cfg.Kafka.Brokers, err)
+	}
+	conn, err := clickhouse.Open(cfg.ClickHouse)
+	if err == nil {
+		err = clickhouse.Migrate(setup, conn, cfg.ClickHouse.Database, schemas.Products)
+		if err != nil {
+			conn.Close()
+		}
+	}
+	if err != nil {
+		cl.Close()
+		return nil, nil, nil, fmt.Errorf("ClickHouse at %s, which keeps the jobs: %w (is the stack up? run 'make up')", cfg.ClickHouse.Addr, err)
+	}
+	return cl, jobs.NewStore(conn, cfg.ClickHouse.Database), func() { cl.Close(); conn.Close() }, nil
 }
 
 func newProducer(cfg config.Config, log *slog.Logger) (*kgo.Client, error) {
@@ -196,7 +251,7 @@ func summaryLine(r *producer.Result) string {
 	}
 	return fmt.Sprintf("%s (%s): %s read, %s produced, %s rejected in %s (%.1f MB/s), job %s",
 		r.Source, format, cli.Count(r.Read), cli.Count(r.Produced), cli.Count(r.Rejected),
-		r.Duration.Round(time.Millisecond), r.MBPerSecond, r.Job)
+		r.Duration.Round(time.Millisecond), r.MBPerSecond, r.ID)
 }
 
 // waitResult says how waiting for the consumer groups ended.
@@ -212,9 +267,9 @@ const stallHint = 30 * time.Second
 
 // waitLoaded waits until the consumer groups have committed past every
 // partition's last offset of the pushes (invariant 4).
-func waitLoaded(ctx context.Context, cl *kgo.Client, cfg config.Config, results []*producer.Result, timeout time.Duration, bar bool, stdio stdio) *waitResult {
+func waitLoaded(ctx context.Context, cl *kgo.Client, cfg config.Config, pushed []*jobs.Job, timeout time.Duration, bar bool, stdio stdio) *waitResult {
 	ends := map[int32]int64{}
-	for _, r := range results {
+	for _, r := range pushed {
 		for p, o := range r.EndOffsets {
 			ends[p] = max(ends[p], o)
 		}

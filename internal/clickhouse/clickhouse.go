@@ -76,7 +76,7 @@ func IsDataError(err error) bool {
 // Retriable is the complement of IsDataError, for retry.Forever.
 func Retriable(err error) bool { return !IsDataError(err) }
 
-// quote returns s as a ClickHouse string literal.
-func quote(s string) string {
+// Quote returns s as a ClickHouse string literal.
+func Quote(s string) string {
 	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
 }

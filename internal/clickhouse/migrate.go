@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,6 +16,9 @@ import (
 
 // Table names of the bookkeeping tables, in the configured database.
 const (
+	// JobsTable holds one row per job (a push of one input), rewritten as
+	// the job moves on: the newest row of an id is its state.
+	JobsTable = "ingest_jobs"
 	// ErrorsTable holds every record that did not make it: rejected by the
 	// loader, undecodable by the processor, or refused by ClickHouse.
 	ErrorsTable = "ingest_errors"
@@ -33,97 +37,190 @@ const (
 // one row per key, the last write.
 func FinalView(s *schemas.Schema) string { return s.Name + "_final" }
 
-// Statements returns the DDL for a database holding schema s: its table,
-// the view over it, and the bookkeeping tables. Every statement is
-// idempotent and runs on ClickHouse 18.16 and current releases.
-func Statements(db string, s *schemas.Schema) []string {
-	stmts := s.DDL(db)
-	cols := make([]string, 0, len(s.Columns)+1+len(schemas.Provenance))
+// table is a table's shape: its columns, in order, and the engine clause
+// that follows them.
+type table struct {
+	name    string
+	columns [][2]string // name, type
+	engine  string
+}
+
+func (t table) ddl(db string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s.%s\n(\n", db, t.name)
+	for i, c := range t.columns {
+		sep := ","
+		if i == len(t.columns)-1 {
+			sep = ""
+		}
+		fmt.Fprintf(&b, "    %s %s%s\n", c[0], c[1], sep)
+	}
+	fmt.Fprintf(&b, ")\n%s", t.engine)
+	return b.String()
+}
+
+// recordColumns are the columns of the table of schema s's records, whose
+// DDL the schema gives.
+func recordColumns(s *schemas.Schema) [][2]string {
+	var cols [][2]string
 	for _, c := range s.Columns {
-		cols = append(cols, c.Name)
+		cols = append(cols, [2]string{c.Name, string(c.Type)})
 	}
-	cols = append(cols, s.Extra)
+	cols = append(cols, [2]string{s.Extra, "String"})
 	for _, p := range schemas.Provenance {
-		cols = append(cols, p.Name)
+		cols = append(cols, [2]string{p.Name, p.Type})
 	}
-	return append(stmts,
+	return cols
+}
+
+// bookkeeping are the tables every service shares, whatever the schema.
+var bookkeeping = []table{
+	{
+		// One row per version of a job; version grows with every write.
+		name: JobsTable,
+		columns: [][2]string{
+			{"id", "String"},
+			{"source", "String"},
+			{"size", "Int64"},
+			{"sha256", "String"},
+			{"format", "String"},
+			{"compression", "String"},
+			{"topic", "String"},
+			{"origin", "String"},
+			{"records_read", "UInt64"},
+			{"records_produced", "UInt64"},
+			{"records_rejected", "UInt64"},
+			// The job's last offset in each partition it wrote to.
+			{"end_partitions", "Array(UInt32)"},
+			{"end_offsets", "Array(UInt64)"},
+			{"state", "String"},
+			{"error", "String"},
+			{"started_at", "DateTime"},
+			{"produced_at", "DateTime"},
+			{"finished_at", "DateTime"},
+			{"produce_seconds", "Float64"},
+			{"load_seconds", "Float64"},
+			{"updated_at", "DateTime"},
+			{"version", "UInt64"},
+		},
+		engine: "ENGINE = ReplacingMergeTree(version)\nORDER BY id",
+	},
+	{
+		// For a record the loader rejected, topic is empty and offset is
+		// its byte offset in the (decompressed) input; for one the
+		// processor set aside, they are its place on the topic.
+		name: ErrorsTable,
+		columns: [][2]string{
+			{"job", "String"},
+			{"source", "String"},
+			{"line", "UInt64"},
+			{"stage", "String"},
+			{"reason", "String"},
+			{"raw", "String"},
+			{"topic", "String"},
+			{"partition", "UInt32"},
+			{"offset", "UInt64"},
+			{"at", "DateTime"},
+		},
+		engine: "ENGINE = ReplacingMergeTree\nORDER BY (job, source, stage, line, partition, offset)",
+	},
+	{
+		name: CountsTable,
+		columns: [][2]string{
+			{"partition", "UInt32"},
+			{"name", "String"},
+			{"count", "Int64"},
+			{"version", "UInt64"},
+			{"updated_at", "DateTime"},
+		},
+		engine: "ENGINE = ReplacingMergeTree(version)\nORDER BY (partition, name)",
+	},
+	{
+		name: TopicsTable,
+		columns: [][2]string{
+			{"topic", "String"},
+			{"partitions", "UInt32"},
+			{"recorded_at", "DateTime"},
+		},
+		engine: "ENGINE = MergeTree\nORDER BY topic",
+	},
+}
+
+// tables returns every table of a database holding schema s, with the
+// statement that creates each.
+func tables(db string, s *schemas.Schema) (ts []table, create []string) {
+	ts = append([]table{{name: s.Name, columns: recordColumns(s)}}, bookkeeping...)
+	create = []string{s.DDL(db)[1]}
+	for _, t := range bookkeeping {
+		create = append(create, t.ddl(db))
+	}
+	return ts, create
+}
+
+// views returns the views over the tables, which need their columns.
+func views(db string, s *schemas.Schema) []string {
+	var cols []string
+	for _, c := range recordColumns(s) {
+		cols = append(cols, c[0])
+	}
+	return []string{
 		fmt.Sprintf("CREATE VIEW IF NOT EXISTS %s.%s AS SELECT %s FROM %s.%s FINAL",
 			db, FinalView(s), strings.Join(cols, ", "), db, s.Name),
-		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s.%s
-(
-    job String,
-    source String,
-    line UInt64,
-    stage String,
-    reason String,
-    raw String,
-    topic String,
-    partition UInt32,
-    offset UInt64,
-    at DateTime
-)
-ENGINE = ReplacingMergeTree
-ORDER BY (job, source, stage, line, partition, offset)`, db, ErrorsTable),
-		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s.%s
-(
-    partition UInt32,
-    name String,
-    count Int64,
-    version UInt64,
-    updated_at DateTime
-)
-ENGINE = ReplacingMergeTree(version)
-ORDER BY (partition, name)`, db, CountsTable),
 		// HAVING repeats the sum: 18.16 cannot use the alias there.
 		fmt.Sprintf("CREATE VIEW IF NOT EXISTS %s.%s AS SELECT name, sum(count) AS no_of_products FROM %s.%s FINAL GROUP BY name HAVING sum(count) > 0",
 			db, AggView, db, CountsTable),
-		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s.%s
-(
-    topic String,
-    partitions UInt32,
-    recorded_at DateTime
-)
-ENGINE = MergeTree
-ORDER BY topic`, db, TopicsTable),
-	)
+	}
+}
+
+// Statements returns the DDL for a database holding schema s: the
+// database, its tables, and the views over them. Every statement is
+// idempotent and runs on ClickHouse 18.16 and current releases.
+func Statements(db string, s *schemas.Schema) []string {
+	_, create := tables(db, s)
+	return slices.Concat(s.DDL(db)[:1], create, views(db, s))
 }
 
 // Migrate brings the database up to schema s: it creates what is missing
-// and adds columns the table lacks. It never drops or changes a column: a
+// and adds columns a table lacks. It never drops or changes a column: a
 // column whose type differs is an error for a person to resolve.
 func Migrate(ctx context.Context, conn Conn, db string, s *schemas.Schema) error {
-	// The record table first, then its missing columns, then what reads
-	// it: a view over a column that is not there yet cannot be created.
-	stmts := Statements(db, s)
-	table := len(s.DDL(db))
-	if err := execAll(ctx, conn, stmts[:table]); err != nil {
+	// The tables first, then their missing columns, then what reads them:
+	// a view over a column that is not there yet cannot be created.
+	if err := execAll(ctx, conn, s.DDL(db)[:1]); err != nil {
 		return err
 	}
-	have, err := columns(ctx, conn, db, s.Name)
+	ts, create := tables(db, s)
+	for i, t := range ts {
+		if err := execAll(ctx, conn, create[i:i+1]); err != nil {
+			return err
+		}
+		if err := addColumns(ctx, conn, db, t); err != nil {
+			return err
+		}
+	}
+	return execAll(ctx, conn, views(db, s))
+}
+
+// addColumns adds the columns of t that its table lacks, and refuses one
+// whose type differs.
+func addColumns(ctx context.Context, conn Conn, db string, t table) error {
+	have, err := columns(ctx, conn, db, t.name)
 	if err != nil {
 		return err
 	}
-	want := make([][2]string, 0, len(s.Columns)+1+len(schemas.Provenance))
-	for _, c := range s.Columns {
-		want = append(want, [2]string{c.Name, string(c.Type)})
-	}
-	want = append(want, [2]string{s.Extra, "String"})
-	for _, p := range schemas.Provenance {
-		want = append(want, [2]string{p.Name, p.Type})
-	}
-	for _, w := range want {
+	for _, w := range t.columns {
 		typ, ok := have[w[0]]
 		switch {
 		case !ok:
-			if err := conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s.%s ADD COLUMN %s %s", db, s.Name, w[0], w[1])); err != nil {
-				return fmt.Errorf("migrate: add column %s.%s.%s: %w", db, s.Name, w[0], err)
+			if err := conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s.%s ADD COLUMN %s %s", db, t.name, w[0], w[1])); err != nil {
+				return fmt.Errorf("migrate: add column %s.%s.%s: %w", db, t.name, w[0], err)
 			}
 		case typ != w[1]:
-			return fmt.Errorf("migrate: column %s.%s.%s is %s in ClickHouse but %s in the schema; only additive changes are made automatically",
-				db, s.Name, w[0], typ, w[1])
+			return fmt.Errorf("migrate: column %s.%s.%s is %s in ClickHouse but %s in skuflow; only additive changes are made automatically",
+				db, t.name, w[0], typ, w[1])
 		}
 	}
-	return execAll(ctx, conn, stmts[table:])
+	return nil
 }
 
 func execAll(ctx context.Context, conn Conn, stmts []string) error {
@@ -136,7 +233,7 @@ func execAll(ctx context.Context, conn Conn, stmts []string) error {
 }
 
 func columns(ctx context.Context, conn Conn, db, table string) (map[string]string, error) {
-	rows, err := conn.Query(ctx, fmt.Sprintf("SELECT name, type FROM system.columns WHERE database = %s AND table = %s", quote(db), quote(table)))
+	rows, err := conn.Query(ctx, fmt.Sprintf("SELECT name, type FROM system.columns WHERE database = %s AND table = %s", Quote(db), Quote(table)))
 	if err != nil {
 		return nil, fmt.Errorf("columns of %s.%s: %w", db, table, err)
 	}
@@ -161,7 +258,7 @@ var ErrPartitionsChanged = fmt.Errorf("topic partition count changed")
 func CheckPartitions(ctx context.Context, conn Conn, db, topic string, partitions int) error {
 	var recorded uint32
 	var n uint64
-	q := fmt.Sprintf("SELECT count(), argMin(partitions, recorded_at) FROM %s.%s WHERE topic = %s", db, TopicsTable, quote(topic))
+	q := fmt.Sprintf("SELECT count(), argMin(partitions, recorded_at) FROM %s.%s WHERE topic = %s", db, TopicsTable, Quote(topic))
 	if err := conn.QueryRow(ctx, q).Scan(&n, &recorded); err != nil {
 		return fmt.Errorf("read recorded partitions of %s: %w", topic, err)
 	}

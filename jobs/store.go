@@ -1,0 +1,188 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"skuflow/internal/clickhouse"
+)
+
+// Store keeps jobs in ClickHouse's ingest_jobs and their rejected records
+// in ingest_errors. Each Save writes a new version of the job's row; reads
+// see the newest. It is safe for concurrent use.
+type Store struct {
+	conn clickhouse.Conn
+	db   string
+
+	mu   sync.Mutex
+	last uint64 // the last version written, so versions always grow
+}
+
+// NewStore returns a Store on the tables of database db, which migration
+// has created.
+func NewStore(conn clickhouse.Conn, db string) *Store {
+	return &Store{conn: conn, db: db}
+}
+
+// ErrNotFound is returned for a job id that ingest_jobs does not hold.
+var ErrNotFound = errors.New("no such job")
+
+const jobColumns = "id, source, size, sha256, format, compression, topic, origin, records_read, records_produced, records_rejected, " +
+	"end_partitions, end_offsets, state, error, started_at, produced_at, finished_at, produce_seconds, load_seconds, updated_at"
+
+// Save writes j's current state as its newest version.
+func (s *Store) Save(ctx context.Context, j *Job) error {
+	now := time.Now()
+	s.mu.Lock()
+	version := max(uint64(now.UnixNano()), s.last+1)
+	s.last = version
+	s.mu.Unlock()
+	j.Updated = now
+
+	parts := make([]int32, 0, len(j.EndOffsets))
+	for p := range j.EndOffsets {
+		parts = append(parts, p)
+	}
+	slices.Sort(parts)
+	partitions, offsets := make([]uint32, len(parts)), make([]uint64, len(parts))
+	for i, p := range parts {
+		partitions[i], offsets[i] = uint32(p), uint64(j.EndOffsets[p])
+	}
+	b, err := s.conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s.%s (%s, version)", s.db, clickhouse.JobsTable, jobColumns))
+	if err == nil {
+		err = b.Append(j.ID, j.Source, j.Size, j.SHA256, j.Format, j.Compression, j.Topic, j.Origin,
+			uint64(j.Read), uint64(j.Produced), uint64(j.Rejected), partitions, offsets,
+			string(j.State), j.Error, j.Started, j.ProducedAt, j.FinishedAt, j.ProduceSeconds, j.LoadSeconds, now, version)
+		if err != nil {
+			_ = b.Abort()
+		}
+	}
+	if err == nil {
+		err = b.Send()
+	}
+	if err != nil {
+		return fmt.Errorf("record job %s in %s.%s: %w", j.ID, s.db, clickhouse.JobsTable, err)
+	}
+	return nil
+}
+
+// Get returns the newest version of job id.
+func (s *Store) Get(ctx context.Context, id string) (*Job, error) {
+	js, err := s.query(ctx, "WHERE id = "+clickhouse.Quote(id), 1)
+	if err != nil {
+		return nil, err
+	}
+	if len(js) == 0 {
+		return nil, fmt.Errorf("%w %q in %s.%s", ErrNotFound, id, s.db, clickhouse.JobsTable)
+	}
+	return js[0], nil
+}
+
+// Recent returns up to limit jobs, newest first.
+func (s *Store) Recent(ctx context.Context, limit int) ([]*Job, error) {
+	return s.query(ctx, "", limit)
+}
+
+// Loaded returns the newest job that put content with digest sha256 on the
+// topic in whole (see Job.Blocks), or nil if there is none.
+func (s *Store) Loaded(ctx context.Context, sha256 string) (*Job, error) {
+	js, err := s.query(ctx, fmt.Sprintf("WHERE sha256 = %s AND state IN (%s, %s)",
+		clickhouse.Quote(sha256), clickhouse.Quote(string(Produced)), clickhouse.Quote(string(Done))), 1)
+	if err != nil || len(js) == 0 {
+		return nil, err
+	}
+	return js[0], nil
+}
+
+func (s *Store) query(ctx context.Context, where string, limit int) ([]*Job, error) {
+	rows, err := s.conn.Query(ctx, fmt.Sprintf("SELECT %s FROM %s.%s FINAL %s ORDER BY started_at DESC, id DESC LIMIT %d",
+		jobColumns, s.db, clickhouse.JobsTable, where, limit))
+	if err != nil {
+		return nil, fmt.Errorf("read %s.%s: %w", s.db, clickhouse.JobsTable, err)
+	}
+	defer rows.Close()
+	var out []*Job
+	for rows.Next() {
+		var (
+			j                        Job
+			state                    string
+			size                     int64
+			read, produced, rejected uint64
+			partitions               []uint32
+			offsets                  []uint64
+		)
+		if err := rows.Scan(&j.ID, &j.Source, &size, &j.SHA256, &j.Format, &j.Compression, &j.Topic, &j.Origin,
+			&read, &produced, &rejected, &partitions, &offsets, &state, &j.Error,
+			&j.Started, &j.ProducedAt, &j.FinishedAt, &j.ProduceSeconds, &j.LoadSeconds, &j.Updated); err != nil {
+			return nil, fmt.Errorf("read %s.%s: %w", s.db, clickhouse.JobsTable, err)
+		}
+		j.Size, j.State = size, State(state)
+		j.Read, j.Produced, j.Rejected = int64(read), int64(produced), int64(rejected)
+		j.EndOffsets = make(map[int32]int64, len(partitions))
+		for i, p := range partitions {
+			if i < len(offsets) {
+				j.EndOffsets[int32(p)] = int64(offsets[i])
+			}
+		}
+		// ClickHouse's zero DateTime is the epoch; a job's is Go's.
+		for _, t := range []*time.Time{&j.ProducedAt, &j.FinishedAt} {
+			if t.Unix() <= 0 {
+				*t = time.Time{}
+			}
+		}
+		out = append(out, &j)
+	}
+	return out, rows.Err()
+}
+
+// SaveErrors writes records a job rejected to ingest_errors.
+func (s *Store) SaveErrors(ctx context.Context, rows []clickhouse.ErrorRow) error {
+	return clickhouse.InsertErrors(ctx, s.conn, s.db, rows)
+}
+
+// Errors returns up to limit of job id's rows in ingest_errors, in input
+// order, and how many it has in all.
+func (s *Store) Errors(ctx context.Context, id string, limit int) ([]clickhouse.ErrorRow, int64, error) {
+	where := "WHERE job = " + clickhouse.Quote(id)
+	var total uint64
+	if err := s.conn.QueryRow(ctx, fmt.Sprintf("SELECT count() FROM %s.%s FINAL %s", s.db, clickhouse.ErrorsTable, where)).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("count %s.%s: %w", s.db, clickhouse.ErrorsTable, err)
+	}
+	rows, err := s.conn.Query(ctx, fmt.Sprintf(
+		"SELECT job, source, line, stage, reason, raw, topic, partition, offset FROM %s.%s FINAL %s ORDER BY line, partition, offset, stage LIMIT %d",
+		s.db, clickhouse.ErrorsTable, where, limit))
+	if err != nil {
+		return nil, 0, fmt.Errorf("read %s.%s: %w", s.db, clickhouse.ErrorsTable, err)
+	}
+	defer rows.Close()
+	var out []clickhouse.ErrorRow
+	for rows.Next() {
+		var (
+			e            clickhouse.ErrorRow
+			line, offset uint64
+			partition    uint32
+			raw          string
+		)
+		if err := rows.Scan(&e.Job, &e.Source, &line, &e.Stage, &e.Reason, &raw, &e.Topic, &partition, &offset); err != nil {
+			return nil, 0, fmt.Errorf("read %s.%s: %w", s.db, clickhouse.ErrorsTable, err)
+		}
+		e.Line, e.Partition, e.Offset, e.Raw = int64(line), int32(partition), int64(offset), []byte(raw)
+		out = append(out, e)
+	}
+	return out, int64(total), rows.Err()
+}
+
+// CheckID rejects what cannot be a job id before it reaches a query.
+func CheckID(id string) error {
+	if id == "" || len(id) > 64 || strings.ContainsFunc(id, func(r rune) bool {
+		return !(r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r == '-' || r == '_')
+	}) {
+		return fmt.Errorf("%q is not a job id (ids look like 20261121T134512Z-3f9a0c1b2d4e)", id)
+	}
+	return nil
+}
