@@ -17,6 +17,7 @@ type Config struct {
 	Loader     Loader     `mapstructure:"loader"`
 	Processor  Processor  `mapstructure:"processor"`
 	Aggregator Aggregator `mapstructure:"aggregator"`
+	Watch      Watch      `mapstructure:"watch"`
 	Broker     Broker     `mapstructure:"broker"`
 	Log        Log        `mapstructure:"log"`
 }
@@ -88,6 +89,18 @@ type Aggregator struct {
 	// FlushInterval after the first change.
 	BatchRecords  int           `mapstructure:"batch_records"`
 	FlushInterval time.Duration `mapstructure:"flush_interval"`
+}
+
+// Watch tunes `loader watch`, the inbox folder.
+type Watch struct {
+	// QuietPeriod is how long a file must go unchanged before it is taken;
+	// a file renamed into the folder is taken at once.
+	QuietPeriod time.Duration `mapstructure:"quiet_period"`
+	// PollInterval is how often the folder is looked at (renames into it
+	// are noticed at once on Linux).
+	PollInterval time.Duration `mapstructure:"poll_interval"`
+	// Parallel is how many files are pushed at once.
+	Parallel int `mapstructure:"parallel"`
 }
 
 // Broker configures the embedded broker of the local stack.
@@ -165,6 +178,13 @@ func Default() Config {
 			// records collapse into few rows.
 			BatchRecords:  200000,
 			FlushInterval: time.Second,
+		},
+		Watch: Watch{
+			// Long enough for a copy that pauses on a slow disk or network.
+			QuietPeriod:  5 * time.Second,
+			PollInterval: time.Second,
+			// Two pushes keep two cores busy; more only contend.
+			Parallel: 2,
 		},
 		Broker: Broker{
 			Port:    19092,
@@ -246,6 +266,11 @@ func (c *Config) Validate() error {
 	positive(bad, "aggregator.flush_interval", c.Aggregator.FlushInterval)
 	if c.Aggregator.BatchRecords < 1 {
 		bad("aggregator.batch_records", "must be at least 1, got %d", c.Aggregator.BatchRecords)
+	}
+	positive(bad, "watch.quiet_period", c.Watch.QuietPeriod)
+	positive(bad, "watch.poll_interval", c.Watch.PollInterval)
+	if c.Watch.Parallel < 1 {
+		bad("watch.parallel", "must be at least 1, got %d", c.Watch.Parallel)
 	}
 	if c.Broker.Port < 1 || c.Broker.Port > 65535 {
 		bad("broker.port", "must be a TCP port, got %d", c.Broker.Port)

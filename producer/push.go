@@ -58,6 +58,8 @@ type PushOptions struct {
 	Job string
 	// Force pushes content that an earlier job has loaded already.
 	Force bool
+	// SHA256 is the file's digest when the caller has it (see HashFile).
+	SHA256 string
 }
 
 // Rejection is one record a push did not produce, and why.
@@ -157,6 +159,7 @@ func (p *Pusher) Push(ctx context.Context, src Source, o PushOptions) (*Result, 
 		Origin:  p.opts.Origin,
 		State:   jobs.Producing,
 		Started: start,
+		SHA256:  o.SHA256,
 	}}
 	if res.ID == "" {
 		res.ID = jobs.NewID(start)
@@ -327,8 +330,10 @@ func (p *Pusher) check(ctx context.Context, src Source, force bool, res *Result)
 	if src.path == "" || p.opts.Jobs == nil {
 		return false, nil
 	}
-	if res.SHA256, err = hashFile(ctx, src.path); err != nil {
-		return false, fmt.Errorf("%s: %w", src.Name, err)
+	if res.SHA256 == "" {
+		if res.SHA256, err = HashFile(ctx, src.path); err != nil {
+			return false, fmt.Errorf("%s: %w", src.Name, err)
+		}
 	}
 	if force {
 		return false, nil

@@ -302,8 +302,8 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// hashFile returns the hex SHA-256 of the file at path.
-func hashFile(ctx context.Context, path string) (string, error) {
+// HashFile returns the hex SHA-256 of the file at path.
+func HashFile(ctx context.Context, path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", err
