@@ -2,10 +2,12 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // Committed is a snapshot of consumer groups' committed offsets on a topic.
@@ -22,6 +24,12 @@ func FetchCommitted(ctx context.Context, adm *kadm.Client, groups []string, topi
 		resp, err := adm.FetchOffsets(ctx, g)
 		if err == nil {
 			err = resp.Error()
+		}
+		// A group that has never committed has not started: nothing of
+		// any job is through it yet. (Kafka answers with no offsets, some
+		// brokers with this error.)
+		if errors.Is(err, kerr.GroupIDNotFound) {
+			resp, err = kadm.OffsetResponses{}, nil
 		}
 		if err != nil {
 			return nil, fmt.Errorf("committed offsets of group %s: %w", g, err)

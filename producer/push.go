@@ -360,8 +360,22 @@ func (p *Pusher) storeRetry(ctx context.Context, what string, op func(context.Co
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return retry.Forever(ctx, retry.Default, log, what, func(error) bool { return true }, op)
+	if err := retry.Forever(ctx, retry.Default, log, what, func(error) bool { return true }, op); err != nil {
+		return unavailable{err}
+	}
+	return nil
 }
+
+// ErrUnavailable marks a push that failed because Kafka or ClickHouse did,
+// not because of its input: the same push can work later.
+var ErrUnavailable = errors.New("Kafka or ClickHouse unavailable")
+
+// unavailable wraps an error of Kafka or ClickHouse; its text is the
+// error's own.
+type unavailable struct{ error }
+
+func (e unavailable) Unwrap() error        { return e.error }
+func (e unavailable) Is(target error) bool { return target == ErrUnavailable }
 
 // storeTimeout bounds how long a push retries a write to the job store.
 const storeTimeout = 30 * time.Second
@@ -391,7 +405,7 @@ func (p *Pusher) push(ctx context.Context, src Source, prog *Progress, res *Resu
 	)
 	promise := func(rec *kgo.Record, err error) {
 		if err != nil {
-			failOnce.Do(func() { cancel(fmt.Errorf("produce to %s: %w", p.opts.Topic, err)) })
+			failOnce.Do(func() { cancel(unavailable{fmt.Errorf("produce to %s: %w", p.opts.Topic, err)}) })
 			return
 		}
 		offsets.Observe(rec.Partition, rec.Offset)

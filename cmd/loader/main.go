@@ -2,6 +2,7 @@
 // the keyed topic and generates synthetic ones.
 //
 //	loader push [flags] PATH...   stream files, folders, - (stdin) or URLs to Kafka
+//	loader watch DIR              push every file that lands in DIR
 //	loader jobs                   list recent jobs
 //	loader status JOB             one job and its progress
 //	loader errors JOB             the records a job rejected
@@ -37,6 +38,7 @@ type stdio struct {
 func commands() []command {
 	return []command{
 		{"push", "[flags] PATH...", "stream files, folders, - (stdin) or http(s) URLs to the topic", runPush},
+		{"watch", "[flags] DIR", "push every file that lands in DIR; file it in DIR/done or DIR/failed", runWatch},
 		{"jobs", "[flags]", "list recent jobs: what was pushed, and how far it got", runJobs},
 		{"status", "[flags] JOB", "show one job and its progress through processor and aggregator", runStatus},
 		{"errors", "[flags] JOB", "print the records a job rejected, with line and reason", runErrors},

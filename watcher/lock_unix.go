@@ -1,0 +1,28 @@
+//go:build unix
+
+package watcher
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+)
+
+// lockName is the file in the inbox a running watcher holds locked.
+const lockName = ".skuflow-watch.lock"
+
+// lockDir makes sure one watcher at a time owns the folder: two would each
+// take up the other's claims as abandoned.
+func lockDir(dir string) (unlock func(), err error) {
+	f, err := os.OpenFile(filepath.Join(dir, lockName), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("inbox lock: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("inbox %s is watched by another process already (lock %s): %w", dir, lockName, err)
+	}
+	return func() { f.Close() }, nil
+}

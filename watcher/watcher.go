@@ -1,0 +1,465 @@
+// Package watcher turns a folder into an inbox: every file that lands in it
+// is pushed as a job and moved, with what became of it, to done/ or
+// failed/.
+//
+// A file is claimed by moving it to processing/, with a hidden note of its
+// job id beside it, before anything is produced. A watcher that is killed
+// finds its claims there on restart: a job that was produced is waited for,
+// any other is pushed again from the start. Pushing again is exact, since
+// the table keeps the last write per key and the aggregator counts keys,
+// not records.
+package watcher
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+
+	"skuflow/internal/retry"
+	"skuflow/jobs"
+	"skuflow/producer"
+)
+
+// The folders inside the inbox.
+const (
+	ProcessingDir = "processing"
+	DoneDir       = "done"
+	FailedDir     = "failed"
+)
+
+// Options configure a Watcher.
+type Options struct {
+	// Dir is the inbox.
+	Dir    string
+	Pusher *producer.Pusher
+	Jobs   *jobs.Store
+	// Admin reads the consumer groups' committed offsets on Topic: a file
+	// is done when every one of Groups has passed its job's end.
+	Admin  *kadm.Client
+	Groups []string
+	Topic  string
+	// QuietPeriod is how long a file must go unchanged before it is taken,
+	// unless it was renamed into the folder.
+	QuietPeriod  time.Duration
+	PollInterval time.Duration
+	// Parallel bounds the files pushed at once.
+	Parallel int
+	Log      *slog.Logger
+}
+
+// Watcher is a running inbox.
+type Watcher struct {
+	o     Options
+	slots chan struct{}
+
+	mu       sync.Mutex
+	seen     map[string]fileState     // files in the inbox, by name
+	renamed  map[string]bool          // names renamed in, complete at once
+	inflight map[string]chan struct{} // content digests being pushed
+	wg       sync.WaitGroup
+}
+
+// fileState is what a scan saw of a file, to tell when it stops changing.
+type fileState struct {
+	size    int64
+	modTime time.Time
+}
+
+// New checks the folder and prepares its subfolders.
+func New(o Options) (*Watcher, error) {
+	st, err := os.Stat(o.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("inbox: %w", err)
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("inbox %s is not a folder", o.Dir)
+	}
+	for _, d := range []string{ProcessingDir, DoneDir, FailedDir} {
+		if err := os.MkdirAll(filepath.Join(o.Dir, d), 0o755); err != nil {
+			return nil, fmt.Errorf("inbox: %w", err)
+		}
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Watcher{
+		o:        o,
+		slots:    make(chan struct{}, max(o.Parallel, 1)),
+		seen:     map[string]fileState{},
+		renamed:  map[string]bool{},
+		inflight: map[string]chan struct{}{},
+	}, nil
+}
+
+// Run watches the folder until ctx ends. Files being pushed then are left in
+// processing/ and pushed again by the next Run.
+func (w *Watcher) Run(ctx context.Context) error {
+	unlock, err := lockDir(w.o.Dir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	wake := make(chan struct{}, 1)
+	stopNotify := notify(w.o.Dir, func(name string) {
+		w.mu.Lock()
+		w.renamed[name] = true
+		w.mu.Unlock()
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
+	}, w.o.Log)
+	defer stopNotify()
+
+	if err := w.resume(ctx); err != nil {
+		return err
+	}
+	t := time.NewTicker(w.o.PollInterval)
+	defer t.Stop()
+	for {
+		if err := w.scan(ctx); err != nil {
+			w.o.Log.Error("scan the inbox", "dir", w.o.Dir, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			w.wg.Wait()
+			return nil
+		case <-t.C:
+		case <-wake:
+		}
+	}
+}
+
+// resume takes up the claims a previous run left in processing/.
+func (w *Watcher) resume(ctx context.Context) error {
+	entries, err := os.ReadDir(filepath.Join(w.o.Dir, ProcessingDir))
+	if err != nil {
+		return fmt.Errorf("inbox: %w", err)
+	}
+	for _, e := range entries {
+		if !e.Type().IsRegular() || ignored(e.Name()) {
+			continue
+		}
+		name := e.Name()
+		id, _ := os.ReadFile(w.notePath(name))
+		w.o.Log.Info("resuming a file claimed before a restart", "file", name, "job", strings.TrimSpace(string(id)))
+		select {
+		case w.slots <- struct{}{}:
+		case <-ctx.Done():
+			return nil
+		}
+		w.wg.Add(1)
+		go func() {
+			defer w.wg.Done()
+			w.process(ctx, name, strings.TrimSpace(string(id)))
+		}()
+	}
+	return nil
+}
+
+// scan looks at the inbox and claims the files that are complete, oldest
+// first, while a push slot is free.
+func (w *Watcher) scan(ctx context.Context) error {
+	entries, err := os.ReadDir(w.o.Dir)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	type ready struct {
+		name string
+		mod  time.Time
+	}
+	var todo []ready
+	w.mu.Lock()
+	present := map[string]bool{}
+	for _, e := range entries {
+		name := e.Name()
+		if !e.Type().IsRegular() || ignored(name) {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil {
+			continue // gone since the listing
+		}
+		present[name] = true
+		cur := fileState{size: info.Size(), modTime: info.ModTime()}
+		prev, ok := w.seen[name]
+		w.seen[name] = cur
+		// Complete: renamed in, or not written to for the quiet period
+		// and unchanged since the last look.
+		if w.renamed[name] || ok && prev == cur && now.Sub(cur.modTime) >= w.o.QuietPeriod {
+			todo = append(todo, ready{name, cur.modTime})
+		}
+	}
+	for name := range w.seen {
+		if !present[name] {
+			delete(w.seen, name)
+			delete(w.renamed, name)
+		}
+	}
+	w.mu.Unlock()
+
+	slices.SortFunc(todo, func(a, b ready) int {
+		if c := a.mod.Compare(b.mod); c != 0 {
+			return c
+		}
+		return strings.Compare(a.name, b.name)
+	})
+	for _, f := range todo {
+		select {
+		case w.slots <- struct{}{}:
+		default:
+			return nil // all slots busy: the rest wait for a later scan
+		}
+		if err := w.claim(f.name); err != nil {
+			<-w.slots
+			w.o.Log.Warn("cannot claim a file; will try again", "file", f.name, "err", err)
+			continue
+		}
+		w.wg.Add(1)
+		go func() {
+			defer w.wg.Done()
+			w.process(ctx, f.name, "")
+		}()
+	}
+	return nil
+}
+
+// claim moves a file from the inbox into processing/.
+func (w *Watcher) claim(name string) error {
+	dst := filepath.Join(w.o.Dir, ProcessingDir, name)
+	if _, err := os.Lstat(dst); err == nil {
+		return fmt.Errorf("a file named %s is still being processed", name)
+	}
+	if err := os.Rename(filepath.Join(w.o.Dir, name), dst); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	delete(w.seen, name)
+	delete(w.renamed, name)
+	w.mu.Unlock()
+	return nil
+}
+
+// process pushes a claimed file as a job and files it in done/ or failed/.
+// It holds a push slot, which it gives back once the file is produced:
+// waiting for the consumer groups costs nothing. earlier is the job a
+// previous run recorded for the file, if any.
+func (w *Watcher) process(ctx context.Context, name, earlier string) {
+	release := sync.OnceFunc(func() { <-w.slots })
+	defer release()
+	log := w.o.Log.With("file", name)
+
+	var (
+		job *jobs.Job
+		err error
+	)
+	// When Kafka or ClickHouse fails, the file is not at fault: keep it
+	// and push it again once they answer.
+	for attempt := 1; ; attempt++ {
+		job, err = w.push(ctx, name, earlier, log)
+		if !errors.Is(err, producer.ErrUnavailable) || ctx.Err() != nil {
+			break
+		}
+		wait := retry.Default.Wait(attempt)
+		log.Warn("push failed for want of Kafka or ClickHouse; the file will be pushed again", "job", job.ID, "err", err, "attempt", attempt, "wait", wait)
+		earlier = job.ID
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+	}
+	release()
+	var dup *producer.DuplicateError
+	switch {
+	case errors.As(err, &dup):
+		log.Warn("refused: an earlier job loaded the same content", "earlier_job", dup.Earlier.ID)
+		w.fail(name, err.Error()+"\n", log)
+		return
+	case err != nil:
+		log.Error("job failed", "job", job.ID, "err", err)
+		msg := err.Error() + "\n"
+		if job.ID != "" {
+			msg = fmt.Sprintf("job %s failed: %s\nloader status %s and loader errors %s say more.\n", job.ID, err, job.ID, job.ID)
+		}
+		w.fail(name, msg, log)
+		return
+	}
+	if job.State == jobs.Produced {
+		log.Info("produced; waiting until processor and aggregator have it", "job", job.ID,
+			"records", job.Produced, "rejected", job.Rejected)
+		// Errors here are the broker's or ClickHouse's, and pass: keep
+		// trying. If the watcher stops first, the file stays in
+		// processing/ with its note and the next run waits again.
+		err := retry.Forever(ctx, retry.Default, log, "wait for the consumer groups", func(error) bool { return true },
+			func(ctx context.Context) error {
+				return jobs.Wait(ctx, w.o.Admin, w.o.Groups, w.o.Topic, job.EndOffsets, 500*time.Millisecond, nil)
+			})
+		if err == nil {
+			err = retry.Forever(ctx, retry.Default, log, "record the job as done", func(error) bool { return true },
+				func(ctx context.Context) error { return w.o.Jobs.MarkDone(ctx, job) })
+		}
+		if err != nil {
+			return
+		}
+	}
+	w.done(name, job, log)
+}
+
+// push runs the job of a claimed file, or picks up the one a previous run
+// started: a produced or done job is not pushed again.
+func (w *Watcher) push(ctx context.Context, name, earlier string, log *slog.Logger) (*jobs.Job, error) {
+	if earlier != "" {
+		var j *jobs.Job
+		err := retry.Forever(ctx, retry.Default, log, "read job "+earlier, func(err error) bool { return !errors.Is(err, jobs.ErrNotFound) },
+			func(ctx context.Context) (err error) {
+				j, err = w.o.Jobs.Get(ctx, earlier)
+				return err
+			})
+		switch {
+		case err == nil && j.Blocks():
+			return j, nil
+		case err == nil && j.State == jobs.Producing:
+			// Its loader was killed mid-file; this run pushes it again.
+			j.State, j.Error, j.FinishedAt = jobs.Failed, "interrupted: the watcher stopped while pushing; the file is pushed again", time.Now()
+			if err := w.o.Jobs.Save(ctx, j); err != nil {
+				log.Warn("record the interrupted job as failed", "job", j.ID, "err", err)
+			}
+		case err != nil && !errors.Is(err, jobs.ErrNotFound):
+			return &jobs.Job{}, err
+		}
+	}
+	path := filepath.Join(w.o.Dir, ProcessingDir, name)
+	sha, err := producer.HashFile(ctx, path)
+	if err != nil {
+		return &jobs.Job{}, fmt.Errorf("%s: %w", name, err)
+	}
+	// The same content twice in the inbox: the second waits for the first,
+	// then finds it loaded and is refused.
+	unlock, err := w.lockContent(ctx, sha)
+	if err != nil {
+		return &jobs.Job{}, err
+	}
+	defer unlock()
+
+	id := jobs.NewID(time.Now())
+	if err := writeFileAtomic(w.notePath(name), []byte(id+"\n")); err != nil {
+		return &jobs.Job{}, fmt.Errorf("note the job of %s: %w", name, err)
+	}
+	src, err := producer.FileSource(path, filepath.Join(w.o.Dir, name))
+	if err != nil {
+		return &jobs.Job{}, err
+	}
+	log.Info("pushing", "job", id, "size_bytes", src.Size)
+	res, err := w.o.Pusher.Push(ctx, src, producer.PushOptions{Job: id, SHA256: sha})
+	return &res.Job, err
+}
+
+// lockContent waits until no other file with the same digest is being
+// pushed, then holds the digest until unlock.
+func (w *Watcher) lockContent(ctx context.Context, sha string) (unlock func(), err error) {
+	for {
+		w.mu.Lock()
+		busy, ok := w.inflight[sha]
+		if !ok {
+			ch := make(chan struct{})
+			w.inflight[sha] = ch
+			w.mu.Unlock()
+			return func() {
+				w.mu.Lock()
+				delete(w.inflight, sha)
+				w.mu.Unlock()
+				close(ch)
+			}, nil
+		}
+		w.mu.Unlock()
+		select {
+		case <-busy:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// done files a loaded file in done/ with its job beside it.
+func (w *Watcher) done(name string, job *jobs.Job, log *slog.Logger) {
+	body, err := json.MarshalIndent(job, "", "  ")
+	if err != nil {
+		log.Error("encode the job", "err", err)
+		return
+	}
+	dst, err := w.file(name, DoneDir, ".job.json", append(body, '\n'), job.ID)
+	if err != nil {
+		log.Error("move the file to done/", "err", err)
+		return
+	}
+	log.Info("done", "job", job.ID, "records", job.Produced, "rejected", job.Rejected, "moved_to", dst)
+}
+
+// fail files a file in failed/ with why in a text file beside it.
+func (w *Watcher) fail(name, reason string, log *slog.Logger) {
+	dst, err := w.file(name, FailedDir, ".error.txt", []byte(reason), time.Now().UTC().Format("20060102T150405Z"))
+	if err != nil {
+		log.Error("move the file to failed/", "err", err)
+		return
+	}
+	log.Info("moved to failed/", "moved_to", dst)
+}
+
+// file moves a claimed file to dir, writing its companion (name+suffix)
+// first; a name taken there already gets tag in front.
+func (w *Watcher) file(name, dir, suffix string, companion []byte, tag string) (string, error) {
+	dstName := name
+	if _, err := os.Lstat(filepath.Join(w.o.Dir, dir, dstName)); err == nil {
+		dstName = tag + "-" + name
+	}
+	if err := writeFileAtomic(filepath.Join(w.o.Dir, dir, dstName+suffix), companion); err != nil {
+		return "", err
+	}
+	dst := filepath.Join(w.o.Dir, dir, dstName)
+	if err := os.Rename(filepath.Join(w.o.Dir, ProcessingDir, name), dst); err != nil {
+		return "", err
+	}
+	if err := os.Remove(w.notePath(name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return dst, err
+	}
+	return dst, nil
+}
+
+// notePath is the hidden file in processing/ that holds a claim's job id.
+func (w *Watcher) notePath(name string) string {
+	return filepath.Join(w.o.Dir, ProcessingDir, "."+name+".job")
+}
+
+// ignored reports whether a name is hidden or looks like a file still being
+// written under a temporary name.
+func ignored(name string) bool {
+	if strings.HasPrefix(name, ".") || strings.HasPrefix(name, "~") || strings.HasSuffix(name, "~") {
+		return true
+	}
+	switch strings.ToLower(filepath.Ext(name)) {
+	case ".tmp", ".temp", ".part", ".partial", ".crdownload", ".download", ".swp", ".filepart":
+		return true
+	}
+	return false
+}
+
+// writeFileAtomic writes a file under a temporary name and renames it, so
+// that a crash never leaves half of it.
+func writeFileAtomic(path string, data []byte) error {
+	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
