@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -67,12 +68,7 @@ func runPush(ctx context.Context, args []string, stdio stdio) error {
 		return err
 	}
 
-	// The client library's own lines matter only when something is wrong.
-	logCfg := cfg.Log
-	if logCfg.Level == "debug" || logCfg.Level == "info" {
-		logCfg.Level = "warn"
-	}
-	log := logging.New(stdio.err, logCfg, "loader")
+	log := clientLog(stdio.err, cfg.Log)
 	cl, store, closeAll, err := connect(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -177,6 +173,15 @@ func runPush(ctx context.Context, args []string, stdio stdio) error {
 		return errReported
 	}
 	return nil
+}
+
+// clientLog is the log of the Kafka client library: its own lines matter
+// only when something is wrong.
+func clientLog(w io.Writer, c config.Log) *slog.Logger {
+	if c.Level == "debug" || c.Level == "info" {
+		c.Level = "warn"
+	}
+	return logging.New(w, c, "loader")
 }
 
 // connect reaches what a push writes to: the topic (created if missing)
