@@ -16,6 +16,26 @@ sql() { printf '\n$ loader sql "%s"\n' "$1"; bin/loader sql "$1"; }
 step "loader push --wait $SAMPLE"
 bin/loader push --wait "$SAMPLE"
 
+step "drop a file into the inbox: the watcher pushes it and files it in inbox/done/"
+INBOX=${SKUFLOW_INBOX:-inbox}
+DROP=demo-$(date +%Y%m%d-%H%M%S).ndjson.gz
+# Written beside the inbox and renamed in, so the watcher takes it at once;
+# a new seed each run, so that it is new content and not refused.
+bin/loader gen --rows 5000 --rename-rate 0.05 --seed "$(date +%s)" --out ".data/$DROP" 2>/dev/null
+mv ".data/$DROP" "$INBOX/$DROP"
+for _ in $(seq 1 600); do
+  [[ -f $INBOX/done/$DROP.job.json || -f $INBOX/failed/$DROP.error.txt ]] && break
+  sleep 0.1
+done
+if [[ -f $INBOX/done/$DROP.job.json ]]; then
+  printf '  %s/done/%s (job %s)\n' "$INBOX" "$DROP" "$(sed -n 's/.*"id": "\(.*\)".*/\1/p' "$INBOX/done/$DROP.job.json")"
+else
+  printf '  not done after 60 s; see %s/failed/ and .data/logs/watcher.log\n' "$INBOX" >&2
+fi
+
+step "loader jobs: every push is a job"
+bin/loader jobs --limit 5
+
 step "the topic is ordinary Kafka: kcat counts its records per partition"
 kcat -C -b "127.0.0.1:${SKUFLOW_BROKER_PORT:-19092}" -t products -e -q -f '%p\n' | sort -n | uniq -c |
   awk '{printf "  partition %s: %s records\n", $2, $1}'

@@ -14,6 +14,7 @@
 #   SKUFLOW_BROKER_PORT=19092    broker port; also the broker's own broker.port key
 #   SKUFLOW_DATA_DIR=.data       data, logs and pid files (relative to the repository)
 #   SKUFLOW_BIN=bin              where `make build` puts the binaries
+#   SKUFLOW_INBOX=inbox          the folder the watcher pushes files from (relative to the repository)
 #   SKUFLOW_START_TIMEOUT=60     seconds a service may take to answer
 #   SKUFLOW_STOP_TIMEOUT=20      seconds a service may take to stop before SIGKILL
 #
@@ -38,6 +39,7 @@ STOP_TIMEOUT=${SKUFLOW_STOP_TIMEOUT:-20}
 RUN=$DATA/run
 LOGS=$DATA/logs
 CH_DIR=$DATA/clickhouse
+INBOX=$(abs "${SKUFLOW_INBOX:-inbox}")
 
 # Infrastructure, in start order. Other services (processor, aggregator,
 # watcher) are stopped before these, in any order.
@@ -339,6 +341,17 @@ ready_aggregator() {
 	printf 'keeping products_agg'
 }
 
+start_watcher() {
+	build_if_stale loader
+	mkdir -p "$INBOX"
+	start_service watcher "$BIN/loader" watch "$INBOX"
+}
+
+ready_watcher() {
+	grep -qE 'msg=started|"msg":"started"' < <(tail -c "+$((LOG_OFFSET + 1))" "$LOGS/watcher.log") || return 1
+	printf 'pushing every file dropped into %s' "$INBOX"
+}
+
 # --- commands ---------------------------------------------------------------
 
 cmd_up() {
@@ -349,6 +362,7 @@ cmd_up() {
 	start_broker
 	start_processor
 	start_aggregator
+	start_watcher
 	say "stack: up; ClickHouse 127.0.0.1:$CH_TCP_PORT (http $CH_HTTP_PORT), Kafka 127.0.0.1:$BROKER_PORT, data in $DATA"
 }
 

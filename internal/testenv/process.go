@@ -216,5 +216,9 @@ func childEnv(extra ...string) []string {
 			env = append(env, kv)
 		}
 	}
+	// A test names the services it started; one that forgets must not
+	// reach a local stack on the default ports (`make up`) and pass on
+	// it. Port 1 refuses at once.
+	env = append(env, "SKUFLOW_CLICKHOUSE_ADDR=127.0.0.1:1", "SKUFLOW_KAFKA_BROKERS=127.0.0.1:1")
 	return append(env, extra...)
 }
