@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -147,7 +148,7 @@ func (w *Watcher) resume(ctx context.Context) error {
 		return fmt.Errorf("inbox: %w", err)
 	}
 	for _, e := range entries {
-		if !e.Type().IsRegular() || ignored(e.Name()) {
+		if ignored(e.Name()) || !(e.Type().IsRegular() || e.Type()&fs.ModeSymlink != 0) {
 			continue
 		}
 		name := e.Name()
@@ -184,12 +185,13 @@ func (w *Watcher) scan(ctx context.Context) error {
 	present := map[string]bool{}
 	for _, e := range entries {
 		name := e.Name()
-		if !e.Type().IsRegular() || ignored(name) {
+		if ignored(name) || !(e.Type().IsRegular() || e.Type()&fs.ModeSymlink != 0) {
 			continue
 		}
-		info, err := e.Info()
-		if err != nil {
-			continue // gone since the listing
+		// A symbolic link is taken for the file it points to.
+		info, err := os.Stat(filepath.Join(w.o.Dir, name))
+		if err != nil || !info.Mode().IsRegular() {
+			continue // gone since the listing, or not a file
 		}
 		present[name] = true
 		cur := fileState{size: info.Size(), modTime: info.ModTime()}

@@ -212,6 +212,13 @@ func TestWatchMixedFiles(t *testing.T) {
 	// Copy them in as a user would (written in place, not renamed), plus a
 	// hidden file and a temporary one, which must be left alone.
 	for _, name := range names(t, staging) {
+		if name == "h.jsonl" {
+			// A symbolic link is taken for its file.
+			if err := os.Symlink(filepath.Join(staging, name), filepath.Join(inbox, name)); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
 		data, _ := os.ReadFile(filepath.Join(staging, name))
 		if err := os.WriteFile(filepath.Join(inbox, name), data, 0o644); err != nil {
 			t.Fatal(err)
