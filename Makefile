@@ -54,9 +54,9 @@ fuzz: ## run every fuzz test for FUZZTIME each (default 20s)
 	done
 
 .PHONY: bench
-bench: deps build ## Go benchmarks and the loader's memory on a large file
+bench: deps build ## Go benchmarks, the end-to-end table (bench/results.json; BENCH_BIG=1: 5M rows), the loader's memory
 	$(GO) test -run '^$$' -bench . -benchmem ./...
-	bench/e2e.sh
+	bench/run.sh
 	bench/rss.sh
 
 .PHONY: clean

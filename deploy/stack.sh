@@ -15,6 +15,8 @@
 #   SKUFLOW_DATA_DIR=.data       data, logs and pid files (relative to the repository)
 #   SKUFLOW_BIN=bin              where `make build` puts the binaries
 #   SKUFLOW_INBOX=inbox          the folder the watcher pushes files from (relative to the repository)
+#   SKUFLOW_STACK_SERVICES="processor aggregator watcher"
+#                                what up starts after ClickHouse and the broker (benchmarks start their own)
 #   SKUFLOW_START_TIMEOUT=60     seconds a service may take to answer
 #   SKUFLOW_STOP_TIMEOUT=20      seconds a service may take to stop before SIGKILL
 #
@@ -360,9 +362,11 @@ cmd_up() {
 	((${#missing[@]} == 0)) || cmd_install
 	start_clickhouse
 	start_broker
-	start_processor
-	start_aggregator
-	start_watcher
+	local s
+	for s in ${SKUFLOW_STACK_SERVICES-processor aggregator watcher}; do
+		declare -F "start_$s" >/dev/null || die "unknown service $s in SKUFLOW_STACK_SERVICES"
+		"start_$s"
+	done
 	say "stack: up; ClickHouse 127.0.0.1:$CH_TCP_PORT (http $CH_HTTP_PORT), Kafka 127.0.0.1:$BROKER_PORT, data in $DATA"
 }
 

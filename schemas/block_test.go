@@ -202,13 +202,11 @@ func TestBlockAppendAllocs(t *testing.T) {
 // through the benchmark.
 func fields2(fs []Field) []Field { return fs }
 
-func BenchmarkBlockAppend(b *testing.B) {
-	const n = 10000
-	recs := make([][]Field, n)
-	size := 0
+// benchRecords returns n decoded records like the generated products: a
+// quarter of the descriptions hold a line break. size is their JSON size.
+func benchRecords(n int) (recs [][]Field, size int) {
+	recs = make([][]Field, n)
 	for i := range recs {
-		// Like the generated products: a quarter of the descriptions hold
-		// a line break.
 		desc := `"Community lead stone best often budget. Plant deal tax evidence floor budget sing season market model sing."`
 		if i%4 == 0 {
 			desc = `"Community lead stone best often budget.\nPlant deal tax evidence floor budget sing season market model sing."`
@@ -218,6 +216,32 @@ func BenchmarkBlockAppend(b *testing.B) {
 			size += len(f.Name) + len(f.Value) + 4
 		}
 	}
+	return recs, size
+}
+
+// BenchmarkValidate is the loader's per-record check: required fields and
+// types, and the Kafka key.
+func BenchmarkValidate(b *testing.B) {
+	const n = 10000
+	recs, size := benchRecords(n)
+	var key []byte
+	b.ReportAllocs()
+	b.SetBytes(int64(size / n))
+	i := 0
+	for b.Loop() {
+		var err error
+		if key, err = Products.Validate(key[:0], recs[i%n]); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
+// BenchmarkBlockAppend is the processor's per-record encoding: decoded
+// fields into typed ClickHouse columns.
+func BenchmarkBlockAppend(b *testing.B) {
+	const n = 10000
+	recs, size := benchRecords(n)
 	blk := Products.NewBlock()
 	b.ReportAllocs()
 	b.SetBytes(int64(size / n))
