@@ -165,7 +165,8 @@ func (p *Pusher) Push(ctx context.Context, src Source, o PushOptions) (*Result, 
 		res.ID = jobs.NewID(start)
 	}
 	if refused, err := p.check(ctx, src, o.Force, res); refused || err != nil {
-		if err != nil {
+		// A refusal is no job, and no failure: check has said why.
+		if !refused {
 			res.State, res.Error = jobs.Failed, err.Error()
 		}
 		return res, err
@@ -177,15 +178,16 @@ func (p *Pusher) Push(ctx context.Context, src Source, o PushOptions) (*Result, 
 	}
 	offsets := new(jobs.EndOffsets)
 	err := p.push(ctx, src, prog, res, offsets, j)
+	// The heartbeat reads res: stop it before res changes.
+	if jerr := j.finish(ctx); jerr != nil && err == nil {
+		err = jerr
+	}
 	res.Read, res.Produced, res.Rejected = prog.Read.Load(), prog.Produced.Load(), prog.Rejected.Load()
 	res.EndOffsets = offsets.Snapshot()
 	res.Duration = p.opts.Now().Sub(start)
 	res.ProduceSeconds = res.Duration.Seconds()
 	if res.ProduceSeconds > 0 {
 		res.MBPerSecond = float64(prog.RawBytes()) / 1e6 / res.ProduceSeconds
-	}
-	if jerr := j.finish(ctx); jerr != nil && err == nil {
-		err = jerr
 	}
 	if j.hash != nil && err == nil {
 		res.SHA256 = hex.EncodeToString(j.hash.Sum(nil))
@@ -381,8 +383,18 @@ func (e unavailable) Is(target error) bool { return target == ErrUnavailable }
 const storeTimeout = 30 * time.Second
 
 func (p *Pusher) push(ctx context.Context, src Source, prog *Progress, res *Result, offsets *jobs.EndOffsets, j *tracker) error {
+	// The heartbeat starts before the input opens: opening can take long
+	// (a slow URL, or stdin read until its format can be told), and a job
+	// whose row is not rewritten looks abandoned.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	j.start(ctx, cancel)
+
 	in, err := open(ctx, src, p.opts.Format, src.path == "" && j.enabled())
 	if err != nil {
+		if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+			return cause // the heartbeat's, which interrupted the open
+		}
 		return err
 	}
 	defer in.Close()
@@ -393,10 +405,6 @@ func (p *Pusher) push(ctx context.Context, src Source, prog *Progress, res *Resu
 	if err != nil {
 		return fmt.Errorf("%s: %w", src.Name, err)
 	}
-
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	j.start(ctx, cancel)
 	var (
 		failOnce sync.Once
 		slab     slab
