@@ -61,27 +61,47 @@ func consume(t *testing.T, addr, topic string) []topicRecord {
 	return recs
 }
 
-type pushSummary struct {
-	OK      bool `json:"ok"`
-	Results []struct {
-		Source     string           `json:"source"`
-		Format     string           `json:"format"`
-		Read       int64            `json:"records_read"`
-		Produced   int64            `json:"records_produced"`
-		Rejected   int64            `json:"records_rejected"`
-		EndOffsets map[string]int64 `json:"end_offsets"`
-		Error      string           `json:"error"`
-		Job        string           `json:"job"`
-	} `json:"results"`
+// pushResult is one result of `loader push --json`: the job as
+// ingest_jobs holds it, and whether an earlier job's content refused it.
+type pushResult struct {
+	ID          string           `json:"id"`
+	Source      string           `json:"source"`
+	Size        int64            `json:"size_bytes"`
+	SHA256      string           `json:"sha256"`
+	Format      string           `json:"format"`
+	Compression string           `json:"compression"`
+	Origin      string           `json:"origin"`
+	Read        int64            `json:"records_read"`
+	Produced    int64            `json:"records_produced"`
+	Rejected    int64            `json:"records_rejected"`
+	EndOffsets  map[string]int64 `json:"end_offsets"`
+	State       string           `json:"state"`
+	Error       string           `json:"error"`
+	RefusedBy   string           `json:"refused_by"`
 }
 
-// loader runs the built loader with args and returns stdout, stderr and
-// the exit code.
+type pushSummary struct {
+	OK      bool         `json:"ok"`
+	Results []pushResult `json:"results"`
+	Wait    *struct {
+		Groups []string `json:"groups"`
+		Error  string   `json:"error"`
+	} `json:"wait"`
+}
+
+// loader runs the built loader with args, against no stack, and returns
+// stdout, stderr and the exit code.
 func loader(t *testing.T, stdin []byte, args ...string) (string, string, int) {
 	t.Helper()
-	cmd := exec.Command(testenv.BuildBinary(t, "loader"), args...)
-	cmd.Dir = t.TempDir() // no skuflow.yaml from the repository
-	cmd.Env = append(os.Environ(), "SKUFLOW_CONFIG=")
+	return run(t, nil, stdin, args...)
+}
+
+// run runs the built loader with env (KEY=VALUE settings, such as a
+// stack's Env) added to the test's environment less its SKUFLOW_*
+// variables, and returns stdout, stderr and the exit code.
+func run(t *testing.T, env []string, stdin []byte, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := loaderCmd(t, env, args...)
 	cmd.Stdin = bytes.NewReader(stdin)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -95,30 +115,59 @@ func loader(t *testing.T, stdin []byte, args ...string) (string, string, int) {
 	return stdout.String(), stderr.String(), code
 }
 
-func push(t *testing.T, addr string, args ...string) pushSummary {
+// loaderCmd is the built loader with args, run in an empty folder (no
+// skuflow.yaml from the repository) with env added to the test's
+// environment less its SKUFLOW_* variables.
+func loaderCmd(t *testing.T, env []string, args ...string) *exec.Cmd {
 	t.Helper()
-	out, stderr, code := loader(t, nil, append([]string{"push", "--json", "--brokers", addr}, args...)...)
-	var s pushSummary
-	if err := json.Unmarshal([]byte(out), &s); err != nil {
+	cmd := exec.Command(testenv.BuildBinary(t, "loader"), args...)
+	cmd.Dir = t.TempDir()
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "SKUFLOW_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	// Without a stack, nothing answers: never a local one on the default
+	// ports. Port 1 refuses at once.
+	cmd.Env = append(cmd.Env, "SKUFLOW_CLICKHOUSE_ADDR=127.0.0.1:1", "SKUFLOW_KAFKA_BROKERS=127.0.0.1:1")
+	cmd.Env = append(cmd.Env, env...)
+	return cmd
+}
+
+// push runs `loader push --json` against the stack and checks that its
+// exit code agrees with the summary.
+func push(t *testing.T, s *testenv.Stack, args ...string) pushSummary {
+	t.Helper()
+	return pushIn(t, s, nil, args...)
+}
+
+// pushIn is push with stdin.
+func pushIn(t *testing.T, s *testenv.Stack, stdin []byte, args ...string) pushSummary {
+	t.Helper()
+	out, stderr, code := run(t, s.Env, stdin, append([]string{"push", "--json", "--no-progress"}, args...)...)
+	var sum pushSummary
+	if err := json.Unmarshal([]byte(out), &sum); err != nil {
 		t.Fatalf("push %v: exit %d, summary %q: %v\nstderr: %s", args, code, out, err, stderr)
 	}
-	if (code == 0) != s.OK {
-		t.Fatalf("exit %d but ok=%v; stderr: %s", code, s.OK, stderr)
+	if (code == 0) != sum.OK {
+		t.Fatalf("exit %d but ok=%v; stderr: %s", code, sum.OK, stderr)
 	}
-	return s
+	return sum
 }
 
 // The issue's acceptance test: the real products file, 2,000 rows, ends up
 // on the topic keyed by sku, readable by kcat, in file order per key.
 func TestPushProducts2000(t *testing.T) {
-	br := testenv.Broker(t)
+	st := testenv.NewStack(t)
+	br := st.Broker
 	file := testenv.ExternalTestdata(t, "products-2000.csv")
-	s := push(t, br.Addr, file)
+	s := push(t, st, file)
 	if !s.OK || len(s.Results) != 1 {
 		t.Fatalf("summary %+v", s)
 	}
 	r := s.Results[0]
-	if r.Format != "csv" || r.Read != 2000 || r.Produced != 2000 || r.Rejected != 0 || r.Error != "" {
+	if r.Format != "csv" || r.Read != 2000 || r.Produced != 2000 || r.Rejected != 0 || r.Error != "" ||
+		r.State != "produced" || r.ID == "" || r.RefusedBy != "" {
 		t.Fatalf("result %+v", r)
 	}
 
@@ -162,7 +211,7 @@ func TestPushProducts2000(t *testing.T) {
 		if fmt.Sprint(rec.Value) != fmt.Sprint(want) {
 			t.Fatalf("sku %q occurrence %d: value %v, want %v", sku, n+1, rec.Value, want)
 		}
-		if !strings.Contains(rec.Headers, "skuflow-job="+r.Job) || !strings.Contains(rec.Headers, "skuflow-source="+file) {
+		if !strings.Contains(rec.Headers, "skuflow-job="+r.ID) || !strings.Contains(rec.Headers, "skuflow-source="+file) {
 			t.Fatalf("headers %q lack the job and source", rec.Headers)
 		}
 		if n > 0 && (rec.Partition != got[n-1].Partition || rec.Offset <= got[n-1].Offset) {
@@ -183,7 +232,8 @@ func TestPushProducts2000(t *testing.T) {
 // Bad records are reported with file, line and reason, counted, and the
 // rest of the file goes on.
 func TestPushRejectsBadRecordsAndGoesOn(t *testing.T) {
-	br := testenv.Broker(t)
+	st := testenv.NewStack(t)
+	br := st.Broker
 	dir := t.TempDir()
 	file := filepath.Join(dir, "mixed.ndjson")
 	os.WriteFile(file, []byte(strings.Join([]string{
@@ -194,7 +244,7 @@ func TestPushRejectsBadRecordsAndGoesOn(t *testing.T) {
 		`{"sku":"","name":"empty sku"}`,
 		`{"sku":"c","name":"C","color":"red"}`,
 	}, "\n")+"\n"), 0o644)
-	out, stderr, code := loader(t, nil, "push", "--brokers", br.Addr, file)
+	out, stderr, code := run(t, st.Env, nil, "push", file)
 	if code != 0 {
 		t.Fatalf("exit %d: %s%s", code, out, stderr)
 	}
@@ -218,7 +268,8 @@ func TestPushRejectsBadRecordsAndGoesOn(t *testing.T) {
 // Compressed files, stdin, URLs and folders all push; gen's files are read
 // back whole.
 func TestPushInputs(t *testing.T) {
-	br := testenv.Broker(t)
+	st := testenv.NewStack(t)
+	br := st.Broker
 	dir := t.TempDir()
 	var total int64
 	for _, name := range []string{"a.json", "b.ndjson.gz", "c.csv.zst", "d.csv"} {
@@ -229,7 +280,7 @@ func TestPushInputs(t *testing.T) {
 		total += 300
 	}
 	os.WriteFile(filepath.Join(dir, ".hidden.json"), []byte("not records"), 0o644)
-	s := push(t, br.Addr, dir)
+	s := push(t, st, dir)
 	if !s.OK || len(s.Results) != 4 {
 		t.Fatalf("summary %+v", s)
 	}
@@ -247,12 +298,12 @@ func TestPushInputs(t *testing.T) {
 	data, _ := os.ReadFile(filepath.Join(dir, "d.csv"))
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write(data) }))
 	defer srv.Close()
-	s = push(t, br.Addr, srv.URL+"/products.csv")
+	s = push(t, st, srv.URL+"/products.csv")
 	if !s.OK || s.Results[0].Produced != 300 {
 		t.Fatalf("URL push: %+v", s)
 	}
 
-	out, stderr, code := loader(t, []byte(`{"sku":"in-1"}`+"\n"+`{"sku":"in-2"}`+"\n"), "push", "--json", "--brokers", br.Addr, "-")
+	out, stderr, code := run(t, st.Env, []byte(`{"sku":"in-1"}`+"\n"+`{"sku":"in-2"}`+"\n"), "push", "--json", "-")
 	if code != 0 || !strings.Contains(out, `"records_produced": 2`) {
 		t.Fatalf("stdin push: exit %d, %s %s", code, out, stderr)
 	}
@@ -264,13 +315,27 @@ func TestPushInputs(t *testing.T) {
 // A JSON document that breaks off is a failed push naming the position; the
 // records before the break are on the topic and counted.
 func TestPushSyntaxErrorFailsWithPosition(t *testing.T) {
-	br := testenv.Broker(t)
+	st := testenv.NewStack(t)
 	file := filepath.Join(t.TempDir(), "broken.json")
 	os.WriteFile(file, []byte("[\n{\"sku\":\"a\"},\n{\"sku\":\"b\"},\n{\"sku\": tru}\n]\n"), 0o644)
-	s := push(t, br.Addr, file)
+	s := push(t, st, file)
 	r := s.Results[0]
-	if s.OK || r.Produced != 2 || !strings.Contains(r.Error, "line 4") {
+	if s.OK || r.Produced != 2 || !strings.Contains(r.Error, "line 4") || r.State != "failed" {
 		t.Fatalf("summary %+v", s)
+	}
+	// The job's row says so too.
+	row := st.CH.Query(t, "SELECT state, records_produced, error LIKE '%line 4%' FROM skuflow.ingest_jobs FINAL WHERE id = '"+r.ID+"'")
+	if row != "failed\t2\t1" {
+		t.Fatalf("ingest_jobs row of %s: %q", r.ID, row)
+	}
+	// A failed job does not block a retry of the same content: it is read
+	// (and fails) again as a job of its own.
+	again := push(t, st, file).Results[0]
+	if again.RefusedBy != "" || again.ID == r.ID || again.State != "failed" || again.Produced != 2 {
+		t.Fatalf("retry of a failed job's content: %+v", again)
+	}
+	if n := len(consume(t, st.Broker.Addr, "products")); n != 4 {
+		t.Fatalf("topic holds %d records after two pushes of 2, want 4", n)
 	}
 }
 
@@ -278,9 +343,11 @@ func TestPushSyntaxErrorFailsWithPosition(t *testing.T) {
 // count refuses to produce.
 func TestPushRefusesOtherPartitionCount(t *testing.T) {
 	br := testenv.Broker(t, testenv.Partitions(3))
+	ch := testenv.ClickHouse(t)
 	file := filepath.Join(t.TempDir(), "one.ndjson")
 	os.WriteFile(file, []byte(`{"sku":"a"}`+"\n"), 0o644)
-	_, stderr, code := loader(t, nil, "push", "--brokers", br.Addr, "--partitions", "6", file)
+	env := []string{"SKUFLOW_KAFKA_BROKERS=" + br.Addr, "SKUFLOW_CLICKHOUSE_ADDR=" + ch.TCPAddr}
+	_, stderr, code := run(t, env, nil, "push", "--partitions", "6", file)
 	if code == 0 || !strings.Contains(stderr, "has 3 partitions, kafka.partitions is 6") {
 		t.Fatalf("exit %d, stderr %s", code, stderr)
 	}
