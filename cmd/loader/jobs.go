@@ -215,6 +215,12 @@ func runStatus(ctx context.Context, args []string, stdio stdio) error {
 		list, err := r.settle(ctx, []*jobs.Job{j})
 		s = list[0]
 		if err != nil {
+			// The row shows all the same, without progress.
+			if *asJSON {
+				_ = writeJSON(stdio.out, s)
+			} else {
+				writeStatus(stdio.out, s)
+			}
 			return err
 		}
 		if !*wait || s.State == jobs.Done || s.State == jobs.Failed || s.Stalled {
@@ -256,6 +262,8 @@ func writeStatus(w io.Writer, s jobStatus) {
 	case s.Stalled:
 		line("state", "producing, but not heard from since %s: the loader most likely stopped; push the file again",
 			j.Updated.Local().Format("15:04:05"))
+	case j.State == jobs.Produced && len(s.Progress) == 0:
+		line("state", "produced; how far processor and aggregator are is unknown")
 	case j.State == jobs.Produced:
 		var parts []string
 		for _, g := range s.Progress {

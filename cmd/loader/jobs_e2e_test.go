@@ -647,3 +647,30 @@ func TestJobSHA256(t *testing.T) {
 		}
 	}
 }
+
+// With the broker down, a produced job's progress is unknown: status
+// still shows the job's row, says why the rest is missing and exits 1;
+// jobs lists every job and warns.
+func TestStatusWithoutKafka(t *testing.T) {
+	s := testenv.NewStack(t)
+	job := push(t, s, testenv.Gen(t, t.TempDir(), "p.ndjson", "--rows", "10")).Results[0]
+	s.Broker.Stop(t)
+
+	out, stderr, code := run(t, s.Env, nil, "status", job.ID)
+	if code != 1 || !strings.Contains(out, job.ID) || !strings.Contains(out, "produced; how far processor and aggregator are is unknown") ||
+		!strings.Contains(out, "10 read, 10 produced") || !strings.Contains(stderr, "Kafka at ") {
+		t.Fatalf("status without Kafka: exit %d\n%s\nstderr: %s", code, out, stderr)
+	}
+	if st, code := status(t, s, job.ID); code != 1 || st.ID != job.ID || st.State != "produced" || st.Progress != nil {
+		t.Fatalf("status --json without Kafka: exit %d, %+v", code, st)
+	}
+	out, stderr, code = run(t, s.Env, nil, "jobs")
+	if code != 0 || !strings.Contains(out, job.ID) || !strings.Contains(stderr, "Kafka at ") {
+		t.Fatalf("jobs without Kafka: exit %d\n%s\nstderr: %s", code, out, stderr)
+	}
+
+	s.Broker.Start(t)
+	if st, code := status(t, s, job.ID); code != 0 || st.behind(t, "skuflow-processor") != 10 {
+		t.Fatalf("status with Kafka back: exit %d, %+v", code, st)
+	}
+}
