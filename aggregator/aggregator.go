@@ -149,18 +149,27 @@ func (a *Aggregator) decode(r *kgo.Record) (key, value string, ok bool) {
 	return key, string(a.text), true
 }
 
-// Due reports whether the changes should be written now.
-func (a *Aggregator) Due(now time.Time) bool {
+// Due reports whether the changes should be written now: enough are held,
+// the oldest has waited FlushInterval, or (once the member has read all
+// there is) a tenth of that: the end of a push is counted without delay.
+func (a *Aggregator) Due(now time.Time, caughtUp bool) bool {
 	c := a.cfg.Aggregator
-	return a.held >= c.BatchRecords || (!a.first.IsZero() && now.Sub(a.first) >= c.FlushInterval)
+	return a.held >= c.BatchRecords || !a.first.IsZero() && now.Sub(a.first) >= a.wait(caughtUp)
 }
 
 // NextDue is when the held changes must be written at the latest.
-func (a *Aggregator) NextDue() time.Time {
+func (a *Aggregator) NextDue(caughtUp bool) time.Time {
 	if a.first.IsZero() {
 		return time.Time{}
 	}
-	return a.first.Add(a.cfg.Aggregator.FlushInterval)
+	return a.first.Add(a.wait(caughtUp))
+}
+
+func (a *Aggregator) wait(caughtUp bool) time.Duration {
+	if caughtUp {
+		return a.cfg.Aggregator.FlushInterval / consume.EagerFraction
+	}
+	return a.cfg.Aggregator.FlushInterval
 }
 
 // Flush writes the changed counts and returns the offsets they are true at.

@@ -52,9 +52,8 @@ type Processor struct {
 	// which happens only once the instance is stopping; it goes in before
 	// pending, or nothing after it does.
 	failed *batch
-	// lag is, per partition, how many records the broker held beyond the
-	// last one polled, as of the fetch that brought it.
-	lag map[int32]int64
+	// lag tells when everything the broker holds has been polled.
+	lag consume.Lag
 
 	// flushCtx bounds every insert and commit: it ends ShutdownTimeout
 	// after Run's context, so that a stopping instance still gets its
@@ -121,7 +120,6 @@ func New(o Options) *Processor {
 		eagerRows: max(o.Config.Processor.BatchRows/eagerFraction, 1),
 		pending:   newBatch(o.Schema),
 		spare:     newBatch(o.Schema),
-		lag:       map[int32]int64{},
 	}
 }
 
@@ -222,6 +220,9 @@ func (p *Processor) loop(ctx context.Context) {
 			wait = 0
 		case p.pending.len() > 0:
 			wait = time.Until(p.pending.first.Add(p.cfg.FlushInterval))
+			if p.lag.CaughtUp(p.cl) {
+				wait = time.Until(p.pending.first.Add(p.eagerAge()))
+			}
 		}
 		p.mu.Unlock()
 
@@ -264,38 +265,27 @@ func (p *Processor) track(fp kgo.FetchTopicPartition) {
 	for _, r := range fp.Records {
 		p.pending.add(r)
 	}
-	switch n := len(fp.Records); {
-	case fp.Err != nil:
-	case n > 0:
-		p.lag[fp.Partition] = fp.HighWatermark - (fp.Records[n-1].Offset + 1)
-	default:
-		p.lag[fp.Partition] = 0
-	}
-}
-
-// caughtUp reports whether every record the broker had, at the last fetch,
-// has been polled.
-func (p *Processor) caughtUp() bool {
-	if p.cl.BufferedFetchRecords() > 0 {
-		return false
-	}
-	for _, lag := range p.lag {
-		if lag > 0 {
-			return false
-		}
-	}
-	return true
+	p.lag.Track(fp)
 }
 
 // ready reports whether the pending batch should go in now: it is full, its
-// oldest record has waited FlushInterval, or it is of a fair size and there
-// is nothing more to read. Callers hold p.mu.
+// oldest record has waited FlushInterval, or there is nothing more to read
+// and it is of a fair size or has waited a little (see eagerFraction and
+// consume.EagerFraction). Callers hold p.mu.
 func (p *Processor) ready(now time.Time) bool {
 	b := p.pending
 	if b.len() == 0 {
 		return false
 	}
-	return b.full(p.cfg) || now.Sub(b.first) >= p.cfg.FlushInterval || (b.len() >= p.eagerRows && p.caughtUp())
+	if b.full(p.cfg) || now.Sub(b.first) >= p.cfg.FlushInterval {
+		return true
+	}
+	return (b.len() >= p.eagerRows || now.Sub(b.first) >= p.eagerAge()) && p.lag.CaughtUp(p.cl)
+}
+
+// eagerAge is how old a batch may get once nothing more is waiting.
+func (p *Processor) eagerAge() time.Duration {
+	return p.cfg.FlushInterval / consume.EagerFraction
 }
 
 // dispatch starts the insert of the pending batch when it is ready and
@@ -435,11 +425,7 @@ func (p *Processor) drop(partitions []int32) {
 }
 
 // forget forgets the lag of partitions no longer ours. Callers hold p.mu.
-func (p *Processor) forget(partitions []int32) {
-	for _, part := range partitions {
-		delete(p.lag, part)
-	}
-}
+func (p *Processor) forget(partitions []int32) { p.lag.Forget(partitions) }
 
 // Stats returns a copy of the counters.
 func (p *Processor) Stats() Stats {

@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -37,9 +38,10 @@ type Sink interface {
 	// order.
 	Add(r *kgo.Record)
 	// Due reports whether the sink wants a flush now; NextDue when it will
-	// at the latest (zero when it holds nothing).
-	Due(now time.Time) bool
-	NextDue() time.Time
+	// at the latest (zero when it holds nothing). caughtUp says whether
+	// the member has polled everything the broker holds (see Lag).
+	Due(now time.Time, caughtUp bool) bool
+	NextDue(caughtUp bool) time.Time
 	// Flush makes what the sink holds durable and returns, per partition,
 	// the offset to commit: the next record to read. It is retried on
 	// error, so it must be safe to call again with the same contents.
@@ -73,6 +75,10 @@ type member struct {
 	o    Options
 	sink Sink
 	cl   *kgo.Client
+	// mu makes the loop's look at the sink and lag before a poll, when a
+	// rebalance may run, take turns with the rebalance callbacks.
+	mu  sync.Mutex
+	lag Lag
 	// stop is the context retries end with: Run's, then the shutdown's.
 	stop context.Context
 }
@@ -133,9 +139,11 @@ func Run(ctx context.Context, o Options, sink Sink, extra ...kgo.Opt) error {
 func (m *member) loop(ctx context.Context) {
 	for {
 		wait := time.Second
-		if due := m.sink.NextDue(); !due.IsZero() {
+		m.mu.Lock()
+		if due := m.sink.NextDue(m.lag.CaughtUp(m.cl)); !due.IsZero() {
 			wait = max(time.Until(due), 0)
 		}
+		m.mu.Unlock()
 		pollCtx, cancel := context.WithTimeout(ctx, wait)
 		fetches := m.cl.PollRecords(pollCtx, maxPoll)
 		cancel()
@@ -148,8 +156,13 @@ func (m *member) loop(ctx context.Context) {
 				m.o.Log.Warn("fetch", "topic", topic, "partition", partition, "err", err)
 			}
 		})
-		fetches.EachRecord(m.sink.Add)
-		if m.sink.Due(time.Now()) {
+		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
+			for _, r := range fp.Records {
+				m.sink.Add(r)
+			}
+			m.lag.Track(fp)
+		})
+		if m.sink.Due(time.Now(), m.lag.CaughtUp(m.cl)) {
 			// A failure here means ctx ended mid-retry: Run's final flush
 			// tries again with its own deadline.
 			_ = m.flush(ctx)
@@ -212,11 +225,14 @@ func Commit(ctx context.Context, cl *kgo.Client, topic string, next map[int32]kg
 // one stopped.
 func (m *member) revoked(_ context.Context, _ *kgo.Client, revoked map[string][]int32) {
 	parts := revoked[m.o.Kafka.Topic]
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	m.o.Log.Info("partitions revoked; flushing first", "partitions", parts)
 	if err := m.flush(m.stop); err != nil {
 		m.o.Log.Warn("flush on revoke did not finish; the next owner reads those records again", "err", err)
 	}
 	m.sink.Drop(parts)
+	m.lag.Forget(parts)
 }
 
 // lost runs when partitions were taken without a revoke (the session
@@ -224,6 +240,9 @@ func (m *member) revoked(_ context.Context, _ *kgo.Client, revoked map[string][]
 // is dropped and their next owner reads it again.
 func (m *member) lost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
 	parts := lost[m.o.Kafka.Topic]
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	m.o.Log.Warn("partitions lost; dropping what is held of them", "partitions", parts)
 	m.sink.Drop(parts)
+	m.lag.Forget(parts)
 }
