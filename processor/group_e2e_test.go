@@ -57,6 +57,14 @@ func TestRefusedRecordsAreSetAside(t *testing.T) {
 	if raw := s.CH.Query(t, "SELECT raw FROM skuflow.ingest_errors WHERE stage = 'insert'"); !strings.Contains(raw, `"sku":"poison"`) {
 		t.Errorf("raw record %q", raw)
 	}
+	// The set-aside record belongs to the push's job: loader errors shows
+	// it with its line and its place on the topic.
+	id := s.CH.Query(t, "SELECT id FROM skuflow.ingest_jobs FINAL WHERE source = '"+path+"'")
+	out, stderr, err := s.Loader(t, "errors", id)
+	where := regexp.MustCompile(regexp.QuoteMeta(path+":2501 (products partition ") + `\d+ offset \d+\): insert: .*395`)
+	if err != nil || !where.MatchString(out) || !strings.Contains(stderr, "1 of 1 rejected records") {
+		t.Errorf("loader errors %s: %v\n%s\nstderr: %s", id, err, out, stderr)
+	}
 }
 
 // Two instances share the partitions and the result is exact; each

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -246,6 +247,35 @@ func (p *streamPush) end(t *testing.T) {
 	p.stdin.Close()
 	if err := p.cmd.Wait(); err != nil {
 		t.Fatalf("push -: %v\n%s", err, p.out.String())
+	}
+}
+
+// A loader stopped by SIGTERM mid-file fails its job with the reason, and
+// the row counts exactly what reached the topic, with its end offsets.
+func TestPushInterrupted(t *testing.T) {
+	s := testenv.NewStack(t)
+	big := testenv.Gen(t, t.TempDir(), "big.ndjson", "--rows", "500000", "--seed", "6")
+	cmd := loaderCmd(t, s.Env, "push", "--no-progress", big)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s.WaitCount(t, fmt.Sprintf("SELECT count() FROM skuflow.ingest_jobs FINAL WHERE source = '%s' AND state = 'producing'", big), 1, time.Minute)
+	time.Sleep(100 * time.Millisecond) // some records on their way
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err == nil {
+		t.Fatalf("push ended well after SIGTERM: %s", stderr.String())
+	}
+	row := s.CH.Query(t, fmt.Sprintf("SELECT id, state, records_produced, arraySum(arrayMap(o -> o + 1, end_offsets)), "+
+		"error LIKE '%%push interrupted%%', finished_at > 0 FROM skuflow.ingest_jobs FINAL WHERE source = '%s'", big))
+	f := strings.Split(row, "\t")
+	onTopic := len(consume(t, s.Broker.Addr, "products"))
+	if len(f) != 6 || f[1] != "failed" || f[2] != fmt.Sprint(onTopic) || f[3] != f[2] || f[4] != "1" || f[5] != "1" || onTopic >= 500000 {
+		t.Fatalf("job of the interrupted push: %q; %d records on the topic", row, onTopic)
+	}
+	if st, code := status(t, s, f[0]); code != 1 || st.State != "failed" {
+		t.Fatalf("status of the interrupted job: exit %d, %+v", code, st)
 	}
 }
 
