@@ -30,12 +30,12 @@ type Aggregator struct {
 	// pending holds counts taken from the partitions but not yet written;
 	// they stay until a write succeeds.
 	pending []Count
-	next    map[int32]kgo.EpochOffset // offsets to commit once pending is written
-	held    int                       // records applied since the last flush
-	first   time.Time                 // when the oldest unflushed change came
+	held    int       // records applied since the last flush
+	first   time.Time // when the oldest unflushed change came
 
 	scan   jsonscan.Scanner
 	fields []schemas.Field
+	key    []byte
 	text   []byte
 
 	stats Stats
@@ -53,7 +53,7 @@ type Stats struct {
 func New(cfg config.Config, s *schemas.Schema, conn clickhouse.Conn, log *slog.Logger) *Aggregator {
 	return &Aggregator{
 		cfg: cfg, schema: s, conn: conn, log: log,
-		names: newNames(), parts: map[int32]*partition{}, next: map[int32]kgo.EpochOffset{},
+		names: newNames(), parts: map[int32]*partition{},
 	}
 }
 
@@ -120,7 +120,7 @@ func (a *Aggregator) Add(r *kgo.Record) {
 		}
 	}
 	if !p.replaying() {
-		a.next[r.Partition] = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset + 1}
+		p.next, p.committable = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset + 1}, true
 		if a.first.IsZero() {
 			a.first = time.Now()
 		}
@@ -132,21 +132,21 @@ func (a *Aggregator) Add(r *kgo.Record) {
 // the processor reads them from the value, or false for a record that is
 // not a valid product: the processor sets those aside, so they must not
 // count.
-func (a *Aggregator) decode(r *kgo.Record) (key, value string, ok bool) {
+// The slices returned are valid until the next call.
+func (a *Aggregator) decode(r *kgo.Record) (key, value []byte, ok bool) {
 	var err error
 	_, a.fields, err = a.scan.Object(r.Value, a.fields[:0])
 	if err != nil {
-		return "", "", false
+		return nil, nil, false
 	}
-	if a.text, err = a.schema.Validate(a.text[:0], a.fields); err != nil {
-		return "", "", false
+	if a.key, err = a.schema.Validate(a.key[:0], a.fields); err != nil {
+		return nil, nil, false
 	}
-	key = string(a.text)
 	a.text, _, err = schemas.Text(a.text[:0], a.fields, a.schema.AggregateBy)
 	if err != nil {
-		return "", "", false
+		return nil, nil, false
 	}
-	return key, string(a.text), true
+	return a.key, a.text, true
 }
 
 // Due reports whether the changes should be written now: enough are held,
@@ -183,8 +183,13 @@ func (a *Aggregator) Flush(ctx context.Context) (map[int32]kgo.EpochOffset, erro
 		}
 		a.stats.Written += int64(len(a.pending))
 	}
-	next := a.next
-	a.pending, a.next, a.held, a.first = a.pending[:0], map[int32]kgo.EpochOffset{}, 0, time.Time{}
+	next := map[int32]kgo.EpochOffset{}
+	for p, st := range a.parts {
+		if st.committable {
+			next[p], st.committable = st.next, false
+		}
+	}
+	a.pending, a.held, a.first = a.pending[:0], 0, time.Time{}
 	return next, nil
 }
 
@@ -192,7 +197,6 @@ func (a *Aggregator) Flush(ctx context.Context) (map[int32]kgo.EpochOffset, erro
 func (a *Aggregator) Drop(partitions []int32) {
 	for _, p := range partitions {
 		delete(a.parts, p)
-		delete(a.next, p)
 	}
 	kept := a.pending[:0]
 	for _, c := range a.pending {

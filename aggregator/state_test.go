@@ -9,12 +9,12 @@ import (
 
 func TestApply(t *testing.T) {
 	p := newPartition(newNames(), 0)
-	p.apply("a", "X", 0) // new sku
-	p.apply("b", "X", 1) // new sku
-	p.apply("a", "X", 2) // repeat: nothing
-	p.apply("b", "Y", 3) // rename: X -> Y
-	p.apply("c", "", 4)  // a sku without a name counts under ""
-	p.apply("b", "Z", 3) // redelivery of an old offset: ignored
+	p.apply([]byte("a"), []byte("X"), 0) // new sku
+	p.apply([]byte("b"), []byte("X"), 1) // new sku
+	p.apply([]byte("a"), []byte("X"), 2) // repeat: nothing
+	p.apply([]byte("b"), []byte("Y"), 3) // rename: X -> Y
+	p.apply([]byte("c"), []byte(""), 4)  // a sku without a name counts under ""
+	p.apply([]byte("b"), []byte("Z"), 3) // redelivery of an old offset: ignored
 	got := fmt.Sprint(p.total())
 	if want := fmt.Sprint(map[string]int64{"X": 1, "Y": 1, "": 1}); got != want {
 		t.Fatalf("counts %s, want %s", got, want)
@@ -35,9 +35,9 @@ func TestApply(t *testing.T) {
 
 func TestReplayRebuildsWithoutChanges(t *testing.T) {
 	p := newPartition(newNames(), 3)
-	p.apply("a", "X", 0)
-	p.apply("a", "Y", 1)
-	p.apply("b", "Y", 2)
+	p.apply([]byte("a"), []byte("X"), 0)
+	p.apply([]byte("a"), []byte("Y"), 1)
+	p.apply([]byte("b"), []byte("Y"), 2)
 	if !p.replaying() == true && p.last+1 < 3 {
 		t.Fatal("replaying")
 	}
@@ -47,7 +47,7 @@ func TestReplayRebuildsWithoutChanges(t *testing.T) {
 	if p.replaying() {
 		t.Fatal("still replaying after offset 2 with replayUntil 3")
 	}
-	p.apply("b", "X", 3)
+	p.apply([]byte("b"), []byte("X"), 3)
 	c := p.changes(0, nil)
 	if len(c) != 2 || fmt.Sprint(p.total()) != fmt.Sprint(map[string]int64{"X": 1, "Y": 1}) {
 		t.Fatalf("changes %+v, total %v", c, p.total())
@@ -151,7 +151,7 @@ func TestPropertyCountsEqualLastNames(t *testing.T) {
 			p := live[rng.IntN(len(live))]
 			for k := rng.IntN(5); k >= 0 && next[p] < int64(len(logs[p])); k-- {
 				r := logs[p][next[p]]
-				states[p].apply(r.sku, r.name, next[p])
+				states[p].apply([]byte(r.sku), []byte(r.name), next[p])
 				next[p]++
 			}
 			switch op := rng.Float64(); {
@@ -166,7 +166,7 @@ func TestPropertyCountsEqualLastNames(t *testing.T) {
 				states[p] = newPartition(n, committed[p])
 				for next[p] = 0; next[p] < committed[p]; next[p]++ {
 					r := logs[p][next[p]]
-					states[p].apply(r.sku, r.name, next[p])
+					states[p].apply([]byte(r.sku), []byte(r.name), next[p])
 				}
 				if c := states[p].changes(int32(p), nil); len(c) != 0 {
 					t.Fatalf("seed %d: a rebuild wrote counts %+v", seed, c)
