@@ -171,12 +171,12 @@ func (p *Pusher) Push(ctx context.Context, src Source, o PushOptions) (*Result, 
 		}
 		return res, err
 	}
-	j := &tracker{p: p, prog: prog, res: res}
+	offsets := new(jobs.EndOffsets)
+	j := &tracker{p: p, prog: prog, res: res, offsets: offsets}
 	if err := j.save(ctx, &res.Job); err != nil {
 		res.State, res.Error = jobs.Failed, err.Error()
 		return res, err
 	}
-	offsets := new(jobs.EndOffsets)
 	err := p.push(ctx, src, prog, res, offsets, j)
 	// The heartbeat reads res: stop it before res changes.
 	if jerr := j.finish(ctx); jerr != nil && err == nil {
@@ -215,6 +215,7 @@ type tracker struct {
 	stop     chan struct{}
 	stopped  chan struct{}
 	hash     hash.Hash // of an input not hashed before the push
+	offsets  *jobs.EndOffsets
 }
 
 // rejectBatch is how many rejected records are stored in one insert; a
@@ -247,6 +248,8 @@ func (j *tracker) start(ctx context.Context, cancel context.CancelCauseFunc) {
 				job := j.res.Job
 				j.mu.Unlock()
 				job.Read, job.Produced, job.Rejected = j.prog.Read.Load(), j.prog.Produced.Load(), j.prog.Rejected.Load()
+				// Where its records went so far, should the loader die.
+				job.EndOffsets = j.offsets.Snapshot()
 				err = j.save(ctx, &job)
 			}
 			if err != nil {
@@ -348,7 +351,8 @@ func (p *Pusher) check(ctx context.Context, src Source, force bool, res *Result)
 	if err != nil || earlier == nil {
 		return false, err
 	}
-	res.RefusedBy, res.State = earlier.ID, ""
+	// A refusal is no job: no id, no row.
+	res.ID, res.RefusedBy, res.State = "", earlier.ID, ""
 	res.Error = (&DuplicateError{Source: src.Name, Earlier: earlier}).Error()
 	return true, &DuplicateError{Source: src.Name, Earlier: earlier}
 }
