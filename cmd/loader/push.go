@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"runtime/pprof"
 	"sync/atomic"
 	"time"
 
@@ -48,6 +50,7 @@ func runPush(ctx context.Context, args []string, stdio stdio) error {
 	wait := fs.Bool("wait", false, "after producing, wait until the processor and the aggregator have every record in ClickHouse")
 	waitTimeout := fs.Duration("wait-timeout", 0, "give up waiting after this long (0: wait as long as it takes)")
 	force := fs.Bool("force", false, "push a file even if an earlier job loaded the same content")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the push to this file (go tool pprof reads it)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -66,6 +69,13 @@ func runPush(ctx context.Context, args []string, stdio stdio) error {
 	sources, err := producer.Sources(fs.Args(), stdio.in)
 	if err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 
 	log := clientLog(stdio.err, cfg.Log)
@@ -173,6 +183,19 @@ func runPush(ctx context.Context, args []string, stdio stdio) error {
 		return errReported
 	}
 	return nil
+}
+
+// startCPUProfile profiles the process into path until stop is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 // clientLog is the log of the Kafka client library: its own lines matter
