@@ -6,6 +6,8 @@ import (
 	"io"
 	"strings"
 	"testing"
+
+	"skuflow/schemas"
 )
 
 // jsonBenchRecords is the number of records of the benchmark inputs.
@@ -84,4 +86,36 @@ func BenchmarkNDJSONReader(b *testing.B) {
 	opts := ReaderOptions{KeyFields: []string{"sku"}}
 	in := append(bytes.Join(recs, []byte("\n")), '\n')
 	benchJSONReader(b, in, func(r io.Reader) Reader { return NewNDJSONReader(r, opts) })
+}
+
+// BenchmarkLoaderJSONPath is the loader's work per record before the Kafka
+// client takes over, on one core: read the JSON array, validate, key, copy
+// into the produced record with its headers.
+func BenchmarkLoaderJSONPath(b *testing.B) {
+	recs := jsonBenchProducts(jsonBenchRecords)
+	input := append(append([]byte("["), bytes.Join(recs, []byte(","))...), ']')
+	p := NewPusher(nil, Options{Schema: schemas.Products, Topic: "products"})
+	b.ReportAllocs()
+	b.SetBytes(int64(len(input)))
+	for b.Loop() {
+		r := NewJSONReader(bytes.NewReader(input), ReaderOptions{KeyFields: schemas.Products.Key})
+		rb := p.newRecordBuilder("20261121T134512Z-0c35f3f9a0c1", "products.json")
+		n := 0
+		for {
+			rec, err := r.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			if kr, reason := rb.build(rec); kr == nil {
+				b.Fatal(reason)
+			}
+			n++
+		}
+		if n != jsonBenchRecords {
+			b.Fatalf("%d records, want %d", n, jsonBenchRecords)
+		}
+	}
 }

@@ -409,12 +409,8 @@ func (p *Pusher) push(ctx context.Context, src Source, prog *Progress, res *Resu
 	if err != nil {
 		return fmt.Errorf("%s: %w", src.Name, err)
 	}
-	var (
-		failOnce sync.Once
-		slab     slab
-		key      []byte
-		headers  = headerValues{job: []byte(res.ID), source: []byte(src.Name)}
-	)
+	var failOnce sync.Once
+	rb := p.newRecordBuilder(res.ID, src.Name)
 	promise := func(rec *kgo.Record, err error) {
 		if err != nil {
 			failOnce.Do(func() { cancel(unavailable{fmt.Errorf("produce to %s: %w", p.opts.Topic, err)}) })
@@ -450,22 +446,10 @@ func (p *Pusher) push(ctx context.Context, src Source, prog *Progress, res *Resu
 			break
 		}
 		prog.Read.Add(1)
-		key, err = p.opts.Schema.Validate(key[:0], rec.Fields)
-		if err != nil {
-			reject(rec.Line, rec.Offset, "validate", err.Error(), rec.JSON)
+		kr, reason := rb.build(rec)
+		if kr == nil {
+			reject(rec.Line, rec.Offset, "validate", reason, rec.JSON)
 			continue
-		}
-		line := strconv.AppendInt(make([]byte, 0, 20), rec.Line, 10)
-		if n := len(key) + len(rec.JSON) + headers.size() + len(line); n > p.opts.MaxValueBytes {
-			reject(rec.Line, rec.Offset, "validate",
-				fmt.Sprintf("record is %d bytes as produced, over the limit of %d", n, p.opts.MaxValueBytes), rec.JSON)
-			continue
-		}
-		kr := &kgo.Record{
-			Topic:   p.opts.Topic,
-			Key:     slab.copy(key),
-			Value:   slab.copy(rec.JSON),
-			Headers: headers.build(line),
 		}
 		// Produce blocks while the client holds its maximum of buffered
 		// records: that is the loader's backpressure.
@@ -514,19 +498,61 @@ func (p *Pusher) reader(in *Input) (Reader, error) {
 	}
 }
 
+// recordBuilder turns records read into records to produce: validated,
+// keyed, with the job's headers, and copied out of the reader's buffer.
+type recordBuilder struct {
+	schema   *schemas.Schema
+	topic    string
+	maxValue int
+	headers  headerValues
+	slab     slab
+	key      []byte
+	line     []byte
+	// Records and their headers are cut from chunks too, like the bytes
+	// in slab: a chunk lives until its last record is acknowledged.
+	recs []kgo.Record
+	hdrs []kgo.RecordHeader
+}
+
+// builderChunk is how many records' structs are allocated at once.
+const builderChunk = 512
+
+func (p *Pusher) newRecordBuilder(job, source string) *recordBuilder {
+	return &recordBuilder{schema: p.opts.Schema, topic: p.opts.Topic, maxValue: p.opts.MaxValueBytes,
+		headers: headerValues{job: []byte(job), source: []byte(source)}}
+}
+
+// build returns the record to produce for rec, or nil and why rec is
+// rejected.
+func (b *recordBuilder) build(rec *Record) (*kgo.Record, string) {
+	var err error
+	if b.key, err = b.schema.Validate(b.key[:0], rec.Fields); err != nil {
+		return nil, err.Error()
+	}
+	b.line = strconv.AppendInt(b.line[:0], rec.Line, 10)
+	if n := len(b.key) + len(rec.JSON) + b.headers.size() + len(b.line); n > b.maxValue {
+		return nil, fmt.Sprintf("record is %d bytes as produced, over the limit of %d", n, b.maxValue)
+	}
+	if len(b.recs) == 0 {
+		b.recs = make([]kgo.Record, builderChunk)
+		b.hdrs = make([]kgo.RecordHeader, 3*builderChunk)
+	}
+	r := &b.recs[0]
+	b.recs = b.recs[1:]
+	h := b.hdrs[:3:3]
+	b.hdrs = b.hdrs[3:]
+	h[0] = kgo.RecordHeader{Key: kafka.HeaderJob, Value: b.headers.job}
+	h[1] = kgo.RecordHeader{Key: kafka.HeaderSource, Value: b.headers.source}
+	h[2] = kgo.RecordHeader{Key: kafka.HeaderLine, Value: b.slab.copy(b.line)}
+	r.Topic, r.Key, r.Value, r.Headers = b.topic, b.slab.copy(b.key), b.slab.copy(rec.JSON), h
+	return r, ""
+}
+
 // headerValues builds the headers of produced records; job and source are
 // shared by all records of a push.
 type headerValues struct{ job, source []byte }
 
 func (h headerValues) size() int { return len(h.job) + len(h.source) + 64 }
-
-func (h headerValues) build(line []byte) []kgo.RecordHeader {
-	return []kgo.RecordHeader{
-		{Key: kafka.HeaderJob, Value: h.job},
-		{Key: kafka.HeaderSource, Value: h.source},
-		{Key: kafka.HeaderLine, Value: line},
-	}
-}
 
 // slab hands out copies of small byte slices from large shared chunks, so a
 // produced record costs no allocation of its own for its key and value. A
