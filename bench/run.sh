@@ -59,9 +59,13 @@ start() {
 	cat "$log" >&2
 	exit 1
 }
-# stop PID stops a service started by start, after reading its peak RSS.
+# cpu PID prints the CPU seconds (user + system) process PID has used.
+cpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$1/stat"; }
+# stop PID stops a service started by start, after reading its peak RSS
+# and CPU time.
 stop() {
 	peak=$(awk '/^VmHWM:/ {print $2 * 1024}' "/proc/$1/status")
+	used=$(cpu "$1")
 	kill "$1"
 	wait "$1" || true
 }
@@ -96,15 +100,22 @@ agg_pid=$started
 
 say "bench: direct load"
 ch --query "CREATE TABLE default.direct AS skuflow.products"
+ch_pid=$(cat "$SKUFLOW_DATA_DIR/run/clickhouse.pid")
+ch0=$(cpu "$ch_pid")
 t0=$(now)
 ch --query "INSERT INTO default.direct (sku, name, description) FORMAT JSONEachRow" <"$file"
 direct=$(since "$t0")
+direct_cpu=$(echo "$(cpu "$ch_pid") - $ch0" | bc)
 distinct=$(ch --query "SELECT uniqExact(sku) FROM default.direct")
 
 say "bench: skuflow end to end"
+broker_pid=$(cat "$SKUFLOW_DATA_DIR/run/broker.pid")
+ch0=$(cpu "$ch_pid") broker0=$(cpu "$broker_pid") proc0=$(cpu "$proc_pid") agg0=$(cpu "$agg_pid")
 t0=$(now)
 bin/loader push --wait --no-progress --json "$file" >"$work/e2e.json"
 e2e=$(since "$t0")
+ch_cpu=$(echo "$(cpu "$ch_pid") - $ch0" | bc) broker_cpu=$(echo "$(cpu "$broker_pid") - $broker0" | bc)
+proc_cpu=$(echo "$(cpu "$proc_pid") - $proc0" | bc) agg_cpu=$(echo "$(cpu "$agg_pid") - $agg0" | bc)
 final=$(ch --query "SELECT count() FROM skuflow.products FINAL")
 agg_total=$(ch --query "SELECT sum(no_of_products) FROM skuflow.products_agg")
 stop "$proc_pid"; proc_e2e_rss=$peak
@@ -145,7 +156,7 @@ r = {
     "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip(),
     "machine": {"cpus": os.cpu_count(), "kernel": platform.release()},
     "file": {"rows": rows, "bytes": size, "format": "ndjson", "distinct_skus": $distinct},
-    "direct": {"seconds": direct, "rows_per_s": rows / direct},
+    "direct": {"seconds": direct, "rows_per_s": rows / direct, "clickhouse_cpu_seconds": $direct_cpu},
     "end_to_end": {"seconds": e2e_s, "rows_per_s": rows / e2e_s, "ratio_to_direct": e2e_s / direct,
                    "products_final": $final, "products_agg_total": $agg_total, "exact": $final == $distinct == $agg_total},
     "loader": {"seconds": lr["produce_seconds"], "mb_per_s": size / 1e6 / lr["produce_seconds"],
@@ -153,6 +164,8 @@ r = {
     "processor": {"seconds": $proc_alone, "rows_per_s": rows / $proc_alone, "peak_rss_bytes": $proc_rss},
     "aggregator": {"seconds": $agg_alone, "rows_per_s": rows / $agg_alone, "peak_rss_bytes": $agg_rss},
     "end_to_end_peak_rss_bytes": {"loader": e2e["peak_rss_bytes"], "processor": $proc_e2e_rss, "aggregator": $agg_e2e_rss},
+    "end_to_end_cpu_seconds": {"loader": e2e["cpu_seconds"], "broker": $broker_cpu, "processor": $proc_cpu,
+                               "aggregator": $agg_cpu, "clickhouse": $ch_cpu},
 }
 json.dump(r, open(out, "w"), indent=2)
 open(out, "a").write("\n")
@@ -171,6 +184,11 @@ row("processor alone (filled topic -> products)", $proc_alone, mib($proc_rss), f
 row("aggregator alone (filled topic -> counts)", $agg_alone, mib($agg_rss), f"{$agg_alone / direct:.2f}x")
 print()
 print(f"end to end peak RSS: loader {mib(e2e['peak_rss_bytes'])}, processor {mib($proc_e2e_rss)}, aggregator {mib($agg_e2e_rss)}")
+c = r["end_to_end_cpu_seconds"]
+total = sum(c.values())
+print(f"direct load CPU seconds: clickhouse {$direct_cpu:.2f}")
+print(f"end to end CPU seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in c.items()) +
+      f"; {total:.2f} in all, {total / e2e_s:.2f} of {os.cpu_count()} cores busy for {e2e_s:.2f} s")
 print(f"exact: products FINAL {$final:,}, products_agg total {$agg_total:,}, distinct skus {$distinct:,}: {'yes' if r['end_to_end']['exact'] else 'NO'}")
 print(f"written to {out}")
 if not r["end_to_end"]["exact"]:

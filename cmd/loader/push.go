@@ -171,7 +171,7 @@ func runPush(ctx context.Context, args []string, stdio stdio) error {
 	if *asJSON {
 		enc := json.NewEncoder(stdio.out)
 		enc.SetIndent("", "  ")
-		summary := map[string]any{"ok": !failed, "results": results, "peak_rss_bytes": metrics.PeakRSS()}
+		summary := map[string]any{"ok": !failed, "results": results, "peak_rss_bytes": metrics.PeakRSS(), "cpu_seconds": metrics.CPUSeconds()}
 		if waited != nil {
 			summary["wait"] = waited
 		}

@@ -1,5 +1,5 @@
-// Package metrics measures the services themselves: for now, the peak
-// resident memory that benchmarks and summaries report.
+// Package metrics measures the services themselves: the peak resident
+// memory and CPU time that benchmarks and summaries report.
 package metrics
 
 import (
@@ -7,6 +7,8 @@ import (
 	"bytes"
 	"os"
 	"strconv"
+	"syscall"
+	"time"
 )
 
 // PeakRSS returns the process's peak resident set size in bytes (VmHWM in
@@ -28,4 +30,13 @@ func PeakRSS() int64 {
 		}
 	}
 	return 0
+}
+
+// CPUSeconds returns the user and system CPU time the process has used.
+func CPUSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }

@@ -1,6 +1,9 @@
 package metrics
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 func TestPeakRSSGrowsWithUse(t *testing.T) {
 	before := PeakRSS()
@@ -16,4 +19,20 @@ func TestPeakRSSGrowsWithUse(t *testing.T) {
 		t.Fatalf("peak RSS went from %d to %d after touching 256 MiB", before, after)
 	}
 	_ = buf[len(buf)-1]
+}
+
+func TestCPUSecondsGrowsWithWork(t *testing.T) {
+	before, start := CPUSeconds(), time.Now()
+	x := uint64(1)
+	for time.Since(start) < 200*time.Millisecond {
+		for range 1 << 16 {
+			x = x*6364136223846793005 + 1442695040888963407
+		}
+	}
+	// 200 ms of busy wall time is at least 100 ms of CPU, even on a
+	// crowded machine.
+	if used := CPUSeconds() - before; used < 0.1 {
+		t.Fatalf("%.3f CPU seconds for 200 ms of work", used)
+	}
+	_ = x
 }
