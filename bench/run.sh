@@ -127,21 +127,22 @@ export SKUFLOW_PROCESSOR_GROUP=bench-processor SKUFLOW_AGGREGATOR_GROUP=bench-ag
 bin/loader push --force --no-progress --json "$file" >"$work/loader.json"
 job=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][0]["id"])' "$work/loader.json")
 
-say "bench: the processor alone"
-t0=$(now)
-start processor
-pid=$started
-until_caught_up "$job" bench-processor
-proc_alone=$(since "$t0")
-stop "$pid"; proc_rss=$peak
-
-say "bench: the aggregator alone"
-t0=$(now)
-start aggregator
-pid=$started
-until_caught_up "$job" bench-aggregator
-agg_alone=$(since "$t0")
-stop "$pid"; agg_rss=$peak
+# alone NAME times bin/NAME, in a new group, until it has caught up with the
+# loader's job; sets $took and $peak.
+alone() {
+	say "bench: the $1 alone"
+	local t0 pid
+	t0=$(now)
+	start "$1"
+	pid=$started
+	until_caught_up "$job" "bench-$1"
+	took=$(since "$t0")
+	stop "$pid"
+}
+alone processor
+proc_alone=$took proc_rss=$peak
+alone aggregator
+agg_alone=$took agg_rss=$peak
 
 python3 - "$out" "$work" <<PY
 import json, sys, platform, os, subprocess, datetime

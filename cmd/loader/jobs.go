@@ -62,6 +62,23 @@ func openJobReader(fs *pflag.FlagSet, bind map[string]string, stderr io.Writer) 
 	return &jobReader{cfg: cfg, store: jobs.NewStore(conn, cfg.ClickHouse.Database), conn: conn, cl: cl}, nil
 }
 
+// openJob parses the command line of a command about one job, and opens
+// what it reads from.
+func openJob(fs *pflag.FlagSet, bind map[string]string, args []string, stdio stdio) (string, *jobReader, error) {
+	if err := parse(fs, args); err != nil {
+		return "", nil, err
+	}
+	if fs.NArg() != 1 {
+		return "", nil, usageError{errors.New("name one job ('loader jobs' lists them)")}
+	}
+	id := fs.Arg(0)
+	if err := jobs.CheckID(id); err != nil {
+		return "", nil, usageError{err}
+	}
+	r, err := openJobReader(fs, bind, stdio.err)
+	return id, r, err
+}
+
 func (r *jobReader) Close() {
 	r.cl.Close()
 	r.conn.Close()
@@ -188,17 +205,7 @@ func runStatus(ctx context.Context, args []string, stdio stdio) error {
 	bind := jobFlags(fs)
 	asJSON := fs.Bool("json", false, "print the job as JSON")
 	wait := fs.Bool("wait", false, "wait until the job is done (or failed) before answering")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() != 1 {
-		return usageError{errors.New("name one job ('loader jobs' lists them)")}
-	}
-	id := fs.Arg(0)
-	if err := jobs.CheckID(id); err != nil {
-		return usageError{err}
-	}
-	r, err := openJobReader(fs, bind, stdio.err)
+	id, r, err := openJob(fs, bind, args, stdio)
 	if err != nil {
 		return err
 	}
@@ -309,17 +316,7 @@ func runErrors(ctx context.Context, args []string, stdio stdio) error {
 	bind := jobFlags(fs)
 	asJSON := fs.Bool("json", false, "print the rows as a JSON array, with the raw records as stored")
 	limit := fs.Int("limit", 100, "print at most this many")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() != 1 {
-		return usageError{errors.New("name one job ('loader jobs' lists them)")}
-	}
-	id := fs.Arg(0)
-	if err := jobs.CheckID(id); err != nil {
-		return usageError{err}
-	}
-	r, err := openJobReader(fs, bind, stdio.err)
+	id, r, err := openJob(fs, bind, args, stdio)
 	if err != nil {
 		return err
 	}
