@@ -130,8 +130,12 @@ func Default() Config {
 			// Six partitions let up to six processors share the work while
 			// keeping per-partition batches large on a small machine.
 			Partitions: 6,
-			// lz4 costs little CPU and shrinks product text about 2x.
-			Compression: "lz4",
+			// snappy (franz-go uses klauspost's s2) costs the least CPU of
+			// the codecs: measured end to end on 500,000 products, 6.0-6.8
+			// CPU seconds in all against 7.4 with lz4 and 8.7-8.9 with
+			// zstd, and 10-20% less wall time. Without compression the
+			// loader saves CPU but the broker spends more.
+			Compression: "snappy",
 			DialTimeout: 5 * time.Second,
 		},
 		ClickHouse: ClickHouse{
