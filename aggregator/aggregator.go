@@ -116,7 +116,7 @@ func (a *Aggregator) Add(r *kgo.Record) {
 	if wasReplaying {
 		a.stats.Replayed++
 		if !p.replaying() {
-			a.log.Info("partition state rebuilt", "partition", r.Partition, "skus", len(p.skus), "names", len(p.counts))
+			a.log.Info("partition state rebuilt", "partition", r.Partition, "skus", p.skus.len(), "names", len(p.counts))
 		}
 	}
 	if !p.replaying() {

@@ -30,7 +30,7 @@ func (n *names) name(id uint32) string { return n.text[id] }
 // number of skus per name.
 type partition struct {
 	names  *names
-	skus   map[string]uint32 // sku -> name id
+	skus   *keys             // sku -> name id
 	counts map[uint32]int64  // name id -> skus with that name
 	// dirty lists the names whose count changed since the last flush;
 	// isDirty has their bits set.
@@ -50,7 +50,7 @@ type partition struct {
 
 func newPartition(n *names, replayUntil int64) *partition {
 	return &partition{
-		names: n, skus: map[string]uint32{}, counts: map[uint32]int64{},
+		names: n, skus: newKeys(), counts: map[uint32]int64{},
 		replayUntil: replayUntil, last: -1,
 	}
 }
@@ -65,14 +65,12 @@ func (p *partition) apply(sku, name []byte, offset int64) {
 	}
 	p.last = offset
 	id := p.names.id(name)
-	old, seen := p.skus[string(sku)]
+	old, seen := p.skus.swap(sku, id)
 	switch {
 	case !seen:
-		p.skus[string(sku)] = id
 		p.counts[id]++
 		p.touch(id, offset)
 	case old != id:
-		p.skus[string(sku)] = id
 		p.counts[old]--
 		p.counts[id]++
 		p.touch(old, offset)
