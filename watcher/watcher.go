@@ -67,7 +67,9 @@ type Watcher struct {
 	seen     map[string]fileState     // files in the inbox, by name
 	renamed  map[string]bool          // names renamed in, complete at once
 	inflight map[string]chan struct{} // content digests being pushed
-	wg       sync.WaitGroup
+	// unclaimed holds names that could not be taken yet, said once.
+	unclaimed map[string]bool
+	wg        sync.WaitGroup
 }
 
 // fileState is what a scan saw of a file, to tell when it stops changing.
@@ -94,11 +96,12 @@ func New(o Options) (*Watcher, error) {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	return &Watcher{
-		o:        o,
-		slots:    make(chan struct{}, max(o.Parallel, 1)),
-		seen:     map[string]fileState{},
-		renamed:  map[string]bool{},
-		inflight: map[string]chan struct{}{},
+		o:         o,
+		slots:     make(chan struct{}, max(o.Parallel, 1)),
+		seen:      map[string]fileState{},
+		renamed:   map[string]bool{},
+		unclaimed: map[string]bool{},
+		inflight:  map[string]chan struct{}{},
 	}, nil
 }
 
@@ -207,6 +210,7 @@ func (w *Watcher) scan(ctx context.Context) error {
 		if !present[name] {
 			delete(w.seen, name)
 			delete(w.renamed, name)
+			delete(w.unclaimed, name)
 		}
 	}
 	w.mu.Unlock()
@@ -225,7 +229,14 @@ func (w *Watcher) scan(ctx context.Context) error {
 		}
 		if err := w.claim(f.name); err != nil {
 			<-w.slots
-			w.o.Log.Warn("cannot claim a file; will try again", "file", f.name, "err", err)
+			// Said once per file, not at every scan while it waits.
+			w.mu.Lock()
+			said := w.unclaimed[f.name]
+			w.unclaimed[f.name] = true
+			w.mu.Unlock()
+			if !said {
+				w.o.Log.Warn("cannot take a file yet; will try again", "file", f.name, "err", err)
+			}
 			continue
 		}
 		w.wg.Add(1)
@@ -249,6 +260,7 @@ func (w *Watcher) claim(name string) error {
 	w.mu.Lock()
 	delete(w.seen, name)
 	delete(w.renamed, name)
+	delete(w.unclaimed, name)
 	w.mu.Unlock()
 	return nil
 }
