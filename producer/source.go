@@ -93,7 +93,13 @@ func Sources(args []string, stdin io.Reader) ([]Source, error) {
 				return nil, fmt.Errorf("input %s: %w", arg, err)
 			}
 			if !st.IsDir() {
-				out = append(out, fileSource(arg, st.Size()))
+				src := fileSource(arg, st.Size())
+				if !st.Mode().IsRegular() {
+					// A pipe or device: read once, hashed as it streams,
+					// never hashed ahead (that would drain it).
+					src.path, src.Size = "", -1
+				}
+				out = append(out, src)
 				continue
 			}
 			entries, err := os.ReadDir(arg)

@@ -174,6 +174,9 @@ func (w *Watcher) resume(ctx context.Context) error {
 // scan looks at the inbox and claims the files that are complete, oldest
 // first, while a push slot is free.
 func (w *Watcher) scan(ctx context.Context) error {
+	if ctx.Err() != nil {
+		return nil // stopping: take nothing new
+	}
 	entries, err := os.ReadDir(w.o.Dir)
 	if err != nil {
 		return err
@@ -294,6 +297,12 @@ func (w *Watcher) process(ctx context.Context, name, earlier string) {
 		}
 	}
 	release()
+	if ctx.Err() != nil {
+		// Stopping (SIGTERM): not the file's fault. It stays in
+		// processing/ and the next run pushes it again.
+		log.Info("stopped; the file stays in processing/ and is pushed again on restart")
+		return
+	}
 	var dup *producer.DuplicateError
 	switch {
 	case errors.As(err, &dup):

@@ -128,8 +128,12 @@ func Run(ctx context.Context, o Options, sink Sink, extra ...kgo.Opt) error {
 
 	done, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.ShutdownTimeout)
 	defer cancel()
+	// The rebalance callbacks may still run: take turns with them.
+	m.mu.Lock()
 	m.stop = done
-	if err := m.flush(done); err != nil {
+	err = m.flush(done)
+	m.mu.Unlock()
+	if err != nil {
 		o.Log.Warn("final flush did not finish; its records will be read again on restart", "err", err)
 	}
 	cl.CloseAllowingRebalance()
