@@ -30,8 +30,8 @@ func (n *names) name(id uint32) string { return n.text[id] }
 // number of skus per name.
 type partition struct {
 	names  *names
-	skus   *keys             // sku -> name id
-	counts map[uint32]int64  // name id -> skus with that name
+	skus   *keys            // sku -> name id
+	counts map[uint32]int64 // name id -> skus with that name
 	// dirty lists the names whose count changed since the last flush;
 	// isDirty has their bits set.
 	dirty   []uint32

@@ -6,8 +6,8 @@ package clickhouse
 
 import (
 	"errors"
-	"net"
 	"fmt"
+	"net"
 	"strings"
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
