@@ -12,6 +12,7 @@ import (
 	"hash"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -47,14 +48,62 @@ func ParseFormat(s string) (Format, error) {
 
 // Source is one input of a push.
 type Source struct {
-	// Name is what messages and provenance call it: a path, "-" or a URL.
+	// Name is what messages and provenance call it: a path, "-" or a URL
+	// with its credentials redacted (see RedactURL). It is safe to store,
+	// log and put in headers.
 	Name string
 	// Size is its size in bytes as stored (compressed), or -1 if unknown.
 	Size int64
 	// path is set for a local file, whose content can be hashed before
 	// it is pushed.
 	path string
+	// url is set for an http(s) source: the URL as given, credentials
+	// and all. It is only ever sent to its server, never named.
+	url  string
 	open func(ctx context.Context) (io.ReadCloser, int64, error)
+}
+
+// Redacted replaces what may be a credential in a URL.
+const Redacted = "REDACTED"
+
+// RedactURL returns s, if it is an http(s) URL, with every part that may
+// hold a credential replaced by REDACTED: the user info (user:pass@), each
+// query value (a presigned URL's signature) and the fragment. The scheme,
+// host, path and query names stay, so a person can still tell which file it
+// was. Any other string is returned as it is. Every place that names a
+// source (headers, tables, logs, messages) gets the name through it.
+func RedactURL(s string) string {
+	scheme, rest, ok := strings.Cut(s, "://")
+	if !ok || !isHTTP(scheme) {
+		return s
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		// Nothing can be told apart: keep only the scheme.
+		return scheme + "://" + Redacted
+	}
+	if u.User != nil {
+		u.User = url.User(Redacted)
+	}
+	if u.RawQuery != "" {
+		parts := strings.Split(u.RawQuery, "&")
+		for i, part := range parts {
+			if name, _, found := strings.Cut(part, "="); found {
+				parts[i] = name + "=" + Redacted
+			} else if part != "" {
+				parts[i] = Redacted // a bare token
+			}
+		}
+		u.RawQuery = strings.Join(parts, "&")
+	}
+	if u.Fragment != "" || strings.Contains(rest, "#") {
+		u.Fragment, u.RawFragment = Redacted, ""
+	}
+	return u.String()
+}
+
+func isHTTP(scheme string) bool {
+	return strings.EqualFold(scheme, "http") || strings.EqualFold(scheme, "https")
 }
 
 // FileSource is the local file at path, called name in messages and
@@ -129,22 +178,61 @@ func fileSource(path string, size int64) Source {
 	}}
 }
 
-func urlSource(url string) Source {
-	return Source{Name: url, Size: -1, open: func(ctx context.Context) (io.ReadCloser, int64, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+func urlSource(raw string) Source {
+	name := RedactURL(raw)
+	return Source{Name: name, Size: -1, url: raw, open: func(ctx context.Context) (io.ReadCloser, int64, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, raw, nil)
 		if err != nil {
-			return nil, 0, err
+			return nil, 0, redactErr(err, raw)
 		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
-			return nil, 0, err
+			return nil, 0, redactErr(err, raw)
 		}
 		if resp.StatusCode != http.StatusOK {
 			resp.Body.Close()
-			return nil, 0, fmt.Errorf("GET %s: %s", url, resp.Status)
+			return nil, 0, fmt.Errorf("GET %s: %s", name, resp.Status)
 		}
 		return resp.Body, resp.ContentLength, nil
 	}}
+}
+
+// redactErr returns err with the URL raw, wherever its text holds it (the
+// HTTP client's *url.Error, a parse error), redacted.
+func redactErr(err error, raw string) error {
+	if err == nil {
+		return nil
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		// Its text is Op "URL": Err; the inner error may quote the URL too.
+		return &redactedError{fmt.Sprintf("%s %s: %s", ue.Op, RedactURL(ue.URL), redactText(ue.Err.Error(), raw)), ue.Err}
+	}
+	return &redactedError{redactText(err.Error(), raw), err}
+}
+
+// redactedError is an error whose text had a URL's credentials taken out;
+// errors.Is and As still see the error it came from.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
+
+// redactText replaces raw, and its parts that may be credentials, in text.
+func redactText(text, raw string) string {
+	text = strings.ReplaceAll(text, raw, RedactURL(raw))
+	if u, err := url.Parse(raw); err == nil {
+		if p, ok := u.User.Password(); ok && p != "" {
+			text = strings.ReplaceAll(text, p, Redacted)
+		}
+		if u.RawQuery != "" {
+			text = strings.ReplaceAll(text, u.RawQuery, Redacted)
+		}
+	}
+	return text
 }
 
 // Input is an opened source: decompressed, with its format found.
@@ -224,6 +312,10 @@ func open(ctx context.Context, src Source, force Format, hashed bool) (*Input, e
 		dec, in.Compression, in.closer = zr, "zstd", zr.Close
 	}
 	name := strings.ToLower(src.Name)
+	if u, err := url.Parse(src.url); err == nil && src.url != "" {
+		// The path's extension, not the query's.
+		name = strings.ToLower(u.Path)
+	}
 	if ext := filepath.Ext(name); (ext == ".gz" || ext == ".zst") && in.Compression == "" {
 		in.Close()
 		return nil, fmt.Errorf("open %s: the name says %s but the data is not compressed that way", src.Name, ext)
