@@ -31,6 +31,10 @@ type Kafka struct {
 	Compression string `mapstructure:"compression"`
 	// DialTimeout bounds one connection attempt to a broker.
 	DialTimeout time.Duration `mapstructure:"dial_timeout"`
+	// TopicCheckInterval is how often a running producer or service reads
+	// the topic's metadata to notice a recreated topic or a changed
+	// partition count.
+	TopicCheckInterval time.Duration `mapstructure:"topic_check_interval"`
 }
 
 // ClickHouse says where the database is and how to log in.
@@ -137,6 +141,10 @@ func Default() Config {
 			// loader saves CPU but the broker spends more.
 			Compression: "snappy",
 			DialTimeout: 5 * time.Second,
+			// One metadata request every few seconds costs nothing, and a
+			// producer running while partitions are added stops within it
+			// (its partitioner never moves a key meanwhile).
+			TopicCheckInterval: 5 * time.Second,
 		},
 		ClickHouse: ClickHouse{
 			// The local stack's native port, apart from a system server's 9000.
@@ -228,11 +236,12 @@ func (c *Config) Validate() error {
 		bad("kafka.compression", "must be one of none, gzip, snappy, lz4, zstd; got %q", c.Kafka.Compression)
 	}
 	positive(bad, "kafka.dial_timeout", c.Kafka.DialTimeout)
+	positive(bad, "kafka.topic_check_interval", c.Kafka.TopicCheckInterval)
 	if _, _, err := net.SplitHostPort(c.ClickHouse.Addr); err != nil {
 		bad("clickhouse.addr", "%q is not host:port", c.ClickHouse.Addr)
 	}
-	if c.ClickHouse.Database == "" || strings.ContainsAny(c.ClickHouse.Database, "`.\" ") {
-		bad("clickhouse.database", "must be a plain name, got %q", c.ClickHouse.Database)
+	if err := CheckIdentifier(c.ClickHouse.Database); err != nil {
+		bad("clickhouse.database", "%v", err)
 	}
 	positive(bad, "clickhouse.dial_timeout", c.ClickHouse.DialTimeout)
 	switch c.ClickHouse.Compression {
@@ -302,6 +311,25 @@ func (c *Config) Validate() error {
 		bad("log.format", "must be text or json; got %q", c.Log.Format)
 	}
 	return errors.Join(errs...)
+}
+
+// CheckIdentifier refuses a name that is not a plain SQL identifier:
+// ASCII letters, digits and _, not starting with a digit. Names that reach
+// ClickHouse's SQL (the database, the tables and columns of a schema) must
+// pass it; they are quoted as well (clickhouse.Ident).
+func CheckIdentifier(name string) error {
+	ok := name != ""
+	for i, r := range name {
+		letter := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r == '_'
+		if !letter && (i == 0 || r < '0' || r > '9') {
+			ok = false
+			break
+		}
+	}
+	if !ok {
+		return fmt.Errorf("%q is not an identifier (letters, digits, _; not starting with a digit)", name)
+	}
+	return nil
 }
 
 func positive(bad func(string, string, ...any), key string, d time.Duration) {

@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -159,6 +160,44 @@ func TestExampleFile(t *testing.T) {
 		leaf := key[strings.LastIndex(key, ".")+1:]
 		if !strings.Contains(string(text), leaf+":") {
 			t.Errorf("skuflow.example.yaml does not show %s", key)
+		}
+	}
+}
+
+// A database name reaches every SQL statement: only plain identifiers are
+// accepted, and the error names the key and the rule.
+func TestDatabaseMustBeAnIdentifier(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		ok   bool
+	}{
+		{"skuflow", true},
+		{"_x1", true},
+		{"Sku_Flow_2", true},
+		{"x;DROP", false},
+		{"x DROP", false},
+		{"a\tb", false},
+		{"a/b", false},
+		{"a.b", false},
+		{"a-b", false},
+		{"a`b", false},
+		{`a\b`, false},
+		{"1abc", false},
+		{"", false},
+		{"produits_é", false},
+	} {
+		cfg := Default()
+		cfg.ClickHouse.Database = c.name
+		err := cfg.Validate()
+		if c.ok {
+			if err != nil {
+				t.Errorf("%q refused: %v", c.name, err)
+			}
+			continue
+		}
+		want := `clickhouse.database: ` + strconv.Quote(c.name) + ` is not an identifier (letters, digits, _; not starting with a digit)`
+		if !IsKeyError(err, "clickhouse.database") || err == nil || err.Error() != want {
+			t.Errorf("%q: got %v, want %s", c.name, err, want)
 		}
 	}
 }

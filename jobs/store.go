@@ -53,7 +53,7 @@ func (s *Store) Save(ctx context.Context, j *Job) error {
 	for i, p := range parts {
 		partitions[i], offsets[i] = uint32(p), uint64(j.EndOffsets[p])
 	}
-	b, err := s.conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s.%s (%s, version)", s.db, clickhouse.JobsTable, jobColumns))
+	b, err := s.conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s (%s, version)", clickhouse.Table(s.db, clickhouse.JobsTable), jobColumns))
 	if err == nil {
 		err = b.Append(j.ID, j.Source, j.Size, j.SHA256, j.Format, j.Compression, j.Topic, j.Origin,
 			uint64(j.Read), uint64(j.Produced), uint64(j.Rejected), partitions, offsets,
@@ -100,8 +100,8 @@ func (s *Store) Loaded(ctx context.Context, sha256 string) (*Job, error) {
 }
 
 func (s *Store) query(ctx context.Context, where string, limit int) ([]*Job, error) {
-	rows, err := s.conn.Query(ctx, fmt.Sprintf("SELECT %s FROM %s.%s FINAL %s ORDER BY started_at DESC, id DESC LIMIT %d",
-		jobColumns, s.db, clickhouse.JobsTable, where, limit))
+	rows, err := s.conn.Query(ctx, fmt.Sprintf("SELECT %s FROM %s FINAL %s ORDER BY started_at DESC, id DESC LIMIT %d",
+		jobColumns, clickhouse.Table(s.db, clickhouse.JobsTable), where, limit))
 	if err != nil {
 		return nil, fmt.Errorf("read %s.%s: %w", s.db, clickhouse.JobsTable, err)
 	}
@@ -150,12 +150,12 @@ func (s *Store) SaveErrors(ctx context.Context, rows []clickhouse.ErrorRow) erro
 func (s *Store) Errors(ctx context.Context, id string, limit int) ([]clickhouse.ErrorRow, int64, error) {
 	where := "WHERE job = " + clickhouse.Quote(id)
 	var total uint64
-	if err := s.conn.QueryRow(ctx, fmt.Sprintf("SELECT count() FROM %s.%s FINAL %s", s.db, clickhouse.ErrorsTable, where)).Scan(&total); err != nil {
+	if err := s.conn.QueryRow(ctx, fmt.Sprintf("SELECT count() FROM %s FINAL %s", clickhouse.Table(s.db, clickhouse.ErrorsTable), where)).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("count %s.%s: %w", s.db, clickhouse.ErrorsTable, err)
 	}
 	rows, err := s.conn.Query(ctx, fmt.Sprintf(
-		"SELECT job, source, line, stage, reason, raw, topic, partition, offset FROM %s.%s FINAL %s ORDER BY line, partition, offset, stage LIMIT %d",
-		s.db, clickhouse.ErrorsTable, where, limit))
+		"SELECT job, source, line, stage, reason, raw, topic, partition, offset FROM %s FINAL %s ORDER BY line, partition, offset, stage LIMIT %d",
+		clickhouse.Table(s.db, clickhouse.ErrorsTable), where, limit))
 	if err != nil {
 		return nil, 0, fmt.Errorf("read %s.%s: %w", s.db, clickhouse.ErrorsTable, err)
 	}

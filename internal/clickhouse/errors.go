@@ -37,7 +37,7 @@ func InsertErrors(ctx context.Context, conn Conn, db string, rows []ErrorRow) er
 		return nil
 	}
 	b, err := conn.PrepareBatch(ctx, fmt.Sprintf(
-		"INSERT INTO %s.%s (job, source, line, stage, reason, raw, topic, partition, offset, at)", db, ErrorsTable))
+		"INSERT INTO %s (job, source, line, stage, reason, raw, topic, partition, offset, at)", Table(db, ErrorsTable)))
 	if err != nil {
 		return fmt.Errorf("prepare insert into %s: %w", ErrorsTable, err)
 	}

@@ -47,13 +47,13 @@ type table struct {
 
 func (t table) ddl(db string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s.%s\n(\n", db, t.name)
+	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s\n(\n", Table(db, t.name))
 	for i, c := range t.columns {
 		sep := ","
 		if i == len(t.columns)-1 {
 			sep = ""
 		}
-		fmt.Fprintf(&b, "    %s %s%s\n", c[0], c[1], sep)
+		fmt.Fprintf(&b, "    %s %s%s\n", Ident(c[0]), c[1], sep)
 	}
 	fmt.Fprintf(&b, ")\n%s", t.engine)
 	return b.String()
@@ -141,6 +141,11 @@ var bookkeeping = []table{
 			{"topic", "String"},
 			{"partitions", "UInt32"},
 			{"recorded_at", "DateTime"},
+			// One row per incarnation of the topic (its Kafka topic ID),
+			// numbered from 1 in the order they were first seen; rows of
+			// older releases have neither (see Incarnation).
+			{"topic_id", "String"},
+			{"incarnation", "UInt32"},
 		},
 		engine: "ENGINE = MergeTree\nORDER BY topic",
 	},
@@ -150,7 +155,9 @@ var bookkeeping = []table{
 // statement that creates each.
 func tables(db string, s *schemas.Schema) (ts []table, create []string) {
 	ts = append([]table{{name: s.Name, columns: recordColumns(s)}}, bookkeeping...)
-	create = []string{s.DDL(db)[1]}
+	// The schema's DDL names its table and columns as they are: CheckNames
+	// has made sure they are plain identifiers.
+	create = []string{s.DDL(Ident(db))[1]}
 	for _, t := range bookkeeping {
 		create = append(create, t.ddl(db))
 	}
@@ -161,14 +168,14 @@ func tables(db string, s *schemas.Schema) (ts []table, create []string) {
 func views(db string, s *schemas.Schema) []string {
 	var cols []string
 	for _, c := range recordColumns(s) {
-		cols = append(cols, c[0])
+		cols = append(cols, Ident(c[0]))
 	}
 	return []string{
-		fmt.Sprintf("CREATE VIEW IF NOT EXISTS %s.%s AS SELECT %s FROM %s.%s FINAL",
-			db, FinalView(s), strings.Join(cols, ", "), db, s.Name),
+		fmt.Sprintf("CREATE VIEW IF NOT EXISTS %s AS SELECT %s FROM %s FINAL",
+			Table(db, FinalView(s)), strings.Join(cols, ", "), Table(db, s.Name)),
 		// HAVING repeats the sum: 18.16 cannot use the alias there.
-		fmt.Sprintf("CREATE VIEW IF NOT EXISTS %s.%s AS SELECT name, sum(count) AS no_of_products FROM %s.%s FINAL GROUP BY name HAVING sum(count) > 0",
-			db, AggView, db, CountsTable),
+		fmt.Sprintf("CREATE VIEW IF NOT EXISTS %s AS SELECT name, sum(count) AS no_of_products FROM %s FINAL GROUP BY name HAVING sum(count) > 0",
+			Table(db, AggView), Table(db, CountsTable)),
 	}
 }
 
@@ -177,16 +184,19 @@ func views(db string, s *schemas.Schema) []string {
 // idempotent and runs on ClickHouse 18.16 and current releases.
 func Statements(db string, s *schemas.Schema) []string {
 	_, create := tables(db, s)
-	return slices.Concat(s.DDL(db)[:1], create, views(db, s))
+	return slices.Concat(s.DDL(Ident(db))[:1], create, views(db, s))
 }
 
 // Migrate brings the database up to schema s: it creates what is missing
 // and adds columns a table lacks. It never drops or changes a column: a
 // column whose type differs is an error for a person to resolve.
 func Migrate(ctx context.Context, conn Conn, db string, s *schemas.Schema) error {
+	if err := CheckNames(s); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
 	// The tables first, then their missing columns, then what reads them:
 	// a view over a column that is not there yet cannot be created.
-	if err := execAll(ctx, conn, s.DDL(db)[:1]); err != nil {
+	if err := execAll(ctx, conn, s.DDL(Ident(db))[:1]); err != nil {
 		return err
 	}
 	ts, create := tables(db, s)
@@ -212,7 +222,7 @@ func addColumns(ctx context.Context, conn Conn, db string, t table) error {
 		typ, ok := have[w[0]]
 		switch {
 		case !ok:
-			if err := conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s.%s ADD COLUMN %s %s", db, t.name, w[0], w[1])); err != nil {
+			if err := conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s %s", Table(db, t.name), Ident(w[0]), w[1])); err != nil {
 				return fmt.Errorf("migrate: add column %s.%s.%s: %w", db, t.name, w[0], err)
 			}
 		case typ != w[1]:
@@ -258,14 +268,14 @@ var ErrPartitionsChanged = fmt.Errorf("topic partition count changed")
 func CheckPartitions(ctx context.Context, conn Conn, db, topic string, partitions int) error {
 	var recorded uint32
 	var n uint64
-	q := fmt.Sprintf("SELECT count(), argMin(partitions, recorded_at) FROM %s.%s WHERE topic = %s", db, TopicsTable, Quote(topic))
+	q := fmt.Sprintf("SELECT count(), argMin(partitions, recorded_at) FROM %s WHERE topic = %s", Table(db, TopicsTable), Quote(topic))
 	if err := conn.QueryRow(ctx, q).Scan(&n, &recorded); err != nil {
 		return fmt.Errorf("read recorded partitions of %s: %w", topic, err)
 	}
 	if n == 0 {
 		// Inserts go through batches: ClickHouse 18.16 waits for a data
 		// block after an INSERT ... VALUES sent as a plain query.
-		b, err := conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s.%s (topic, partitions, recorded_at)", db, TopicsTable))
+		b, err := conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s (topic, partitions, recorded_at)", Table(db, TopicsTable)))
 		if err == nil {
 			err = b.Append(topic, uint32(partitions), time.Now())
 		}
