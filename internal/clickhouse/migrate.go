@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	ch "github.com/ClickHouse/clickhouse-go/v2"
+
 	"skuflow/config"
 	"skuflow/internal/retry"
 	"skuflow/schemas"
@@ -164,18 +166,28 @@ func tables(db string, s *schemas.Schema) (ts []table, create []string) {
 	return ts, create
 }
 
+// view is a view over the tables: its name, the columns it shows, and the
+// statement that creates it.
+type view struct {
+	name    string
+	columns []string
+	create  string
+}
+
 // views returns the views over the tables, which need their columns.
-func views(db string, s *schemas.Schema) []string {
-	var cols []string
+func views(db string, s *schemas.Schema) []view {
+	var names, cols []string
 	for _, c := range recordColumns(s) {
+		names = append(names, c[0])
 		cols = append(cols, Ident(c[0]))
 	}
-	return []string{
-		fmt.Sprintf("CREATE VIEW IF NOT EXISTS %s AS SELECT %s FROM %s FINAL",
-			Table(db, FinalView(s)), strings.Join(cols, ", "), Table(db, s.Name)),
+	return []view{
+		{FinalView(s), names, fmt.Sprintf("CREATE VIEW IF NOT EXISTS %s AS SELECT %s FROM %s FINAL",
+			Table(db, FinalView(s)), strings.Join(cols, ", "), Table(db, s.Name))},
 		// HAVING repeats the sum: 18.16 cannot use the alias there.
-		fmt.Sprintf("CREATE VIEW IF NOT EXISTS %s AS SELECT name, sum(count) AS no_of_products FROM %s FINAL GROUP BY name HAVING sum(count) > 0",
-			Table(db, AggView), Table(db, CountsTable)),
+		{AggView, []string{"name", "no_of_products"}, fmt.Sprintf(
+			"CREATE VIEW IF NOT EXISTS %s AS SELECT name, sum(count) AS no_of_products FROM %s FINAL GROUP BY name HAVING sum(count) > 0",
+			Table(db, AggView), Table(db, CountsTable))},
 	}
 }
 
@@ -184,12 +196,22 @@ func views(db string, s *schemas.Schema) []string {
 // idempotent and runs on ClickHouse 18.16 and current releases.
 func Statements(db string, s *schemas.Schema) []string {
 	_, create := tables(db, s)
-	return slices.Concat(s.DDL(Ident(db))[:1], create, views(db, s))
+	for _, v := range views(db, s) {
+		create = append(create, v.create)
+	}
+	return slices.Concat(s.DDL(Ident(db))[:1], create)
 }
 
-// Migrate brings the database up to schema s: it creates what is missing
-// and adds columns a table lacks. It never drops or changes a column: a
-// column whose type differs is an error for a person to resolve.
+// Migrate brings the database up to schema s: it creates what is missing,
+// adds columns a table lacks, and recreates a view whose columns are not
+// the ones it should show (after a column was added to its table). It
+// never drops or changes a column: a column whose type differs is an error
+// for a person to resolve.
+//
+// Several services may migrate at once: a database, table or view that
+// another created meanwhile, or a column it added, is success, not an
+// error. (18.16 has no ADD COLUMN IF NOT EXISTS, and its IF NOT EXISTS
+// on CREATE still fails when another creation is under way.)
 func Migrate(ctx context.Context, conn Conn, db string, s *schemas.Schema) error {
 	if err := CheckNames(s); err != nil {
 		return fmt.Errorf("migrate: %w", err)
@@ -208,7 +230,39 @@ func Migrate(ctx context.Context, conn Conn, db string, s *schemas.Schema) error
 			return err
 		}
 	}
-	return execAll(ctx, conn, views(db, s))
+	for _, v := range views(db, s) {
+		if err := ensureView(ctx, conn, db, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ensureView creates view v, or drops and creates it again when the
+// columns it shows are not v's: 18.16 has no CREATE OR REPLACE VIEW, and a
+// view keeps the columns its table had when it was created. Between the
+// drop and the create (only after a migration changed the view) a query
+// of the view fails for a moment.
+func ensureView(ctx context.Context, conn Conn, db string, v view) error {
+	have, err := columns(ctx, conn, db, v.name)
+	if err != nil {
+		return err
+	}
+	if len(have) > 0 {
+		same := len(have) == len(v.columns)
+		for _, c := range v.columns {
+			_, ok := have[c]
+			same = same && ok
+		}
+		if same {
+			return nil
+		}
+		// Another service may drop it at the same moment.
+		if err := conn.Exec(ctx, "DROP TABLE IF EXISTS "+Table(db, v.name)); err != nil && !isCode(err, codeUnknownTable) {
+			return fmt.Errorf("migrate: drop outdated view %s.%s: %w", db, v.name, err)
+		}
+	}
+	return execAll(ctx, conn, []string{v.create})
 }
 
 // addColumns adds the columns of t that its table lacks, and refuses one
@@ -223,7 +277,12 @@ func addColumns(ctx context.Context, conn Conn, db string, t table) error {
 		switch {
 		case !ok:
 			if err := conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s %s", Table(db, t.name), Ident(w[0]), w[1])); err != nil {
-				return fmt.Errorf("migrate: add column %s.%s.%s: %w", db, t.name, w[0], err)
+				// Another service may have added it meanwhile: then it is
+				// there now (and its type is checked on the next start).
+				now, cerr := columns(ctx, conn, db, t.name)
+				if _, added := now[w[0]]; cerr != nil || !added {
+					return fmt.Errorf("migrate: add column %s.%s.%s: %w", db, t.name, w[0], err)
+				}
 			}
 		case typ != w[1]:
 			return fmt.Errorf("migrate: column %s.%s.%s is %s in ClickHouse but %s in skuflow; only additive changes are made automatically",
@@ -233,9 +292,23 @@ func addColumns(ctx context.Context, conn Conn, db string, t table) error {
 	return nil
 }
 
+// ClickHouse exception codes a concurrent migration can meet.
+const (
+	codeUnknownTable          = 60
+	codeTableAlreadyExists    = 57
+	codeDatabaseAlreadyExists = 82
+)
+
+func isCode(err error, codes ...int32) bool {
+	var ex *ch.Exception
+	return errors.As(err, &ex) && slices.Contains(codes, ex.Code)
+}
+
+// execAll runs idempotent statements (CREATE ... IF NOT EXISTS) in order.
+// "Already exists" is success: another service created it meanwhile.
 func execAll(ctx context.Context, conn Conn, stmts []string) error {
 	for _, stmt := range stmts {
-		if err := conn.Exec(ctx, stmt); err != nil {
+		if err := conn.Exec(ctx, stmt); err != nil && !isCode(err, codeTableAlreadyExists, codeDatabaseAlreadyExists) {
 			return fmt.Errorf("migrate: %s: %w", firstLine(stmt), err)
 		}
 	}
