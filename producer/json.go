@@ -32,20 +32,25 @@ const jsonBOM = "\xEF\xBB\xBF"
 //     {"records": [{...}, ...], "count": 3};
 //   - an object that is itself one record.
 //
-// A wrapper object is told from a record while streaming, member by member:
-// the first member whose value is an array whose first element is an object
-// makes the object a wrapper, unless one of opts.KeyFields was the name of an
-// earlier member, in which case the object is a record (so {"sku": "a",
-// "parts": [{...}]} is one record). An empty array, or an array whose first
-// element is not an object, decides nothing. An object that ends without
-// becoming a wrapper is one record (so {"records": []} is one record, which
-// validation then rejects for its missing key, rather than nothing at all).
-// The members before the records array are held (at most MaxRecordBytes of
-// them) and dropped once the object is a wrapper; the members after it are
-// checked for syntax, one at a time (each at most MaxRecordBytes), and
-// dropped. A later member holding a second array of records ends the input
-// with a *SyntaxError naming it: its records are neither read nor silently
-// dropped.
+// An object that has a member named by one of opts.KeyFields (at its top
+// level, before or after any array) is one record: {"sku": "a", "parts":
+// [{...}]} and {"bundle": [{...}], "sku": "B1"} are records. Otherwise the
+// first member whose value is an array whose first element is an object
+// makes it a wrapper of that array's records. An empty array, or an array
+// whose first element is not an object, decides nothing; an object that
+// ends without a key field or an array of records is one record (so
+// {"records": []} is one record, which validation then rejects for its
+// missing key, rather than nothing at all).
+//
+// To decide while streaming, the reader looks at most MaxRecordBytes into
+// the object (a record is never longer), holding that much: a key field
+// found there makes it a record, the end of the object or of that window
+// without one makes it a wrapper. The members after the records array are
+// then checked for syntax, one at a time (each at most MaxRecordBytes), and
+// dropped. A later member named by a key field (possible only in an object
+// longer than MaxRecordBytes) or holding a second array of records ends the
+// input with a *SyntaxError naming it: what is ambiguous is refused, and
+// nothing is silently dropped.
 //
 // An element (or document) that is valid JSON but not an object is a
 // *RecordError ("record is a number, not an object") and reading goes on.
@@ -392,24 +397,27 @@ func (r *jsonReader) object() (*Record, error) {
 	s := &r.sc
 	for {
 		start := in.pos
-		s.Reset(in.buf[:in.n], in.eof, false)
-		wrapper, at := r.detect(start)
+		// Only the object's first MaxRecordBytes decide what it is, so
+		// that the answer does not depend on how the input was read.
+		lim := min(in.n, start+r.max)
+		s.Reset(in.buf[:lim], in.eof && lim == in.n, false)
+		d := r.detect(in.buf[:lim], start)
 		switch {
-		case at < 0 && s.More():
-			if in.n-start > r.max {
+		case d.at < 0 && d.cand >= 0 && (!s.More() || lim-start >= r.max):
+			// An array of records, and no key field as far as the
+			// object can be one record: a wrapper. A syntax error after
+			// the array is found again, in its place, while streaming.
+			r.wrapper(d.cand)
+			return nil, nil
+		case d.at < 0 && s.More():
+			if lim-start >= r.max {
 				return nil, r.tooBig(start, "top-level object", " before any array of records")
 			}
 			r.refill(start)
-		case at < 0:
+		case d.at < 0:
 			return nil, r.scanErr()
-		case wrapper:
-			if at-start > r.max {
-				return nil, r.tooBig(start, "top-level object", " before any array of records")
-			}
-			in.pos = at
-			r.wrapped = true
-			r.depth = 2
-			r.state = jsonElem
+		case d.cand >= 0 && !d.record:
+			r.wrapper(d.cand)
 			return nil, nil
 		default:
 			// One record: scan it again, as a record.
@@ -420,54 +428,81 @@ func (r *jsonReader) object() (*Record, error) {
 	}
 }
 
-// detect scans the object at data[start] member by member until a member
-// makes it a wrapper (it returns the index of the first record) or until it
-// ends (it returns the index after it).
-func (r *jsonReader) detect(start int) (wrapper bool, at int) {
+// wrapper makes the top-level object a wrapper whose first record is at
+// buf[at].
+func (r *jsonReader) wrapper(at int) {
+	r.in.pos = at
+	r.wrapped = true
+	r.depth = 2
+	r.state = jsonElem
+}
+
+// detection is what detect found out about a top-level object.
+type detection struct {
+	// at is the index after the object, or after the first key field
+	// member's name when record is set; -1 when the scan stopped early.
+	at     int
+	record bool // a member is named by a key field
+	// cand is the index of the first record of the first member whose
+	// value is an array whose first element is an object, or -1.
+	cand int
+}
+
+// detect scans the object at d[start], d being what the scanner was reset
+// with, member by member until a member is
+// named by a key field (a record), or until it ends: a wrapper if a member
+// held an array of records, else a record.
+func (r *jsonReader) detect(d []byte, start int) detection {
 	s := &r.sc
-	d := r.in.buf[:r.in.n]
-	keySeen := false
+	det := detection{at: -1, cand: -1}
 	i := s.SkipSpace(start + 1)
 	if i >= len(d) {
-		return false, s.EndOf(i, "object")
+		s.EndOf(i, "object")
+		return det
 	}
 	if d[i] == '}' {
-		return false, i + 1
+		det.at = i + 1
+		return det
 	}
 	for {
 		if i = s.Key(i); i < 0 {
-			return false, i
+			return det
+		}
+		if r.isKey(s.KeyName()) {
+			det.at, det.record = i, true
+			return det
 		}
 		if i >= len(d) {
-			return false, s.EndOf(i, "object")
+			s.EndOf(i, "object")
+			return det
 		}
-		if d[i] == '[' && !keySeen {
+		if d[i] == '[' && det.cand < 0 {
 			j := s.SkipSpace(i + 1)
 			if j >= len(d) {
-				return false, s.EndOf(j, "array")
+				s.EndOf(j, "array")
+				return det
 			}
 			if d[j] == '{' {
-				r.wrap = append(r.wrap[:0], r.sc.KeyName()...)
-				return true, j
+				r.wrap = append(r.wrap[:0], s.KeyName()...)
+				det.cand = j
 			}
 		}
-		if !keySeen {
-			keySeen = r.isKey(r.sc.KeyName())
-		}
 		if i = s.Value(i, 1); i < 0 {
-			return false, i
+			return det
 		}
 		if i = s.SkipSpace(i); i >= len(d) {
-			return false, s.EndOf(i, "object")
+			s.EndOf(i, "object")
+			return det
 		}
 		switch d[i] {
 		case ',':
 			i = s.SkipSpace(i + 1)
 		case '}':
-			// The object ends without a records array: it is one record.
-			return false, i + 1
+			det.at = i + 1
+			return det
 		default:
-			return false, s.Bad(i, "after object key:value pair")
+			s.Bad(i, "after object key:value pair")
+			return det
 		}
 	}
 }
@@ -490,7 +525,13 @@ func (r *jsonReader) member() error {
 		start := in.pos
 		d := in.buf[:in.n]
 		s.Reset(d, in.eof, false)
-		i := s.Key(s.SkipSpace(start + 1))
+		k := s.SkipSpace(start + 1)
+		i := s.Key(k)
+		if i >= 0 && r.isKey(s.KeyName()) {
+			// Within MaxRecordBytes, object would have read the object as
+			// one record.
+			return r.syntaxErr(k, fmt.Sprintf("member %q is a key field, so the object around the array of records in %q may be one record, but it is longer than %d bytes (MaxRecordBytes): refused rather than guessed", s.KeyName(), r.wrap, r.max))
+		}
 		if i >= 0 && i < len(d) && d[i] == '[' {
 			if j := s.SkipSpace(i + 1); j >= len(d) {
 				i = s.EndOf(j, "array")

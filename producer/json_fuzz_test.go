@@ -118,20 +118,23 @@ func jsonRefRecords(t *testing.T, data []byte, keys []string) (recs []json.RawMe
 		split(elements(data))
 	case '{':
 		names, values := jsonRefMembers(t, data)
-		keySeen, wrapper := false, false
-		for i, v := range values {
+		for _, name := range names {
+			if slices.Contains(keys, name) {
+				// A key field at the top level, wherever: one record.
+				return append(recs, data), 0, false
+			}
+		}
+		wrapper := false
+		for _, v := range values {
 			if v[0] == '[' {
 				if elems := elements(v); len(elems) > 0 && elems[0][0] == '{' {
 					if wrapper {
 						return recs, nonObjects, true
 					}
-					if !keySeen {
-						wrapper = true
-						split(elems)
-					}
+					wrapper = true
+					split(elems)
 				}
 			}
-			keySeen = keySeen || slices.Contains(keys, names[i])
 		}
 		if !wrapper {
 			recs = append(recs, data)
@@ -180,6 +183,10 @@ func checkRefRecord(t *testing.T, got jsonFuzzRecord, elem []byte) {
 // for the comparison.
 func FuzzJSONReader(f *testing.F) {
 	jsonFuzzSeeds(f, jsonReaderCases)
+	// Objects with a key field before, between and after arrays of objects.
+	f.Add([]byte(`{"bundle":[{"sku":"p1"},{"sku":"p2"}],"sku":"B1","name":"Bundle"}`))
+	f.Add([]byte(`{"a":[{}],"b":[{"c":[{}]}],"\u0073ku":"k"}`))
+	f.Add([]byte(`{"meta":{"sku":"m"},"r":[{"sku":"1"}],"x":[{"sku":"2"}],"sku":1}`))
 	keys := []string{"sku"}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		opts := ReaderOptions{KeyFields: keys}

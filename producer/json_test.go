@@ -195,9 +195,29 @@ var jsonReaderCases = []jsonReaderCase{
 	{"escaped key field first makes a record", `{"\u0073ku":"a","parts":[{"p":1}]}`, productKeys, []string{
 		`L1@0 {"\u0073ku":"a","parts":[{"p":1}]} sku="a" parts=[{"p":1}]`,
 		"EOF"}},
-	{"key field after the array", `{"parts":[{"p":1}],"sku":"a"}`, productKeys, []string{
-		`L1@10 {"p":1} p=1`,
+	{"key field after the array makes a record", `{"parts":[{"p":1}],"sku":"a"}`, productKeys, []string{
+		`L1@0 {"parts":[{"p":1}],"sku":"a"} parts=[{"p":1}] sku="a"`,
 		"EOF"}},
+	{"bundle with its key after the array", `{"bundle":[{"sku":"p1"}],"sku":"B1","name":"Bundle"}`, productKeys, []string{
+		`L1@0 {"bundle":[{"sku":"p1"}],"sku":"B1","name":"Bundle"} bundle=[{"sku":"p1"}] sku="B1" name="Bundle"`,
+		"EOF"}},
+	{"bundle with its key before the array", `{"sku":"B1","bundle":[{"sku":"p1"}],"name":"Bundle"}`, productKeys, []string{
+		`L1@0 {"sku":"B1","bundle":[{"sku":"p1"}],"name":"Bundle"} sku="B1" bundle=[{"sku":"p1"}] name="Bundle"`,
+		"EOF"}},
+	{"key field after two arrays makes a record", "{\"a\":[{\"x\":1}],\n\"b\":[{\"y\":2}], \"sku\":\"k\"}", productKeys, []string{
+		`L1@0 {"a":[{"x":1}],"b":[{"y":2}],"sku":"k"} a=[{"x":1}] b=[{"y":2}] sku="k"`,
+		"EOF"}},
+	{"key field nested is no key", `{"r":[{"sku":"a"}],"meta":{"sku":"m"}}`, productKeys, []string{
+		`L1@6 {"sku":"a"} sku="a"`,
+		"EOF"}},
+	{"record with its key after the array, too long", `{"r":[{"a":1}],"n":"12345678","sku":"k"}`, ReaderOptions{MaxRecordBytes: 36, KeyFields: []string{"sku"}}, []string{
+		`SYNTAX line 1, column 1 (byte 0): record longer than 36 bytes (MaxRecordBytes): the rest of the document cannot be read`}},
+	{"key field after the array, past MaxRecordBytes", `{"r":[{"a":1},{"a":2}],"n":"1234567890","sku":"k"}`, ReaderOptions{MaxRecordBytes: 30, KeyFields: []string{"sku"}}, []string{
+		`L1@6 {"a":1} a=1`,
+		`L1@14 {"a":2} a=2`,
+		`SYNTAX line 1, column 41 (byte 40): member "sku" is a key field, so the object around the array of records in "r" may be one record, but it is longer than 30 bytes (MaxRecordBytes): refused rather than guessed`}},
+	{"syntax error in the key field after the array", `{"r":[{"a":1}],"sku":tru}`, productKeys, []string{
+		"SYNTAX line 1, column 25 (byte 24): invalid character '}' in literal true (expecting 'e')"}},
 	{"lone record", " {\"sku\": \"a\",\n \"name\": \"b\", \"n\": [1, 2]}", productKeys, []string{
 		`L1@1 {"sku":"a","name":"b","n":[1,2]} sku="a" name="b" n=[1,2]`,
 		"EOF"}},
