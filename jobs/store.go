@@ -99,6 +99,16 @@ func (s *Store) Loaded(ctx context.Context, sha256 string) (*Job, error) {
 	return js[0], nil
 }
 
+// LoadedAfter returns up to limit jobs that put content on j's topic in
+// whole after j did: produced or done, and started later (ids sort by
+// start time, to the microsecond). Their records follow j's on the topic,
+// so pushing j's content again would put j's values back over theirs.
+// Newest first.
+func (s *Store) LoadedAfter(ctx context.Context, j *Job, limit int) ([]*Job, error) {
+	return s.query(ctx, fmt.Sprintf("WHERE id > %s AND topic = %s AND state IN (%s, %s)",
+		clickhouse.Quote(j.ID), clickhouse.Quote(j.Topic), clickhouse.Quote(string(Produced)), clickhouse.Quote(string(Done))), limit)
+}
+
 func (s *Store) query(ctx context.Context, where string, limit int) ([]*Job, error) {
 	rows, err := s.conn.Query(ctx, fmt.Sprintf("SELECT %s FROM %s FINAL %s ORDER BY started_at DESC, id DESC LIMIT %d",
 		jobColumns, clickhouse.Table(s.db, clickhouse.JobsTable), where, limit))

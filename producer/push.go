@@ -99,9 +99,11 @@ type Result struct {
 	jobs.Job
 	MBPerSecond float64 `json:"mb_per_s"`
 	// RefusedBy is the earlier job that loaded the same content, when the
-	// push was refused for it.
-	RefusedBy string        `json:"refused_by,omitempty"`
-	Duration  time.Duration `json:"-"`
+	// push was refused for it; LoadedSince are the jobs loaded after it
+	// (newest first), whose values pushing it again would overwrite.
+	RefusedBy   string        `json:"refused_by,omitempty"`
+	LoadedSince []string      `json:"loaded_since,omitempty"`
+	Duration    time.Duration `json:"-"`
 }
 
 // Pusher pushes sources to the topic through one producer client.
@@ -134,11 +136,32 @@ var ErrHeader = errors.New("bad header")
 type DuplicateError struct {
 	Source  string
 	Earlier *jobs.Job
+	// Later are jobs loaded onto the topic since Earlier (newest first, at
+	// most maxLater, and More if there are others): pushing the content
+	// again would put Earlier's values back over theirs.
+	Later []*jobs.Job
+	More  bool
 }
 
+// maxLater bounds the later jobs a refusal names.
+const maxLater = 10
+
 func (e *DuplicateError) Error() string {
-	return fmt.Sprintf("%s: refused: the same content (sha256 %.12s...) was loaded by job %s from %s at %s; use --force to push it again",
+	msg := fmt.Sprintf("%s: refused: the same content (sha256 %.12s...) was loaded by job %s from %s at %s",
 		e.Source, e.Earlier.SHA256, e.Earlier.ID, e.Earlier.Source, e.Earlier.Started.Local().Format("2006-01-02 15:04:05"))
+	if len(e.Later) == 0 {
+		return msg + "; use --force to push it again"
+	}
+	later := make([]string, len(e.Later))
+	for i, j := range e.Later {
+		later[i] = fmt.Sprintf("job %s (%s, %s)", j.ID, j.Source, j.Started.Local().Format("2006-01-02 15:04:05"))
+	}
+	more := ""
+	if e.More {
+		more = " and more"
+	}
+	return fmt.Sprintf("%s; loaded since: %s%s; --force would bring job %s's values back over theirs for every key they share",
+		msg, strings.Join(later, ", "), more, e.Earlier.ID)
 }
 
 // Push reads src to its end and produces its valid records. It returns when
@@ -351,10 +374,22 @@ func (p *Pusher) check(ctx context.Context, src Source, force bool, res *Result)
 	if err != nil || earlier == nil {
 		return false, err
 	}
+	var later []*jobs.Job
+	err = p.storeRetry(ctx, "look up later jobs", func(ctx context.Context) error {
+		later, err = p.opts.Jobs.LoadedAfter(ctx, earlier, maxLater+1)
+		return err
+	})
+	if err != nil {
+		return false, err
+	}
+	dup := &DuplicateError{Source: src.Name, Earlier: earlier, Later: later[:min(len(later), maxLater)], More: len(later) > maxLater}
 	// A refusal is no job: no id, no row.
 	res.ID, res.RefusedBy, res.State = "", earlier.ID, ""
-	res.Error = (&DuplicateError{Source: src.Name, Earlier: earlier}).Error()
-	return true, &DuplicateError{Source: src.Name, Earlier: earlier}
+	for _, j := range dup.Later {
+		res.LoadedSince = append(res.LoadedSince, j.ID)
+	}
+	res.Error = dup.Error()
+	return true, dup
 }
 
 // storeRetry runs a write to the job store, retrying for a while: a job

@@ -78,6 +78,7 @@ type pushResult struct {
 	State       string           `json:"state"`
 	Error       string           `json:"error"`
 	RefusedBy   string           `json:"refused_by"`
+	LoadedSince []string         `json:"loaded_since"`
 }
 
 type pushSummary struct {
