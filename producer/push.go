@@ -429,7 +429,7 @@ func (p *Pusher) push(ctx context.Context, src Source, prog *Progress, res *Resu
 	defer cancel(nil)
 	j.start(ctx, cancel)
 
-	in, err := open(ctx, src, p.opts.Format, src.path == "" && j.enabled())
+	in, err := open(ctx, src, openOptions{force: p.opts.Format, hashed: src.path == "" && j.enabled(), maxRecord: p.opts.MaxRecordBytes})
 	if err != nil {
 		if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
 			return cause // the heartbeat's, which interrupted the open

@@ -277,13 +277,28 @@ const sniffBytes = 64 << 10
 // extension (.json, .ndjson, .jsonl, .csv, under .gz or .zst), else the
 // first bytes. A .json file whose first line is a whole object followed by
 // another object is read as NDJSON, as many .json files are.
+//
+// Telling NDJSON from a JSON document reads as far as the end of the first
+// line and the start of the next, at most DefaultMaxRecordBytes past the
+// first 64 KiB, so a long first record decides nothing by its length.
 func Open(ctx context.Context, src Source, force Format) (*Input, error) {
-	return open(ctx, src, force, false)
+	return open(ctx, src, openOptions{force: force})
 }
 
-// open is Open that, if hashed, also computes the SHA-256 of the stored
-// bytes as they are read (complete once the input is read to its end).
-func open(ctx context.Context, src Source, force Format, hashed bool) (*Input, error) {
+// openOptions are the settings of open.
+type openOptions struct {
+	force Format
+	// hashed computes the SHA-256 of the stored bytes as they are read
+	// (complete once the input is read to its end).
+	hashed bool
+	// maxRecord bounds how far past sniffBytes format detection reads;
+	// DefaultMaxRecordBytes when zero.
+	maxRecord int
+}
+
+// open is Open with options.
+func open(ctx context.Context, src Source, o openOptions) (*Input, error) {
+	force, hashed := o.force, o.hashed
 	raw, size, err := src.open(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", src.Name, err)
@@ -328,6 +343,12 @@ func open(ctx context.Context, src Source, force Format, hashed bool) (*Input, e
 			in.Close()
 			return nil, fmt.Errorf("read %s: %w", src.Name, err)
 		}
+		if len(head) == sniffBytes && firstLineOpen(head) {
+			if head, err = in.sniffMore(o.maxRecord); err != nil {
+				in.Close()
+				return nil, fmt.Errorf("read %s: %w", src.Name, err)
+			}
+		}
 		in.Format = detect(name, head)
 		if in.Format == FormatAuto {
 			in.Close()
@@ -336,6 +357,54 @@ func open(ctx context.Context, src Source, force Format, hashed bool) (*Input, e
 	}
 	return in, nil
 }
+
+// firstLineOpen reports whether head starts with an object whose line, as
+// far as head goes, is not followed by another line's value: what follows
+// the first line is what tells NDJSON from a JSON document.
+func firstLineOpen(head []byte) bool {
+	head = bytes.TrimLeft(bytes.TrimPrefix(head, []byte("\xef\xbb\xbf")), " \t\r\n")
+	if len(head) == 0 || head[0] != '{' {
+		return false
+	}
+	_, rest, found := bytes.Cut(head, []byte{'\n'})
+	return !found || len(bytes.TrimLeft(rest, " \t\r\n")) == 0
+}
+
+// sniffMore reads past the first sniffBytes until the first line is
+// followed by a value, at most maxRecord bytes more, and returns all it
+// read; reading the input starts again from its beginning.
+func (in *Input) sniffMore(maxRecord int) ([]byte, error) {
+	if maxRecord <= 0 {
+		maxRecord = DefaultMaxRecordBytes
+	}
+	limit := sniffBytes + maxRecord
+	buf := make([]byte, 0, 2*sniffBytes)
+	var err error
+	for len(buf) < limit && (len(buf) <= sniffBytes || firstLineOpen(buf)) {
+		if len(buf) == cap(buf) {
+			buf = append(buf, make([]byte, min(cap(buf), limit-len(buf)))...)[:len(buf)]
+		}
+		var n int
+		n, err = in.r.Read(buf[len(buf):min(cap(buf), limit)])
+		buf = buf[:len(buf)+n]
+		if err != nil {
+			break
+		}
+	}
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	rest := in.r
+	if err != nil {
+		rest = bufio.NewReader(eofReader{})
+	}
+	in.r = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(buf), rest), sniffBytes)
+	return buf, nil
+}
+
+type eofReader struct{}
+
+func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
 
 // detect picks a format from the name's extension and the first bytes.
 func detect(name string, head []byte) Format {
