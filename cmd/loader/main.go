@@ -7,6 +7,7 @@
 //	loader status JOB             one job and its progress
 //	loader errors JOB             the records a job rejected
 //	loader sql  "SELECT ..."      query ClickHouse: an aligned table, or TSV with --tsv
+//	loader prune --older-than D   drop old months of ingest_jobs and ingest_errors
 //	loader gen  [flags]           write a synthetic products file
 package main
 
@@ -43,6 +44,7 @@ func commands() []command {
 		{"status", "[flags] JOB", "show one job and its progress through processor and aggregator", runStatus},
 		{"errors", "[flags] JOB", "print the records a job rejected, with line and reason", runErrors},
 		{"sql", `"SELECT ..."`, "run a query against ClickHouse and print the result", runSQL},
+		{"prune", "--older-than D", "drop the months of ingest_jobs and ingest_errors older than D (90d)", runPrune},
 		{"gen", "[flags]", "write a synthetic products file", runGen},
 	}
 }

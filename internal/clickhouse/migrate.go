@@ -105,7 +105,9 @@ var bookkeeping = []table{
 			{"updated_at", "DateTime"},
 			{"version", "UInt64"},
 		},
-		engine: "ENGINE = ReplacingMergeTree(version)\nORDER BY id",
+		// By month of the job's start, which every version of a job
+		// shares: `loader prune` drops whole months (18.16 has no TTL).
+		engine: "ENGINE = ReplacingMergeTree(version)\nPARTITION BY toYYYYMM(started_at)\nORDER BY id",
 	},
 	{
 		// For a record the loader rejected, topic is empty and offset is
@@ -124,7 +126,9 @@ var bookkeeping = []table{
 			{"offset", "UInt64"},
 			{"at", "DateTime"},
 		},
-		engine: "ENGINE = ReplacingMergeTree\nORDER BY (job, source, stage, line, partition, offset)",
+		// By month of writing, for `loader prune`. A record set aside
+		// twice across a month's end is kept twice.
+		engine: "ENGINE = ReplacingMergeTree\nPARTITION BY toYYYYMM(at)\nORDER BY (job, source, stage, line, partition, offset)",
 	},
 	{
 		name: CountsTable,
