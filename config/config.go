@@ -66,6 +66,15 @@ type Loader struct {
 	// DeliveryTimeout bounds how long a record may wait for the broker;
 	// past it the push fails instead of hanging on a broker that is gone.
 	DeliveryTimeout time.Duration `mapstructure:"delivery_timeout"`
+	// URLConnectTimeout bounds connecting to the server of a pushed URL.
+	URLConnectTimeout time.Duration `mapstructure:"url_connect_timeout"`
+	// URLHeaderTimeout bounds the wait for a URL's response headers.
+	URLHeaderTimeout time.Duration `mapstructure:"url_header_timeout"`
+	// URLIdleTimeout fails a URL push whose server sends no data for that
+	// long while the loader waits for it.
+	URLIdleTimeout time.Duration `mapstructure:"url_idle_timeout"`
+	// URLMaxBytes bounds what one URL may send (as stored, compressed).
+	URLMaxBytes Bytes `mapstructure:"url_max_bytes"`
 }
 
 // Processor tunes the processor: its consumer group and its batches.
@@ -167,6 +176,19 @@ func Default() Config {
 			// Long enough to ride out a broker restart, short enough that a
 			// push against a dead broker ends with an answer.
 			DeliveryTimeout: 2 * time.Minute,
+			// A server that has not accepted in 10s is down or filtered;
+			// a slow link still connects well within it.
+			URLConnectTimeout: 10 * time.Second,
+			// Servers that build an export before answering take a while;
+			// a minute lets them, and then the job fails with the reason.
+			URLHeaderTimeout: time.Minute,
+			// A live transfer's pauses (retransmits, a busy server) stay
+			// well under 30s; a longer silence is a stalled transfer, which
+			// would otherwise leave the job producing forever.
+			URLIdleTimeout: 30 * time.Second,
+			// Far above any real export (a push streams, so size costs time,
+			// not memory), yet a server that never ends is stopped.
+			URLMaxBytes: 64 << 30,
 		},
 		Processor: Processor{
 			Group: "skuflow-processor",
@@ -262,6 +284,12 @@ func (c *Config) Validate() error {
 		bad("loader.batch_max_bytes", "must be at least 1KiB, got %d", c.Loader.BatchMaxBytes)
 	}
 	positive(bad, "loader.delivery_timeout", c.Loader.DeliveryTimeout)
+	positive(bad, "loader.url_connect_timeout", c.Loader.URLConnectTimeout)
+	positive(bad, "loader.url_header_timeout", c.Loader.URLHeaderTimeout)
+	positive(bad, "loader.url_idle_timeout", c.Loader.URLIdleTimeout)
+	if c.Loader.URLMaxBytes < 1024 {
+		bad("loader.url_max_bytes", "must be at least 1KiB, got %d", c.Loader.URLMaxBytes)
+	}
 	if c.Loader.ShowErrors < 0 {
 		bad("loader.show_errors", "must not be negative, got %d", c.Loader.ShowErrors)
 	}

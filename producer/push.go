@@ -32,6 +32,8 @@ type Options struct {
 	Format Format
 	// MaxRecordBytes bounds one input record (see ReaderOptions).
 	MaxRecordBytes int
+	// URL bounds fetching an http(s) source.
+	URL URLLimits
 	// MaxValueBytes bounds one produced record (key, value and headers); it
 	// must stay under the producer's batch limit. A larger record is
 	// rejected, not sent.
@@ -429,7 +431,7 @@ func (p *Pusher) push(ctx context.Context, src Source, prog *Progress, res *Resu
 	defer cancel(nil)
 	j.start(ctx, cancel)
 
-	in, err := open(ctx, src, openOptions{force: p.opts.Format, hashed: src.path == "" && j.enabled(), maxRecord: p.opts.MaxRecordBytes})
+	in, err := open(ctx, src, openOptions{force: p.opts.Format, hashed: src.path == "" && j.enabled(), maxRecord: p.opts.MaxRecordBytes, url: p.opts.URL})
 	if err != nil {
 		if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
 			return cause // the heartbeat's, which interrupted the open

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -18,6 +19,7 @@ import (
 	"sort"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
@@ -179,22 +181,147 @@ func fileSource(path string, size int64) Source {
 }
 
 func urlSource(raw string) Source {
-	name := RedactURL(raw)
-	return Source{Name: name, Size: -1, url: raw, open: func(ctx context.Context) (io.ReadCloser, int64, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, raw, nil)
-		if err != nil {
-			return nil, 0, redactErr(err, raw)
+	return Source{Name: RedactURL(raw), Size: -1, url: raw}
+}
+
+// URLLimits bound fetching an http(s) source, so that a server that does
+// not answer, stalls or never ends fails the push with a reason instead of
+// hanging it. A zero field takes its DefaultURLLimits value.
+type URLLimits struct {
+	// ConnectTimeout bounds connecting (TCP, then TLS).
+	ConnectTimeout time.Duration
+	// HeaderTimeout bounds the wait for the response, from the request's
+	// start to its headers.
+	HeaderTimeout time.Duration
+	// IdleTimeout fails the fetch when a read of the body waits that long
+	// for data. Time the push spends not reading (backpressure) does not
+	// count.
+	IdleTimeout time.Duration
+	// MaxBytes bounds the body, as stored (compressed).
+	MaxBytes int64
+}
+
+// DefaultURLLimits are the limits of config.Default (loader.url_*).
+var DefaultURLLimits = URLLimits{
+	ConnectTimeout: 10 * time.Second,
+	HeaderTimeout:  time.Minute,
+	IdleTimeout:    30 * time.Second,
+	MaxBytes:       64 << 30,
+}
+
+func (l URLLimits) orDefaults() URLLimits {
+	d := DefaultURLLimits
+	if l.ConnectTimeout <= 0 {
+		l.ConnectTimeout = d.ConnectTimeout
+	}
+	if l.HeaderTimeout <= 0 {
+		l.HeaderTimeout = d.HeaderTimeout
+	}
+	if l.IdleTimeout <= 0 {
+		l.IdleTimeout = d.IdleTimeout
+	}
+	if l.MaxBytes <= 0 {
+		l.MaxBytes = d.MaxBytes
+	}
+	return l
+}
+
+// fetch GETs the URL of src within lim.
+func fetch(ctx context.Context, src Source, lim URLLimits) (io.ReadCloser, int64, error) {
+	lim = lim.orDefaults()
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.DialContext = (&net.Dialer{Timeout: lim.ConnectTimeout, KeepAlive: 30 * time.Second}).DialContext
+	tr.TLSHandshakeTimeout = lim.ConnectTimeout
+	client := &http.Client{Transport: tr}
+	ctx, cancel := context.WithCancelCause(ctx)
+	fail := func(err error) (io.ReadCloser, int64, error) {
+		cancel(nil)
+		tr.CloseIdleConnections()
+		return nil, 0, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, src.url, nil)
+	if err != nil {
+		return fail(redactErr(err, src.url))
+	}
+	waiting := time.AfterFunc(lim.HeaderTimeout, func() {
+		cancel(fmt.Errorf("no response from %s within %s (loader.url_header_timeout)", src.Name, lim.HeaderTimeout))
+	})
+	resp, err := client.Do(req)
+	waiting.Stop()
+	if err != nil {
+		if cause := context.Cause(ctx); cause != nil && ctx.Err() != nil && context.Cause(ctx) != ctx.Err() {
+			return fail(cause)
 		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return nil, 0, redactErr(err, raw)
+		return fail(redactErr(err, src.url))
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		return fail(fmt.Errorf("GET %s: %s", src.Name, resp.Status))
+	}
+	if resp.ContentLength > lim.MaxBytes {
+		resp.Body.Close()
+		return fail(fmt.Errorf("GET %s: %s: %w", src.Name, tooLong(resp.ContentLength, lim.MaxBytes), ErrTooLarge))
+	}
+	b := &urlBody{body: resp.Body, ctx: ctx, cancel: cancel, tr: tr, lim: lim, name: src.Name, raw: src.url}
+	b.idle = time.AfterFunc(time.Hour, func() {
+		cancel(fmt.Errorf("no data from %s for %s (loader.url_idle_timeout)", src.Name, lim.IdleTimeout))
+	})
+	b.idle.Stop()
+	return b, resp.ContentLength, nil
+}
+
+// ErrTooLarge is returned for a URL that sends more than
+// URLLimits.MaxBytes.
+var ErrTooLarge = errors.New("over loader.url_max_bytes")
+
+func tooLong(n, max int64) string {
+	return fmt.Sprintf("%d bytes, more than the limit of %d", n, max)
+}
+
+// urlBody is a response body read within URLLimits.
+type urlBody struct {
+	body   io.ReadCloser
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	tr     *http.Transport
+	lim    URLLimits
+	name   string
+	raw    string // the URL as given
+	idle   *time.Timer
+	n      int64
+}
+
+func (b *urlBody) Read(p []byte) (int, error) {
+	if b.n > b.lim.MaxBytes {
+		return 0, fmt.Errorf("GET %s: more than %d bytes: %w", b.name, b.lim.MaxBytes, ErrTooLarge)
+	}
+	// One byte more than allowed tells a body of exactly MaxBytes from a
+	// longer one.
+	if left := b.lim.MaxBytes - b.n + 1; int64(len(p)) > left {
+		p = p[:left]
+	}
+	b.idle.Reset(b.lim.IdleTimeout)
+	n, err := b.body.Read(p)
+	b.idle.Stop()
+	b.n += int64(n)
+	if b.n > b.lim.MaxBytes {
+		return n - 1, fmt.Errorf("GET %s: more than %d bytes: %w", b.name, b.lim.MaxBytes, ErrTooLarge)
+	}
+	if err != nil && err != io.EOF {
+		if cause := context.Cause(b.ctx); cause != nil && cause != b.ctx.Err() {
+			return n, cause
 		}
-		if resp.StatusCode != http.StatusOK {
-			resp.Body.Close()
-			return nil, 0, fmt.Errorf("GET %s: %s", name, resp.Status)
-		}
-		return resp.Body, resp.ContentLength, nil
-	}}
+		err = redactErr(err, b.raw)
+	}
+	return n, err
+}
+
+func (b *urlBody) Close() error {
+	b.idle.Stop()
+	err := b.body.Close()
+	b.cancel(nil)
+	b.tr.CloseIdleConnections()
+	return err
 }
 
 // redactErr returns err with the URL raw, wherever its text holds it (the
@@ -294,12 +421,21 @@ type openOptions struct {
 	// maxRecord bounds how far past sniffBytes format detection reads;
 	// DefaultMaxRecordBytes when zero.
 	maxRecord int
+	// url bounds fetching a URL source.
+	url URLLimits
 }
 
 // open is Open with options.
 func open(ctx context.Context, src Source, o openOptions) (*Input, error) {
 	force, hashed := o.force, o.hashed
-	raw, size, err := src.open(ctx)
+	var raw io.ReadCloser
+	var size int64
+	var err error
+	if src.url != "" {
+		raw, size, err = fetch(ctx, src, o.url)
+	} else {
+		raw, size, err = src.open(ctx)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", src.Name, err)
 	}
@@ -337,6 +473,11 @@ func open(ctx context.Context, src Source, o openOptions) (*Input, error) {
 	}
 	in.r = bufio.NewReaderSize(dec, sniffBytes)
 	in.Format = force
+	if in.Format == FormatAuto {
+		// A name that decides needs no look at the data, which a slow
+		// source may take long to send.
+		in.Format = byName(name)
+	}
 	if in.Format == FormatAuto {
 		head, err := in.r.Peek(sniffBytes)
 		if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
@@ -406,8 +547,9 @@ type eofReader struct{}
 
 func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
 
-// detect picks a format from the name's extension and the first bytes.
-func detect(name string, head []byte) Format {
+// byName picks a format from the name's extension when it decides alone:
+// .ndjson, .jsonl and .csv (under .gz or .zst) do, .json does not.
+func byName(name string) Format {
 	name = strings.TrimSuffix(strings.TrimSuffix(name, ".gz"), ".zst")
 	switch filepath.Ext(name) {
 	case ".ndjson", ".jsonl":
@@ -415,6 +557,15 @@ func detect(name string, head []byte) Format {
 	case ".csv":
 		return FormatCSV
 	}
+	return FormatAuto
+}
+
+// detect picks a format from the name's extension and the first bytes.
+func detect(name string, head []byte) Format {
+	if f := byName(name); f != FormatAuto {
+		return f
+	}
+	name = strings.TrimSuffix(strings.TrimSuffix(name, ".gz"), ".zst")
 	head = bytes.TrimPrefix(head, []byte("\xef\xbb\xbf"))
 	trimmed := bytes.TrimLeft(head, " \t\r\n")
 	switch {

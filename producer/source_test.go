@@ -3,12 +3,16 @@ package producer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestRedactURL(t *testing.T) {
@@ -116,5 +120,92 @@ func TestOpenDetectsNDJSONWithLongFirstRecord(t *testing.T) {
 		if n != tt.records {
 			t.Errorf("%s: %d records, want %d", tt.name, n, tt.records)
 		}
+	}
+}
+
+// A URL that stalls, answers late or sends too much fails with the reason,
+// within the limits it was given.
+func TestURLLimits(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	defer close(release)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		wait := func() {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}
+		switch r.URL.Path {
+		case "/stall.ndjson":
+			w.Write([]byte(`{"sku":"a"}` + "\n" + `{"sku":"b"}` + "\n" + `{"sk`))
+			w.(http.Flusher).Flush()
+			wait()
+		case "/stall-sniff.json":
+			w.Write([]byte(`{"sku":"a"}`))
+			w.(http.Flusher).Flush()
+			wait()
+		case "/late.ndjson":
+			wait()
+		case "/big.ndjson", "/big-chunked.ndjson":
+			data := []byte(strings.Repeat(`{"sku":"x"}`+"\n", 1000))
+			if r.URL.Path == "/big.ndjson" {
+				w.Header().Set("Content-Length", fmt.Sprint(len(data)))
+			}
+			w.Write(data)
+		}
+	}))
+	defer srv.Close()
+	lim := URLLimits{HeaderTimeout: 300 * time.Millisecond, IdleTimeout: 300 * time.Millisecond, MaxBytes: 5000}
+	for _, tt := range []struct {
+		path    string
+		records int
+		want    string
+	}{
+		{"/stall.ndjson", 2, "no data from " + srv.URL + "/stall.ndjson for 300ms (loader.url_idle_timeout)"},
+		{"/stall-sniff.json", 0, "no data from " + srv.URL + "/stall-sniff.json for 300ms (loader.url_idle_timeout)"},
+		{"/late.ndjson", 0, "no response from " + srv.URL + "/late.ndjson within 300ms (loader.url_header_timeout)"},
+		{"/big.ndjson", 0, "12000 bytes, more than the limit of 5000: over loader.url_max_bytes"},
+		{"/big-chunked.ndjson", 416, "more than 5000 bytes: over loader.url_max_bytes"},
+	} {
+		srcs, err := Sources([]string{srv.URL + tt.path}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		n, err := readAll(t, srcs[0], lim)
+		if took := time.Since(start); took > 5*time.Second {
+			t.Errorf("%s: took %s", tt.path, took)
+		}
+		if err == nil || !strings.Contains(err.Error(), tt.want) || n != tt.records {
+			t.Errorf("%s: %d records, error %v; want %d records, then %q", tt.path, n, err, tt.records, tt.want)
+		}
+	}
+}
+
+// readAll opens src within lim and reads its records; it returns how many
+// it read and the error that ended it (nil at the end).
+func readAll(t *testing.T, src Source, lim URLLimits) (int, error) {
+	t.Helper()
+	in, err := open(context.Background(), src, openOptions{url: lim})
+	if err != nil {
+		return 0, err
+	}
+	defer in.Close()
+	var r Reader = NewJSONReader(in, ReaderOptions{})
+	if in.Format == FormatNDJSON {
+		r = NewNDJSONReader(in, ReaderOptions{})
+	}
+	n := 0
+	for {
+		_, err := r.Next()
+		if err == io.EOF {
+			return n, nil
+		}
+		var re *RecordError
+		if err != nil && !errors.As(err, &re) {
+			return n, err
+		}
+		n++
 	}
 }

@@ -91,6 +91,12 @@ func runPush(ctx context.Context, args []string, stdio stdio) error {
 		Topic:          cfg.Kafka.Topic,
 		Format:         forced,
 		MaxRecordBytes: int(cfg.Loader.MaxRecordBytes),
+		URL: producer.URLLimits{
+			ConnectTimeout: cfg.Loader.URLConnectTimeout,
+			HeaderTimeout:  cfg.Loader.URLHeaderTimeout,
+			IdleTimeout:    cfg.Loader.URLIdleTimeout,
+			MaxBytes:       int64(cfg.Loader.URLMaxBytes),
+		},
 		// Leave room for the record batch's own framing.
 		MaxValueBytes: int(cfg.Loader.BatchMaxBytes) - 512,
 		Jobs:          store,

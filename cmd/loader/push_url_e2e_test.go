@@ -110,3 +110,46 @@ func TestPushURLCredentialsRedacted(t *testing.T) {
 	out, stderr, _ = run(t, st.Env, nil, "jobs")
 	noSecret("loader jobs", out+stderr)
 }
+
+// A URL whose server sends headers and part of the body, then stalls, fails
+// its push (and job) with the reason once loader.url_idle_timeout passes;
+// it does not hang with the job left producing.
+func TestPushURLStallFailsJob(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "100000")
+		w.Write([]byte(`{"sku":"s1","name":"One"}` + "\n" + `{"sku":"s2","name":"Two"}` + "\n" + `{"sku":"s3","na`))
+		w.(http.Flusher).Flush()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+
+	st := testenv.NewStack(t)
+	cmd := loaderCmd(t, append(st.Env, "SKUFLOW_LOADER_URL_IDLE_TIMEOUT=1s"), "push", "--json", "--no-progress", srv.URL+"/stall.ndjson")
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		<-done
+		row := st.CH.Query(t, "SELECT state, error FROM skuflow.ingest_jobs FINAL")
+		t.Fatalf("push of a stalled URL still running after 30s; ingest_jobs: %q\nstderr: %s", row, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), `"state": "failed"`) || !strings.Contains(stdout.String(), "no data from "+srv.URL+"/stall.ndjson for 1s") {
+		t.Fatalf("summary: %s\nstderr: %s", stdout.String(), stderr.String())
+	}
+	row := st.CH.Query(t, "SELECT state, records_read, position(error, 'no data from') > 0 FROM skuflow.ingest_jobs FINAL")
+	if row != "failed\t2\t1" {
+		t.Fatalf("ingest_jobs: %q", row)
+	}
+}
