@@ -15,27 +15,44 @@ var tsvEscaper = strings.NewReplacer("\\", "\\\\", "\t", "\\t", "\n", "\\n", "\r
 // ClickHouse's TabSeparatedWithNames does.
 func WriteTSV(w io.Writer, header []string, rows [][]string) error {
 	for _, r := range append([][]string{header}, rows...) {
-		for i, v := range r {
-			if i > 0 {
-				if _, err := io.WriteString(w, "\t"); err != nil {
-					return err
-				}
-			}
-			if _, err := io.WriteString(w, tsvEscaper.Replace(v)); err != nil {
-				return err
-			}
-		}
-		if _, err := io.WriteString(w, "\n"); err != nil {
+		if err := WriteTSVRow(w, r); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+// WriteTSVRow writes one line of WriteTSV: the header or a row. Written
+// row by row (through a bufio.Writer), a result of any size streams.
+func WriteTSVRow(w io.Writer, r []string) error {
+	for i, v := range r {
+		if i > 0 {
+			if _, err := io.WriteString(w, "\t"); err != nil {
+				return err
+			}
+		}
+		if _, err := io.WriteString(w, tsvEscaper.Replace(v)); err != nil {
+			return err
+		}
+	}
+	_, err := io.WriteString(w, "\n")
+	return err
+}
+
 // WriteTable writes the rows as an aligned table for a person: a header,
 // a rule, one line per row (line breaks in values shown as \n, long values
 // cut at maxWidth), and the row count.
 func WriteTable(w io.Writer, header []string, rows [][]string, maxWidth int) error {
+	note := fmt.Sprintf("(%s rows)", Count(int64(len(rows))))
+	if len(rows) == 1 {
+		note = "(1 row)"
+	}
+	return WriteTableNote(w, header, rows, maxWidth, note)
+}
+
+// WriteTableNote is WriteTable with note as its last line instead of the
+// row count: for the first rows of a result, say.
+func WriteTableNote(w io.Writer, header []string, rows [][]string, maxWidth int, note string) error {
 	cells := make([][]string, 0, len(rows)+1)
 	for _, r := range append([][]string{header}, rows...) {
 		line := make([]string, len(r))
@@ -76,11 +93,7 @@ func WriteTable(w io.Writer, header []string, rows [][]string, maxWidth int) err
 			b.WriteByte('\n')
 		}
 	}
-	if len(rows) == 1 {
-		b.WriteString("(1 row)\n")
-	} else {
-		fmt.Fprintf(&b, "(%s rows)\n", Count(int64(len(rows))))
-	}
+	b.WriteString(note + "\n")
 	_, err := io.WriteString(w, b.String())
 	return err
 }

@@ -4,41 +4,65 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"slices"
 	"strconv"
 	"time"
 )
 
 // QueryText runs a query and returns its column names and every value as
 // text, the way clickhouse-client writes them in TSV (dates as
-// 2006-01-02 15:04:05, no quoting). It is for showing results to a person
-// or a script, not for large results.
+// 2006-01-02 15:04:05, no quoting). It holds the whole result: it is for
+// small results; StreamText is for any.
 func QueryText(ctx context.Context, conn Conn, query string) ([]string, [][]string, error) {
-	rows, err := conn.Query(ctx, query)
+	var names []string
+	var out [][]string
+	err := StreamText(ctx, conn, query,
+		func(h []string) error { names = slices.Clone(h); return nil },
+		func(r []string) error { out = append(out, slices.Clone(r)); return nil })
 	if err != nil {
 		return nil, nil, err
 	}
+	return names, out, nil
+}
+
+// StreamText runs a query and hands its column names to header, then each
+// row, as text (as QueryText writes it), to row, as the rows arrive: it
+// holds one block of the result at a time, however large the result. The
+// slices are reused: a callback that keeps one must copy it. An error from
+// a callback cancels the query and is returned as it is.
+func StreamText(ctx context.Context, conn Conn, query string, header, row func([]string) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	rows, err := conn.Query(ctx, query)
+	if err != nil {
+		return err
+	}
+	// Cancel before Close: Close reads what is left of the result.
 	defer rows.Close()
+	defer cancel()
 	types := rows.ColumnTypes()
 	names := make([]string, len(types))
+	ptrs := make([]any, len(types))
 	for i, t := range types {
 		names[i] = t.Name()
+		ptrs[i] = reflect.New(t.ScanType()).Interface()
 	}
-	var out [][]string
-	for rows.Next() {
-		ptrs := make([]any, len(types))
-		for i, t := range types {
-			ptrs[i] = reflect.New(t.ScanType()).Interface()
-		}
+	if err := header(names); err != nil {
+		return err
+	}
+	values := make([]string, len(types))
+	for n := 1; rows.Next(); n++ {
 		if err := rows.Scan(ptrs...); err != nil {
-			return nil, nil, fmt.Errorf("read row %d: %w", len(out)+1, err)
+			return fmt.Errorf("read row %d: %w", n, err)
 		}
-		row := make([]string, len(ptrs))
 		for i, p := range ptrs {
-			row[i] = text(reflect.ValueOf(p).Elem().Interface())
+			values[i] = text(reflect.ValueOf(p).Elem().Interface())
 		}
-		out = append(out, row)
+		if err := row(values); err != nil {
+			return err
+		}
 	}
-	return names, out, rows.Err()
+	return rows.Err()
 }
 
 func text(v any) string {
