@@ -3,6 +3,7 @@
 package watcher
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,8 +17,13 @@ const lockName = ".skuflow-watch.lock"
 // lockDir makes sure one watcher at a time owns the folder: two would each
 // take up the other's claims as abandoned.
 func lockDir(dir string) (unlock func(), err error) {
-	f, err := os.OpenFile(filepath.Join(dir, lockName), os.O_CREATE|os.O_RDWR, 0o644)
+	// O_NOFOLLOW: a link planted under the lock's name must not make the
+	// watcher create or open a file elsewhere.
+	f, err := os.OpenFile(filepath.Join(dir, lockName), os.O_CREATE|os.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
 	if err != nil {
+		if errors.Is(err, unix.ELOOP) {
+			return nil, fmt.Errorf("inbox lock %s is a symbolic link; the watcher opens nothing through links: remove it", filepath.Join(dir, lockName))
+		}
 		return nil, fmt.Errorf("inbox lock: %w", err)
 	}
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {

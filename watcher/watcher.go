@@ -18,6 +18,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -62,6 +63,14 @@ type Options struct {
 type Watcher struct {
 	o     Options
 	slots chan struct{}
+	// root is the inbox: every path the watcher opens, writes or renames
+	// is resolved inside it.
+	root *os.Root
+	// abs and real name the inbox as given (made absolute) and with its
+	// links resolved, to tell whether a link's target is inside it.
+	abs, real string
+	// writeData writes a note's bytes; tests make it fail.
+	writeData func(f *os.File, data []byte) error
 
 	mu       sync.Mutex
 	seen     map[string]fileState     // files in the inbox, by name
@@ -78,7 +87,7 @@ type fileState struct {
 	modTime time.Time
 }
 
-// New checks the folder and prepares its subfolders.
+// New checks the folder and prepares its subfolders; Close releases it.
 func New(o Options) (*Watcher, error) {
 	st, err := os.Stat(o.Dir)
 	if err != nil {
@@ -87,10 +96,21 @@ func New(o Options) (*Watcher, error) {
 	if !st.IsDir() {
 		return nil, fmt.Errorf("inbox %s is not a folder", o.Dir)
 	}
-	for _, d := range []string{ProcessingDir, DoneDir, FailedDir} {
-		if err := os.MkdirAll(filepath.Join(o.Dir, d), 0o755); err != nil {
-			return nil, fmt.Errorf("inbox: %w", err)
-		}
+	abs, err := filepath.Abs(o.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("inbox: %w", err)
+	}
+	real, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		return nil, fmt.Errorf("inbox: %w", err)
+	}
+	root, err := os.OpenRoot(o.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("inbox: %w", err)
+	}
+	if err := openSubfolders(root); err != nil {
+		root.Close()
+		return nil, err
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
@@ -98,12 +118,19 @@ func New(o Options) (*Watcher, error) {
 	return &Watcher{
 		o:         o,
 		slots:     make(chan struct{}, max(o.Parallel, 1)),
+		root:      root,
+		abs:       abs,
+		real:      real,
+		writeData: writeAll,
 		seen:      map[string]fileState{},
 		renamed:   map[string]bool{},
 		unclaimed: map[string]bool{},
 		inflight:  map[string]chan struct{}{},
 	}, nil
 }
+
+// Close releases the inbox.
+func (w *Watcher) Close() error { return w.root.Close() }
 
 // Run watches the folder until ctx ends. Files being pushed then are left in
 // processing/ and pushed again by the next Run.
@@ -146,7 +173,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 
 // resume takes up the claims a previous run left in processing/.
 func (w *Watcher) resume(ctx context.Context) error {
-	entries, err := os.ReadDir(filepath.Join(w.o.Dir, ProcessingDir))
+	entries, err := fs.ReadDir(w.root.FS(), ProcessingDir)
 	if err != nil {
 		return fmt.Errorf("inbox: %w", err)
 	}
@@ -155,7 +182,7 @@ func (w *Watcher) resume(ctx context.Context) error {
 			continue
 		}
 		name := e.Name()
-		id, _ := os.ReadFile(w.notePath(name))
+		id, _ := w.root.ReadFile(w.notePath(name))
 		w.o.Log.Info("resuming a file claimed before a restart", "file", name, "job", strings.TrimSpace(string(id)))
 		select {
 		case w.slots <- struct{}{}:
@@ -177,7 +204,7 @@ func (w *Watcher) scan(ctx context.Context) error {
 	if ctx.Err() != nil {
 		return nil // stopping: take nothing new
 	}
-	entries, err := os.ReadDir(w.o.Dir)
+	entries, err := fs.ReadDir(w.root.FS(), ".")
 	if err != nil {
 		return err
 	}
@@ -194,10 +221,23 @@ func (w *Watcher) scan(ctx context.Context) error {
 		if ignored(name) || !(e.Type().IsRegular() || e.Type()&fs.ModeSymlink != 0) {
 			continue
 		}
-		// A symbolic link is taken for the file it points to.
-		info, err := os.Stat(filepath.Join(w.o.Dir, name))
-		if err != nil || !info.Mode().IsRegular() {
-			continue // gone since the listing, or not a file
+		// A symbolic link is taken for the file it points to, if that is
+		// a file inside the inbox; any other link is taken at once, to be
+		// filed in failed/ unread, saying why.
+		info, err := e.Info()
+		if err == nil && e.Type()&fs.ModeSymlink != 0 {
+			var rel string
+			if rel, err = w.target(name); err == nil {
+				info, err = w.root.Stat(rel)
+			}
+			if err != nil || !info.Mode().IsRegular() {
+				present[name] = true
+				todo = append(todo, ready{name, now})
+				continue
+			}
+		}
+		if err != nil {
+			continue // gone since the listing
 		}
 		present[name] = true
 		cur := fileState{size: info.Size(), modTime: info.ModTime()}
@@ -253,11 +293,11 @@ func (w *Watcher) scan(ctx context.Context) error {
 
 // claim moves a file from the inbox into processing/.
 func (w *Watcher) claim(name string) error {
-	dst := filepath.Join(w.o.Dir, ProcessingDir, name)
-	if _, err := os.Lstat(dst); err == nil {
+	dst := path.Join(ProcessingDir, name)
+	if _, err := w.root.Lstat(dst); err == nil {
 		return fmt.Errorf("a file named %s is still being processed", name)
 	}
-	if err := os.Rename(filepath.Join(w.o.Dir, name), dst); err != nil {
+	if err := w.root.Rename(name, dst); err != nil {
 		return err
 	}
 	w.mu.Lock()
@@ -362,8 +402,15 @@ func (w *Watcher) push(ctx context.Context, name, earlier string, log *slog.Logg
 			return &jobs.Job{}, err
 		}
 	}
-	path := filepath.Join(w.o.Dir, ProcessingDir, name)
-	sha, err := producer.HashFile(ctx, path)
+	// Read only what resolves to a file inside the inbox, through the
+	// descriptor that was checked.
+	f, rel, err := w.openInput(name)
+	if err != nil {
+		return &jobs.Job{}, err
+	}
+	defer f.Close()
+	input := w.readPath(f, rel)
+	sha, err := producer.HashFile(ctx, input)
 	if err != nil {
 		return &jobs.Job{}, fmt.Errorf("%s: %w", name, err)
 	}
@@ -376,10 +423,10 @@ func (w *Watcher) push(ctx context.Context, name, earlier string, log *slog.Logg
 	defer unlock()
 
 	id := jobs.NewID(time.Now())
-	if err := writeFileAtomic(w.notePath(name), []byte(id+"\n")); err != nil {
+	if err := w.writeFile(ProcessingDir, noteName(name), []byte(id+"\n")); err != nil {
 		return &jobs.Job{}, fmt.Errorf("note the job of %s: %w", name, err)
 	}
-	src, err := producer.FileSource(path, filepath.Join(w.o.Dir, name))
+	src, err := producer.FileSource(input, filepath.Join(w.o.Dir, name))
 	if err != nil {
 		return &jobs.Job{}, err
 	}
@@ -443,26 +490,30 @@ func (w *Watcher) fail(name, reason string, log *slog.Logger) {
 // first; a name taken there already gets tag in front.
 func (w *Watcher) file(name, dir, suffix string, companion []byte, tag string) (string, error) {
 	dstName := name
-	if _, err := os.Lstat(filepath.Join(w.o.Dir, dir, dstName)); err == nil {
+	if _, err := w.root.Lstat(path.Join(dir, dstName)); err == nil {
 		dstName = tag + "-" + name
 	}
-	if err := writeFileAtomic(filepath.Join(w.o.Dir, dir, dstName+suffix), companion); err != nil {
+	if err := w.writeFile(dir, dstName+suffix, companion); err != nil {
 		return "", err
 	}
 	dst := filepath.Join(w.o.Dir, dir, dstName)
-	if err := os.Rename(filepath.Join(w.o.Dir, ProcessingDir, name), dst); err != nil {
+	if err := w.root.Rename(path.Join(ProcessingDir, name), path.Join(dir, dstName)); err != nil {
 		return "", err
 	}
-	if err := os.Remove(w.notePath(name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := w.root.Remove(w.notePath(name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return dst, err
 	}
 	return dst, nil
 }
 
-// notePath is the hidden file in processing/ that holds a claim's job id.
+// notePath is the hidden file in processing/ that holds a claim's job id,
+// relative to the inbox.
 func (w *Watcher) notePath(name string) string {
-	return filepath.Join(w.o.Dir, ProcessingDir, "."+name+".job")
+	return path.Join(ProcessingDir, noteName(name))
 }
+
+// noteName is the name of a claim's note in processing/.
+func noteName(name string) string { return "." + name + ".job" }
 
 // ignored reports whether a name is hidden or looks like a file still being
 // written under a temporary name.
@@ -475,14 +526,4 @@ func ignored(name string) bool {
 		return true
 	}
 	return false
-}
-
-// writeFileAtomic writes a file under a temporary name and renames it, so
-// that a crash never leaves half of it.
-func writeFileAtomic(path string, data []byte) error {
-	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }

@@ -212,14 +212,18 @@ func TestWatchMixedFiles(t *testing.T) {
 	// Copy them in as a user would (written in place, not renamed), plus a
 	// hidden file and a temporary one, which must be left alone.
 	for _, name := range names(t, staging) {
+		data, _ := os.ReadFile(filepath.Join(staging, name))
 		if name == "h.jsonl" {
-			// A symbolic link is taken for its file.
-			if err := os.Symlink(filepath.Join(staging, name), filepath.Join(inbox, name)); err != nil {
+			// A symbolic link is taken for its file, a hidden one in the
+			// inbox; the link is relative, read from the inbox.
+			if err := os.WriteFile(filepath.Join(inbox, ".h.data"), data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(".h.data", filepath.Join(inbox, name)); err != nil {
 				t.Fatal(err)
 			}
 			continue
 		}
-		data, _ := os.ReadFile(filepath.Join(staging, name))
 		if err := os.WriteFile(filepath.Join(inbox, name), data, 0o644); err != nil {
 			t.Fatal(err)
 		}

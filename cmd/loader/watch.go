@@ -61,6 +61,7 @@ func runWatch(ctx context.Context, args []string, stdio stdio) error {
 	if err != nil {
 		return err
 	}
+	defer w.Close()
 	log.Info("started", "dir", fs.Arg(0), "quiet_period", cfg.Watch.QuietPeriod, "parallel", cfg.Watch.Parallel)
 	err = w.Run(ctx)
 	log.Info("stopped")
