@@ -75,6 +75,9 @@ type Loader struct {
 	URLIdleTimeout time.Duration `mapstructure:"url_idle_timeout"`
 	// URLMaxBytes bounds what one URL may send (as stored, compressed).
 	URLMaxBytes Bytes `mapstructure:"url_max_bytes"`
+	// ZstdMaxWindow bounds the window of a zstd input's frames: the
+	// history its decoder holds, so the loader's memory per input.
+	ZstdMaxWindow Bytes `mapstructure:"zstd_max_window"`
 }
 
 // Processor tunes the processor: its consumer group and its batches.
@@ -189,6 +192,11 @@ func Default() Config {
 			// Far above any real export (a push streams, so size costs time,
 			// not memory), yet a server that never ends is stopped.
 			URLMaxBytes: 64 << 30,
+			// What the zstd CLI decodes without extra memory (--long=27):
+			// every ordinary level fits (-19 uses 8 MiB, --ultra -22 128
+			// MiB), and a frame of --long=29 (512 MiB, times
+			// watch.parallel) is refused instead of taken.
+			ZstdMaxWindow: 128 << 20,
 		},
 		Processor: Processor{
 			Group: "skuflow-processor",
@@ -289,6 +297,9 @@ func (c *Config) Validate() error {
 	positive(bad, "loader.url_idle_timeout", c.Loader.URLIdleTimeout)
 	if c.Loader.URLMaxBytes < 1024 {
 		bad("loader.url_max_bytes", "must be at least 1KiB, got %d", c.Loader.URLMaxBytes)
+	}
+	if c.Loader.ZstdMaxWindow < 1<<20 || c.Loader.ZstdMaxWindow > 1<<31 {
+		bad("loader.zstd_max_window", "must be between 1MiB and 2GiB, got %d", c.Loader.ZstdMaxWindow)
 	}
 	if c.Loader.ShowErrors < 0 {
 		bad("loader.show_errors", "must not be negative, got %d", c.Loader.ShowErrors)

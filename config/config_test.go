@@ -102,6 +102,7 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"loader:\n  url_header_timeout: -1s\n", "loader.url_header_timeout"},
 		{"loader:\n  url_idle_timeout: 0s\n", "loader.url_idle_timeout"},
 		{"loader:\n  url_max_bytes: 10\n", "loader.url_max_bytes"},
+		{"loader:\n  zstd_max_window: 1KiB\n", "loader.zstd_max_window"},
 		{"processor:\n  flush_interval: 0s\n", "processor.flush_interval"},
 		{"broker:\n  port: 70000\n", "broker.port"},
 		{"log:\n  level: loud\n", "log.level"},

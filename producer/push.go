@@ -34,6 +34,9 @@ type Options struct {
 	MaxRecordBytes int
 	// URL bounds fetching an http(s) source.
 	URL URLLimits
+	// ZstdMaxWindow bounds a zstd input's window (DefaultZstdMaxWindow
+	// when zero).
+	ZstdMaxWindow int64
 	// MaxValueBytes bounds one produced record (key, value and headers); it
 	// must stay under the producer's batch limit. A larger record is
 	// rejected, not sent.
@@ -431,7 +434,7 @@ func (p *Pusher) push(ctx context.Context, src Source, prog *Progress, res *Resu
 	defer cancel(nil)
 	j.start(ctx, cancel)
 
-	in, err := open(ctx, src, openOptions{force: p.opts.Format, hashed: src.path == "" && j.enabled(), maxRecord: p.opts.MaxRecordBytes, url: p.opts.URL})
+	in, err := open(ctx, src, openOptions{force: p.opts.Format, hashed: src.path == "" && j.enabled(), maxRecord: p.opts.MaxRecordBytes, url: p.opts.URL, zstdMaxWindow: p.opts.ZstdMaxWindow})
 	if err != nil {
 		if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
 			return cause // the heartbeat's, which interrupted the open

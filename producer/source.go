@@ -423,6 +423,9 @@ type openOptions struct {
 	maxRecord int
 	// url bounds fetching a URL source.
 	url URLLimits
+	// zstdMaxWindow bounds the window of a zstd frame, and so the
+	// decoder's memory; DefaultZstdMaxWindow when zero.
+	zstdMaxWindow int64
 }
 
 // open is Open with options.
@@ -455,12 +458,32 @@ func open(ctx context.Context, src Source, o openOptions) (*Input, error) {
 		}
 		dec, in.Compression, in.closer = zr, "gzip", func() { zr.Close() }
 	case bytes.HasPrefix(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
-		zr, err := zstd.NewReader(counted, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
+		maxWin := o.zstdMaxWindow
+		if maxWin <= 0 {
+			maxWin = DefaultZstdMaxWindow
+		}
+		// The first frame's header says what it needs: refuse it before
+		// the decoder allocates that much. Later frames are held to the
+		// same bound by the decoder.
+		var h zstd.Header
+		hdr, _ := counted.Peek(zstd.HeaderMaxSize)
+		if h.Decode(hdr) == nil {
+			need := h.WindowSize
+			if h.SingleSegment {
+				need = h.FrameContentSize
+			}
+			if need > uint64(maxWin) {
+				raw.Close()
+				return nil, fmt.Errorf("open %s: %w", src.Name, zstdWindowError(need, maxWin))
+			}
+		}
+		zr, err := zstd.NewReader(counted, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
+			zstd.WithDecoderMaxWindow(uint64(maxWin)), zstd.WithDecoderMaxMemory(uint64(maxWin)))
 		if err != nil {
 			raw.Close()
 			return nil, fmt.Errorf("open %s: zstd: %w", src.Name, err)
 		}
-		dec, in.Compression, in.closer = zr, "zstd", zr.Close
+		dec, in.Compression, in.closer = &zstdReader{zr, maxWin}, "zstd", zr.Close
 	}
 	name := strings.ToLower(src.Name)
 	if u, err := url.Parse(src.url); err == nil && src.url != "" {
@@ -603,6 +626,41 @@ func looksNDJSON(head []byte) bool {
 	}
 	rest = bytes.TrimLeft(rest, " \t\r\n")
 	return len(rest) > 0 && rest[0] == '{'
+}
+
+// DefaultZstdMaxWindow is loader.zstd_max_window's default: the window
+// the zstd CLI decodes without being given more memory (--long=27), so a
+// file it reads as it is reads here too.
+const DefaultZstdMaxWindow = 128 << 20
+
+// ErrZstdWindow is returned for a zstd frame whose window (the history
+// the decoder must hold) is over loader.zstd_max_window.
+var ErrZstdWindow = errors.New("zstd window too large")
+
+func zstdWindowError(need uint64, limit int64) error {
+	return fmt.Errorf("%w: zstd frame needs a window of %s, more than loader.zstd_max_window (%s): recompress it without --long (or with a smaller one), or raise the limit",
+		ErrZstdWindow, mib(int64(min(need, 1<<62))), mib(limit))
+}
+
+func mib(n int64) string {
+	if n%(1<<20) == 0 {
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// zstdReader names the limit when a later frame's window is over it.
+type zstdReader struct {
+	zr    *zstd.Decoder
+	limit int64
+}
+
+func (z *zstdReader) Read(p []byte) (int, error) {
+	n, err := z.zr.Read(p)
+	if errors.Is(err, zstd.ErrWindowSizeExceeded) || errors.Is(err, zstd.ErrDecoderSizeExceeded) {
+		err = fmt.Errorf("%w: a zstd frame needs a window of more than loader.zstd_max_window (%s): recompress it without --long (or with a smaller one), or raise the limit", ErrZstdWindow, mib(z.limit))
+	}
+	return n, err
 }
 
 type countingReader struct {

@@ -1,6 +1,7 @@
 package producer
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,7 +10,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -207,5 +210,103 @@ func readAll(t *testing.T, src Source, lim URLLimits) (int, error) {
 			return n, err
 		}
 		n++
+	}
+}
+
+// zstdFrame returns data as one zstd frame of raw blocks whose header asks
+// for a window of 1<<windowLog bytes, as `zstd --long=29` writes for a
+// stream of unknown size.
+func zstdFrame(data []byte, windowLog int) []byte {
+	out := []byte{0x28, 0xb5, 0x2f, 0xfd, 0x00, byte(windowLog-10) << 3}
+	for len(data) > 0 || len(out) == 6 {
+		n := min(len(data), 100<<10)
+		hdr := uint32(n) << 3 // raw block
+		if n == len(data) {
+			hdr |= 1 // last
+		}
+		out = append(out, byte(hdr), byte(hdr>>8), byte(hdr>>16))
+		out = append(out, data[:n]...)
+		data = data[n:]
+	}
+	return out
+}
+
+// A zstd frame whose window is over the limit is refused with an error
+// naming the file and the limit, before the decoder takes the memory; one
+// within it reads.
+func TestZstdMaxWindow(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	data := []byte(strings.Repeat(`{"sku":"z"}`+"\n", 30000))
+	for _, tt := range []struct {
+		name      string
+		windowLog int
+		limit     int64
+		want      string
+	}{
+		{"long29.ndjson.zst", 29, 0, "zstd frame needs a window of 512 MiB, more than loader.zstd_max_window (128 MiB)"},
+		{"long27.ndjson.zst", 27, 64 << 20, "zstd frame needs a window of 128 MiB, more than loader.zstd_max_window (64 MiB)"},
+		{"long27ok.ndjson.zst", 27, 0, ""},
+		{"small.ndjson.zst", 20, 1 << 20, ""},
+	} {
+		path := filepath.Join(dir, tt.name)
+		frame := zstdFrame(data, tt.windowLog)
+		if err := os.WriteFile(path, frame, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if tt.windowLog == 29 {
+			// The frame is real zstd: the zstd CLI reads it, given the memory.
+			if zstd, err := exec.LookPath("zstd"); err == nil {
+				out, err := exec.Command(zstd, "-d", "-c", "--long=29", path).Output()
+				if err != nil || !bytes.Equal(out, data) {
+					t.Fatalf("zstd -d: %v (%d bytes)", err, len(out))
+				}
+			}
+		}
+		src, err := FileSource(path, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		in, err := open(context.Background(), src, openOptions{zstdMaxWindow: tt.limit})
+		if err == nil {
+			_, err = io.Copy(io.Discard, in)
+			in.Close()
+		}
+		runtime.ReadMemStats(&after)
+		if tt.want == "" {
+			if err != nil {
+				t.Errorf("%s: %v", tt.name, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), path) {
+			t.Errorf("%s: error %v, want one naming the file and %q", tt.name, err, tt.want)
+		}
+		if got := after.TotalAlloc - before.TotalAlloc; got > 32<<20 {
+			t.Errorf("%s: refusing it allocated %d MiB", tt.name, got>>20)
+		}
+	}
+}
+
+// A later frame over the limit is refused by the decoder, naming the limit.
+func TestZstdMaxWindowLaterFrame(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "two.ndjson.zst")
+	data := []byte(`{"sku":"z"}` + "\n")
+	os.WriteFile(path, append(zstdFrame(data, 20), zstdFrame(data, 29)...), 0o644)
+	src, err := FileSource(path, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := open(context.Background(), src, openOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	_, err = io.Copy(io.Discard, in)
+	if !errors.Is(err, ErrZstdWindow) || !strings.Contains(err.Error(), "more than loader.zstd_max_window (128 MiB)") {
+		t.Fatalf("error %v", err)
 	}
 }

@@ -97,6 +97,7 @@ func runPush(ctx context.Context, args []string, stdio stdio) error {
 			IdleTimeout:    cfg.Loader.URLIdleTimeout,
 			MaxBytes:       int64(cfg.Loader.URLMaxBytes),
 		},
+		ZstdMaxWindow: int64(cfg.Loader.ZstdMaxWindow),
 		// Leave room for the record batch's own framing.
 		MaxValueBytes: int(cfg.Loader.BatchMaxBytes) - 512,
 		Jobs:          store,
