@@ -1,16 +1,22 @@
 package watcher
 
 import (
+	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path"
 	"path/filepath"
 	"strings"
 	"syscall"
+	"unicode/utf8"
+
+	"skuflow/internal/retry"
 )
 
 // The inbox is written by whoever drops files in it, so the watcher trusts
@@ -168,4 +174,39 @@ func (w *Watcher) openInput(name string) (f *os.File, rel string, err error) {
 func (w *Watcher) inside(abs string) bool {
 	_, ok := w.within(abs)
 	return ok || abs == w.abs || abs == w.real
+}
+
+// keep writes a file of the watcher's own (a note, a companion), retrying
+// with backoff until it works or ctx ends. Failing to write it, for a full
+// disk (ENOSPC, EDQUOT) or any other reason, is never the fault of the file
+// it is about: that file stays where it is meanwhile, and each failure is
+// logged with its reason.
+func (w *Watcher) keep(ctx context.Context, log *slog.Logger, dir, name string, data []byte) error {
+	return retry.Forever(ctx, w.backoff, log, "write "+path.Join(dir, name)+" (the file it is about is not at fault and waits)",
+		func(error) bool { return true },
+		func(context.Context) error { return w.writeFile(dir, name, data) })
+}
+
+// maxName is the longest name, in bytes, that common file systems take.
+const maxName = 255
+
+// fit returns name if extra more bytes still make a legal name; else name
+// shortened: its start, a hash of the whole name (so that two long names
+// stay apart) and its extension, extra bytes short of maxName.
+func fit(name string, extra int) string {
+	if len(name)+extra <= maxName {
+		return name
+	}
+	sum := sha256.Sum256([]byte(name))
+	mark := "~" + hex.EncodeToString(sum[:8])
+	ext := filepath.Ext(name)
+	if len(ext) > 16 {
+		ext = ""
+	}
+	stem := name[:len(name)-len(ext)]
+	keep := max(min(maxName-extra-len(mark)-len(ext), len(stem)), 0)
+	for keep > 0 && keep < len(stem) && !utf8.RuneStart(stem[keep]) {
+		keep-- // do not cut a character in two
+	}
+	return stem[:keep] + mark + ext
 }

@@ -71,9 +71,13 @@ type Watcher struct {
 	abs, real string
 	// writeData writes a note's bytes; tests make it fail.
 	writeData func(f *os.File, data []byte) error
+	// backoff paces retries of the watcher's own writes.
+	backoff retry.Backoff
+	// ctx is Run's: retries of filing a file stop with it.
+	ctx context.Context
 
 	mu       sync.Mutex
-	seen     map[string]fileState     // files in the inbox, by name
+	seen     map[string]*seenFile     // files in the inbox, by name
 	renamed  map[string]bool          // names renamed in, complete at once
 	inflight map[string]chan struct{} // content digests being pushed
 	// unclaimed holds names that could not be taken yet, said once.
@@ -85,6 +89,16 @@ type Watcher struct {
 type fileState struct {
 	size    int64
 	modTime time.Time
+}
+
+// seenFile is a file in the inbox as scans saw it.
+type seenFile struct {
+	state fileState
+	// since is when scans first saw state, by this machine's clock: a
+	// modification time in the future (a writer's clock ahead) must not
+	// keep a file waiting forever.
+	since      time.Time
+	toldFuture bool
 }
 
 // New checks the folder and prepares its subfolders; Close releases it.
@@ -122,7 +136,9 @@ func New(o Options) (*Watcher, error) {
 		abs:       abs,
 		real:      real,
 		writeData: writeAll,
-		seen:      map[string]fileState{},
+		backoff:   retry.Default,
+		ctx:       context.Background(),
+		seen:      map[string]*seenFile{},
 		renamed:   map[string]bool{},
 		unclaimed: map[string]bool{},
 		inflight:  map[string]chan struct{}{},
@@ -140,6 +156,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 		return err
 	}
 	defer unlock()
+	w.ctx = ctx
 	wake := make(chan struct{}, 1)
 	stopNotify := notify(w.o.Dir, func(name string) {
 		w.mu.Lock()
@@ -241,11 +258,25 @@ func (w *Watcher) scan(ctx context.Context) error {
 		}
 		present[name] = true
 		cur := fileState{size: info.Size(), modTime: info.ModTime()}
-		prev, ok := w.seen[name]
-		w.seen[name] = cur
-		// Complete: renamed in, or not written to for the quiet period
-		// and unchanged since the last look.
-		if w.renamed[name] || ok && prev == cur && now.Sub(cur.modTime) >= w.o.QuietPeriod {
+		sf := w.seen[name]
+		unchanged := sf != nil && sf.state == cur
+		if sf == nil {
+			sf = &seenFile{}
+			w.seen[name] = sf
+		}
+		if !unchanged {
+			sf.state, sf.since = cur, now
+		}
+		if cur.modTime.After(now.Add(w.o.QuietPeriod)) && !sf.toldFuture {
+			sf.toldFuture = true
+			w.o.Log.Warn("the file's modification time is in the future (the writer's clock is ahead?); it is taken once unchanged for the quiet period by this machine's clock",
+				"file", name, "mod_time", cur.modTime, "quiet_period", w.o.QuietPeriod)
+		}
+		// Complete: renamed in, or unchanged since the last look and not
+		// written to for the quiet period (by its modification time, or
+		// by what the scans saw).
+		quiet := now.Sub(cur.modTime) >= w.o.QuietPeriod || now.Sub(sf.since) >= w.o.QuietPeriod
+		if w.renamed[name] || unchanged && quiet {
 			todo = append(todo, ready{name, cur.modTime})
 		}
 	}
@@ -423,7 +454,10 @@ func (w *Watcher) push(ctx context.Context, name, earlier string, log *slog.Logg
 	defer unlock()
 
 	id := jobs.NewID(time.Now())
-	if err := w.writeFile(ProcessingDir, noteName(name), []byte(id+"\n")); err != nil {
+	// The note is the watcher's own: failing to write it (a full disk)
+	// is never the file's fault. keep retries until it works or the
+	// watcher stops.
+	if err := w.keep(ctx, log, ProcessingDir, noteName(name), []byte(id+"\n")); err != nil {
 		return &jobs.Job{}, fmt.Errorf("note the job of %s: %w", name, err)
 	}
 	src, err := producer.FileSource(input, filepath.Join(w.o.Dir, name))
@@ -468,7 +502,7 @@ func (w *Watcher) done(name string, job *jobs.Job, log *slog.Logger) {
 		log.Error("encode the job", "err", err)
 		return
 	}
-	dst, err := w.file(name, DoneDir, ".job.json", append(body, '\n'), job.ID)
+	dst, err := w.file(name, DoneDir, ".job.json", append(body, '\n'), job.ID, log)
 	if err != nil {
 		log.Error("move the file to done/", "err", err)
 		return
@@ -478,7 +512,7 @@ func (w *Watcher) done(name string, job *jobs.Job, log *slog.Logger) {
 
 // fail files a file in failed/ with why in a text file beside it.
 func (w *Watcher) fail(name, reason string, log *slog.Logger) {
-	dst, err := w.file(name, FailedDir, ".error.txt", []byte(reason), time.Now().UTC().Format("20060102T150405Z"))
+	dst, err := w.file(name, FailedDir, ".error.txt", []byte(reason), time.Now().UTC().Format("20060102T150405Z"), log)
 	if err != nil {
 		log.Error("move the file to failed/", "err", err)
 		return
@@ -487,21 +521,29 @@ func (w *Watcher) fail(name, reason string, log *slog.Logger) {
 }
 
 // file moves a claimed file to dir, writing its companion (name+suffix)
-// first; a name taken there already gets tag in front.
-func (w *Watcher) file(name, dir, suffix string, companion []byte, tag string) (string, error) {
+// first; a name taken there already gets tag in front. Names too long with
+// the tag or the suffix are shortened (see fit). Failing to write is the
+// environment's fault (a full disk): it is retried until the watcher
+// stops, and the file stays in processing/ meanwhile.
+func (w *Watcher) file(name, dir, suffix string, companion []byte, tag string, log *slog.Logger) (string, error) {
 	dstName := name
 	if _, err := w.root.Lstat(path.Join(dir, dstName)); err == nil {
-		dstName = tag + "-" + name
+		dstName = fit(tag+"-"+name, 0)
 	}
-	if err := w.writeFile(dir, dstName+suffix, companion); err != nil {
+	if err := w.keep(w.ctx, log, dir, fit(dstName, len(suffix))+suffix, companion); err != nil {
+		return "", err
+	}
+	err := retry.Forever(w.ctx, w.backoff, log, "move the file to "+dir+"/; it stays in processing/ meanwhile",
+		func(err error) bool { return !errors.Is(err, fs.ErrNotExist) },
+		func(context.Context) error {
+			return w.root.Rename(path.Join(ProcessingDir, name), path.Join(dir, dstName))
+		})
+	if err != nil {
 		return "", err
 	}
 	dst := filepath.Join(w.o.Dir, dir, dstName)
-	if err := w.root.Rename(path.Join(ProcessingDir, name), path.Join(dir, dstName)); err != nil {
-		return "", err
-	}
 	if err := w.root.Remove(w.notePath(name)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return dst, err
+		log.Warn("remove the job note", "note", w.notePath(name), "err", err)
 	}
 	return dst, nil
 }
@@ -512,8 +554,9 @@ func (w *Watcher) notePath(name string) string {
 	return path.Join(ProcessingDir, noteName(name))
 }
 
-// noteName is the name of a claim's note in processing/.
-func noteName(name string) string { return "." + name + ".job" }
+// noteName is the name of a claim's note in processing/: the file's name,
+// shortened if need be, hidden and marked.
+func noteName(name string) string { return "." + fit(name, len("..job")) + ".job" }
 
 // ignored reports whether a name is hidden or looks like a file still being
 // written under a temporary name.
