@@ -25,6 +25,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fsnotify/fsnotify"
 	"github.com/twmb/franz-go/pkg/kadm"
 
 	"skuflow/internal/retry"
@@ -78,7 +79,7 @@ type Watcher struct {
 
 	mu       sync.Mutex
 	seen     map[string]*seenFile     // files in the inbox, by name
-	renamed  map[string]bool          // names renamed in, complete at once
+	renamed  map[string]bool          // names created, not written since: see movedSinceWritten
 	inflight map[string]chan struct{} // content digests being pushed
 	// unclaimed holds names that could not be taken yet, said once.
 	unclaimed map[string]bool
@@ -158,13 +159,23 @@ func (w *Watcher) Run(ctx context.Context) error {
 	defer unlock()
 	w.ctx = ctx
 	wake := make(chan struct{}, 1)
-	stopNotify := notify(w.o.Dir, func(name string) {
+	stopNotify := notify(w.o.Dir, func(name string, op fsnotify.Op) {
+		// A rename into the folder and a file created in it are both
+		// Create; a write after it means the file is still being written.
+		created := op.Has(fsnotify.Create)
 		w.mu.Lock()
-		w.renamed[name] = true
+		switch {
+		case created:
+			w.renamed[name] = true
+		case op.Has(fsnotify.Write):
+			delete(w.renamed, name)
+		}
 		w.mu.Unlock()
-		select {
-		case wake <- struct{}{}:
-		default:
+		if created {
+			select {
+			case wake <- struct{}{}:
+			default:
+			}
 		}
 	}, w.o.Log)
 	defer stopNotify()
@@ -276,7 +287,7 @@ func (w *Watcher) scan(ctx context.Context) error {
 		// written to for the quiet period (by its modification time, or
 		// by what the scans saw).
 		quiet := now.Sub(cur.modTime) >= w.o.QuietPeriod || now.Sub(sf.since) >= w.o.QuietPeriod
-		if w.renamed[name] || unchanged && quiet {
+		if w.renamed[name] && movedSinceWritten(info) || unchanged && quiet {
 			todo = append(todo, ready{name, cur.modTime})
 		}
 	}
