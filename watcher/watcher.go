@@ -162,12 +162,15 @@ func (w *Watcher) Run(ctx context.Context) error {
 	stopNotify := notify(w.o.Dir, func(name string, op fsnotify.Op) {
 		// A rename into the folder and a file created in it are both
 		// Create; a write after it means the file is still being written.
+		if ignored(name) {
+			return // never taken: remembering it would only grow the map
+		}
 		created := op.Has(fsnotify.Create)
 		w.mu.Lock()
 		switch {
 		case created:
 			w.renamed[name] = true
-		case op.Has(fsnotify.Write):
+		case op.Has(fsnotify.Write) || op.Has(fsnotify.Remove) || op.Has(fsnotify.Rename):
 			delete(w.renamed, name)
 		}
 		w.mu.Unlock()
