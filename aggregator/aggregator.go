@@ -2,8 +2,12 @@ package aggregator
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -25,6 +29,12 @@ type Aggregator struct {
 	conn   clickhouse.Conn
 	log    *slog.Logger
 
+	// inc is the incarnation of the topic the member reads (see
+	// internal/clickhouse.Incarnation): record versions are built on it.
+	inc uint32
+	// load reads a partition's state from ClickHouse; tests may replace it.
+	load func(ctx context.Context, parts []int32) (map[int32]*loaded, error)
+
 	names *names
 	parts map[int32]*partition
 	// pending holds counts taken from the partitions but not yet written;
@@ -37,93 +47,206 @@ type Aggregator struct {
 	fields []schemas.Field
 	key    []byte
 	text   []byte
+	// partitions is the configured partition count, by which a record's
+	// key must give its partition.
+	partitions int
 
 	stats Stats
 }
 
 // Stats count what an instance has done since it started.
 type Stats struct {
-	Applied  int64 // records applied to the state, replays included
-	Replayed int64 // records replayed to rebuild state
-	Skipped  int64 // records that are not valid products (the processor sets them aside too)
-	Written  int64 // count rows written
+	Applied int64 // records applied to the state
+	Loaded  int64 // skus loaded from ClickHouse on assignment
+	Skipped int64 // records that are not valid products, or not where their key belongs (the processor sets them aside too)
+	Written int64 // count rows written
 }
 
 // New returns an aggregator for the schema's AggregateBy column.
 func New(cfg config.Config, s *schemas.Schema, conn clickhouse.Conn, log *slog.Logger) *Aggregator {
-	return &Aggregator{
+	a := &Aggregator{
 		cfg: cfg, schema: s, conn: conn, log: log,
 		names: newNames(), parts: map[int32]*partition{},
+		partitions: cfg.Kafka.Partitions,
 	}
+	a.load = a.loadFromClickHouse
+	return a
 }
 
 // Run migrates the database, checks the topic, and keeps the counts until
 // ctx is cancelled; then it writes what it holds, commits and leaves the
-// group.
+// group. When the topic is recreated it starts again on the new one; a
+// changed partition count stops it with an error.
 func (a *Aggregator) Run(ctx context.Context, extra ...kgo.Opt) error {
 	backoff := retry.Default
 	if err := clickhouse.Prepare(ctx, a.conn, a.cfg, a.schema, a.log, backoff); err != nil {
 		return err
 	}
-	if err := kafka.Prepare(ctx, a.cfg.Kafka, a.log, backoff); err != nil {
+	ac := a.cfg.Aggregator
+	for {
+		topic, err := consume.PrepareTopic(ctx, a.conn, a.cfg, a.log, backoff)
+		if err != nil {
+			return err
+		}
+		a.inc, a.parts, a.pending, a.held, a.first = topic.Incarnation, map[int32]*partition{}, a.pending[:0], 0, time.Time{}
+		a.log.Info("started", "group", ac.Group, "topic", a.cfg.Kafka.Topic, "topic_id", topic.ID, "incarnation", topic.Incarnation, "by", a.schema.AggregateBy)
+		err = consume.Run(ctx, consume.Options{
+			Kafka:           a.cfg.Kafka,
+			Group:           ac.Group,
+			SessionTimeout:  ac.SessionTimeout,
+			ShutdownTimeout: ac.ShutdownTimeout,
+			FetchMaxBytes:   8 << 20,
+			Log:             a.log,
+			Backoff:         backoff,
+			Topic:           topic.TopicState,
+		}, a, extra...)
+		a.log.Info("stopped", "applied", a.stats.Applied, "loaded", a.stats.Loaded, "written", a.stats.Written, "skipped", a.stats.Skipped)
+		if errors.Is(err, kafka.ErrTopicRecreated) && ctx.Err() == nil {
+			a.log.Warn("the topic was recreated; starting again on it", "err", err)
+			continue
+		}
 		return err
 	}
-	ac := a.cfg.Aggregator
-	a.log.Info("started", "group", ac.Group, "topic", a.cfg.Kafka.Topic, "by", a.schema.AggregateBy)
-	err := consume.Run(ctx, consume.Options{
-		Kafka:           a.cfg.Kafka,
-		Group:           ac.Group,
-		SessionTimeout:  ac.SessionTimeout,
-		ShutdownTimeout: ac.ShutdownTimeout,
-		FetchMaxBytes:   8 << 20,
-		Log:             a.log,
-		Backoff:         backoff,
-	}, a, extra...)
-	a.log.Info("stopped", "applied", a.stats.Applied, "replayed", a.stats.Replayed, "written", a.stats.Written, "skipped", a.stats.Skipped)
-	return err
 }
 
-// Assigned starts every newly assigned partition from its beginning, to
-// rebuild its state, and remembers where the group had committed: records
-// before that only rebuild.
-func (a *Aggregator) Assigned(committed map[int32]kgo.Offset) map[int32]kgo.Offset {
-	out := make(map[int32]kgo.Offset, len(committed))
-	for p, o := range committed {
-		until := max(o.EpochOffset().Offset, 0) // no commit yet: nothing to replay
-		a.parts[p] = newPartition(a.names, until)
-		out[p] = kgo.NewOffset().AtStart()
-		a.log.Info("partition assigned; its state is rebuilt from the topic", "partition", p, "replay_until", until)
+// loaded is a partition's state as ClickHouse holds it.
+type loaded struct {
+	state *partition
+	// from is the offset to read from: past the last record of this
+	// incarnation that the records table holds, or 0.
+	from int64
+}
+
+// Assigned loads the state of newly assigned partitions from ClickHouse
+// (the records table's current rows, FINAL) and starts each where those
+// rows end: the table, not the topic, is the durable truth, so compaction,
+// retention and a recreated topic cannot take a sku's old name from the
+// state. Counts stored for the partition that differ from the loaded
+// state are written again at the next flush.
+func (a *Aggregator) Assigned(ctx context.Context, committed map[int32]kgo.Offset) (map[int32]kgo.Offset, error) {
+	parts := make([]int32, 0, len(committed))
+	for p := range committed {
+		parts = append(parts, p)
 	}
-	return out
+	slices.Sort(parts)
+	start := time.Now()
+	var got map[int32]*loaded
+	err := retry.Forever(ctx, retry.Default, a.log, "load partition state", func(error) bool { return true }, func(ctx context.Context) error {
+		var err error
+		got, err = a.load(ctx, parts)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int32]kgo.Offset, len(committed))
+	for _, p := range parts {
+		l := got[p]
+		l.state.committed = max(committed[p].EpochOffset().Offset, 0)
+		a.parts[p] = l.state
+		a.stats.Loaded += int64(l.state.skus.len())
+		// The epoch is cleared: the offset is not one the group committed.
+		out[p] = kgo.NewOffset().At(l.from).WithEpoch(-1)
+		a.log.Info("partition assigned; state loaded from ClickHouse", "partition", p, "skus", l.state.skus.len(),
+			"names", len(l.state.counts), "read_from", l.from, "committed", l.state.committed, "took", time.Since(start).Round(time.Millisecond))
+	}
+	return out, nil
+}
+
+// loadFromClickHouse reads the current rows of the partitions from the
+// records table and the stored counts from the counts table.
+func (a *Aggregator) loadFromClickHouse(ctx context.Context, parts []int32) (map[int32]*loaded, error) {
+	out := make(map[int32]*loaded, len(parts))
+	in := make([]string, len(parts))
+	for i, p := range parts {
+		out[p] = &loaded{state: newPartition(a.names)}
+		in[i] = strconv.Itoa(int(p))
+	}
+	if len(a.schema.Key) != 1 {
+		return nil, fmt.Errorf("aggregate of %s: a composite key is not supported yet", a.schema.Name)
+	}
+	db := a.cfg.ClickHouse.Database
+	rows, err := a.conn.Query(ctx, fmt.Sprintf("SELECT _partition, toString(%s), toString(%s), %s FROM %s FINAL WHERE _partition IN (%s)",
+		clickhouse.Ident(a.schema.Key[0]), clickhouse.Ident(a.schema.AggregateBy), clickhouse.Ident(schemas.VersionColumn),
+		clickhouse.Table(db, a.schema.Name), strings.Join(in, ", ")))
+	if err != nil {
+		return nil, fmt.Errorf("read the rows of partitions %v: %w", parts, err)
+	}
+	defer rows.Close()
+	top := map[int32]uint64{}
+	var (
+		partition uint32
+		sku, name string
+		version   uint64
+	)
+	for rows.Next() {
+		if err := rows.Scan(&partition, &sku, &name, &version); err != nil {
+			return nil, fmt.Errorf("read the rows of partitions %v: %w", parts, err)
+		}
+		l := out[int32(partition)]
+		l.state.apply([]byte(sku), []byte(name), version)
+		top[int32(partition)] = max(top[int32(partition)], version)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read the rows of partitions %v: %w", parts, err)
+	}
+	for p, v := range top {
+		if inc, off := kafka.SplitVersion(v); inc == a.inc {
+			out[p].from = off + 1
+		}
+	}
+	// The stored counts, FINAL by hand: the newest row of each name.
+	crows, err := a.conn.Query(ctx, fmt.Sprintf("SELECT partition, name, argMax(count, version), max(version) FROM %s WHERE partition IN (%s) GROUP BY partition, name",
+		clickhouse.Table(db, clickhouse.CountsTable), strings.Join(in, ", ")))
+	if err != nil {
+		return nil, fmt.Errorf("read the counts of partitions %v: %w", parts, err)
+	}
+	defer crows.Close()
+	stored := map[int32]map[string]int64{}
+	tops := map[int32]uint64{}
+	var count int64
+	for crows.Next() {
+		if err := crows.Scan(&partition, &name, &count, &version); err != nil {
+			return nil, fmt.Errorf("read the counts of partitions %v: %w", parts, err)
+		}
+		p := int32(partition)
+		if stored[p] == nil {
+			stored[p] = map[string]int64{}
+		}
+		stored[p][name] = count
+		tops[p] = max(tops[p], version)
+	}
+	if err := crows.Err(); err != nil {
+		return nil, fmt.Errorf("read the counts of partitions %v: %w", parts, err)
+	}
+	for _, p := range parts {
+		out[p].state.reconcile(stored[p], tops[p])
+	}
+	return out, nil
 }
 
 // Add applies one record to its partition's state.
 func (a *Aggregator) Add(r *kgo.Record) {
 	p := a.parts[r.Partition]
 	if p == nil { // assigned without Assigned (no committed offsets fetched)
-		p = newPartition(a.names, 0)
+		p = newPartition(a.names)
 		a.parts[r.Partition] = p
 	}
-	wasReplaying := p.replaying()
 	sku, name, ok := a.decode(r)
 	if !ok {
 		a.stats.Skipped++
-		p.last = max(p.last, r.Offset)
 	} else {
-		p.apply(sku, name, r.Offset)
+		p.apply(sku, name, kafka.Version(a.inc, r.Offset))
 		a.stats.Applied++
 	}
-	if wasReplaying {
-		a.stats.Replayed++
-		if !p.replaying() {
-			a.log.Info("partition state rebuilt", "partition", r.Partition, "skus", p.skus.len(), "names", len(p.counts))
-		}
+	p.next = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset + 1}
+	// A partition read again from before the group's commit (the records
+	// table was behind it) commits nothing until it passes it.
+	if p.next.Offset > p.committed {
+		p.committable = true
 	}
-	if !p.replaying() {
-		p.next, p.committable = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset + 1}, true
-		if a.first.IsZero() {
-			a.first = time.Now()
-		}
+	if a.first.IsZero() {
+		a.first = time.Now()
 	}
 	a.held++
 }
@@ -140,6 +263,9 @@ func (a *Aggregator) decode(r *kgo.Record) (key, value []byte, ok bool) {
 		return nil, nil, false
 	}
 	if a.key, err = a.schema.Validate(a.key[:0], a.fields); err != nil {
+		return nil, nil, false
+	}
+	if kafka.CheckKey(r, a.key, a.partitions) != nil {
 		return nil, nil, false
 	}
 	a.text, _, err = schemas.Text(a.text[:0], a.fields, a.schema.AggregateBy)
@@ -209,7 +335,7 @@ func (a *Aggregator) Drop(partitions []int32) {
 
 func (a *Aggregator) write(ctx context.Context, counts []Count) error {
 	db := a.cfg.ClickHouse.Database
-	b, err := a.conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s.%s (partition, name, count, version, updated_at)", db, clickhouse.CountsTable))
+	b, err := a.conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s (partition, name, count, version, updated_at)", clickhouse.Table(db, clickhouse.CountsTable)))
 	if err != nil {
 		return fmt.Errorf("prepare insert into %s: %w", clickhouse.CountsTable, err)
 	}
@@ -217,7 +343,7 @@ func (a *Aggregator) write(ctx context.Context, counts []Count) error {
 	parts, names, cnts, versions, at := make([]uint32, n), make([]string, n), make([]int64, n), make([]uint64, n), make([]time.Time, n)
 	now := time.Now()
 	for i, c := range counts {
-		parts[i], names[i], cnts[i], versions[i], at[i] = uint32(c.Partition), c.Name, c.Count, uint64(c.Version), now
+		parts[i], names[i], cnts[i], versions[i], at[i] = uint32(c.Partition), c.Name, c.Count, c.Version, now
 	}
 	for i, col := range []any{parts, names, cnts, versions, at} {
 		if err := b.Column(i).Append(col); err != nil {

@@ -1,6 +1,7 @@
 package aggregator_test
 
 import (
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -32,7 +33,15 @@ func BenchmarkAggregator1M(b *testing.B) {
 		a.Stop(b)
 		start = time.Now()
 		a.Start(b)
-		for strings.Count(a.Log(200), "partition state rebuilt") < 6 {
+		loaded := func() bool {
+			for p := range 6 {
+				if !a.LogContains(fmt.Sprintf("state loaded from ClickHouse\" component=aggregator partition=%d ", p)) {
+					return false
+				}
+			}
+			return true
+		}
+		for !loaded() {
 			if time.Since(start) > 10*time.Minute {
 				b.Fatalf("no rebuild:\n%s", a.Log(30))
 			}

@@ -11,9 +11,11 @@
 // state twice is harmless, so a crash between writing and committing only
 // costs a replay. The view products_agg sums the partitions and hides zeros.
 //
-// A partition's state is not stored anywhere but the topic: when a
-// partition is assigned, its records before the group's committed offset
-// are replayed to rebuild the state (the topic is compacted, so that costs
-// about one record per sku), and only records from the committed offset on
-// change the counts.
+// A partition's state is loaded, when the partition is assigned, from
+// what ClickHouse holds (the records table, FINAL, with each row's
+// version), and the topic is read from where those rows end: compaction,
+// retention or a recreated topic cannot take a sku's old name away. A
+// record at or below the version its sku has changes nothing, so
+// replaying what the table holds is harmless; counts stored for the
+// partition that differ from the loaded state are written again.
 package aggregator

@@ -5,7 +5,8 @@ import (
 	"hash/maphash"
 )
 
-// keys maps a partition's skus to their name ids without a pointer per
+// keys maps a partition's skus to their name ids and versions (the
+// version of the record that set the name) without a pointer per
 // sku: the garbage collector never scans it, however many millions of skus
 // it holds, and it grows without copying the skus. Each sku's bytes are kept
 // once, in an arena of large chunks; a map from the sku's 64-bit hash holds
@@ -15,16 +16,22 @@ import (
 type keys struct {
 	hash     func([]byte) uint64
 	byHash   map[uint64]slot
-	overflow map[string]uint32
+	overflow map[string]entry
 	arena    [][]byte // chunks; only the last one has room
 	n        int
 }
 
 // slot is where a sku's bytes are (chunk index and offset, length) and its
-// name id.
+// entry.
 type slot struct {
 	chunk, off, len uint32
-	name            uint32
+	entry
+}
+
+// entry is a sku's name id and the version of the record that set it.
+type entry struct {
+	name uint32
+	ver  uint64
 }
 
 // arenaChunk is the size of one chunk of sku bytes. A sku longer than a
@@ -36,7 +43,7 @@ func newKeys() *keys {
 	return &keys{
 		hash:     func(b []byte) uint64 { return maphash.Bytes(seed, b) },
 		byHash:   map[uint64]slot{},
-		overflow: map[string]uint32{},
+		overflow: map[string]entry{},
 	}
 }
 
@@ -44,47 +51,51 @@ func (k *keys) len() int { return k.n }
 
 func (k *keys) bytes(s slot) []byte { return k.arena[s.chunk][s.off : s.off+s.len] }
 
-// get returns sku's name id.
-func (k *keys) get(sku []byte) (uint32, bool) {
+// get returns sku's entry.
+func (k *keys) get(sku []byte) (entry, bool) {
 	s, ok := k.byHash[k.hash(sku)]
 	if !ok {
-		return 0, false
+		return entry{}, false
 	}
 	if bytes.Equal(k.bytes(s), sku) {
-		return s.name, true
+		return s.entry, true
 	}
-	id, ok := k.overflow[string(sku)]
-	return id, ok
+	e, ok := k.overflow[string(sku)]
+	return e, ok
 }
 
-// swap makes name sku's name id, adding sku if it is new, and returns the
-// id it had.
-func (k *keys) swap(sku []byte, name uint32) (old uint32, seen bool) {
+// swap makes name sku's name id as of version ver, adding sku if it is new,
+// and returns the id it had. A version at or below the one sku has changes
+// nothing: newer is false then (a record replayed, or one older than the
+// state it was loaded with).
+func (k *keys) swap(sku []byte, name uint32, ver uint64) (old uint32, seen, newer bool) {
 	h := k.hash(sku)
 	s, ok := k.byHash[h]
 	switch {
 	case !ok:
 		s = k.store(sku)
-		s.name = name
+		s.entry = entry{name: name, ver: ver}
 		k.byHash[h] = s
 		k.n++
-		return 0, false
+		return 0, false, true
 	case bytes.Equal(k.bytes(s), sku):
-		if s.name != name {
-			old, s.name = s.name, name
-			k.byHash[h] = s
-			return old, true
+		if ver <= s.ver {
+			return s.name, true, false
 		}
-		return name, true
+		old = s.name
+		s.entry = entry{name: name, ver: ver}
+		k.byHash[h] = s
+		return old, true, true
 	default: // another sku with the same hash
-		old, seen = k.overflow[string(sku)]
+		e, seen := k.overflow[string(sku)]
+		if seen && ver <= e.ver {
+			return e.name, true, false
+		}
 		if !seen {
 			k.n++
 		}
-		if !seen || old != name {
-			k.overflow[string(sku)] = name
-		}
-		return old, seen
+		k.overflow[string(sku)] = entry{name: name, ver: ver}
+		return e.name, seen, true
 	}
 }
 

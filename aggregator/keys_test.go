@@ -26,10 +26,14 @@ func TestKeys(t *testing.T) {
 					sku = strings.Repeat("long-", arenaChunk/4) + sku // longer than a chunk
 				}
 				name := uint32(i % 13)
-				old, seen := k.swap([]byte(sku), name)
+				old, seen, newer := k.swap([]byte(sku), name, uint64(i+1))
 				wantOld, wantSeen := want[sku]
-				if seen != wantSeen || seen && old != wantOld {
-					t.Fatalf("swap %d (%s): (%d, %v), want (%d, %v)", i, sku[len(sku)-8:], old, seen, wantOld, wantSeen)
+				if seen != wantSeen || seen && old != wantOld || !newer {
+					t.Fatalf("swap %d (%s): (%d, %v, %v), want (%d, %v, true)", i, sku[len(sku)-8:], old, seen, newer, wantOld, wantSeen)
+				}
+				// The same or an older version again changes nothing.
+				if old, _, newer := k.swap([]byte(sku), name+1, uint64(i+1)); newer || old != name {
+					t.Fatalf("swap %d (%s) again: (%d, %v), want (%d, false)", i, sku[len(sku)-8:], old, newer, name)
 				}
 				want[sku] = name
 			}
@@ -37,8 +41,8 @@ func TestKeys(t *testing.T) {
 				t.Fatalf("len %d, want %d", k.len(), len(want))
 			}
 			for sku, name := range want {
-				if got, ok := k.get([]byte(sku)); !ok || got != name {
-					t.Fatalf("get %s: (%d, %v), want %d", sku[len(sku)-8:], got, ok, name)
+				if got, ok := k.get([]byte(sku)); !ok || got.name != name {
+					t.Fatalf("get %s: (%d, %v), want %d", sku[len(sku)-8:], got.name, ok, name)
 				}
 			}
 			if _, ok := k.get([]byte("never-added")); ok {
@@ -58,7 +62,7 @@ func TestKeysAllocs(t *testing.T) {
 	}
 	i := 0
 	allocs := testing.AllocsPerRun(len(skus)-1, func() {
-		k.swap(skus[i], uint32(i%100))
+		k.swap(skus[i], uint32(i%100), uint64(i))
 		i++
 	})
 	if allocs > 0.05 {

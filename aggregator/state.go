@@ -26,64 +26,60 @@ func (n *names) id(s []byte) uint32 {
 
 func (n *names) name(id uint32) string { return n.text[id] }
 
-// partition is the state of one partition: every sku's current name and the
-// number of skus per name.
+// partition is the state of one partition: every sku's current name (with
+// the version of the record that set it) and the number of skus per name.
 type partition struct {
 	names  *names
-	skus   *keys            // sku -> name id
+	skus   *keys            // sku -> name id, version
 	counts map[uint32]int64 // name id -> skus with that name
 	// dirty lists the names whose count changed since the last flush;
 	// isDirty has their bits set.
 	dirty   []uint32
 	isDirty []uint64
-	// replayUntil is the group's committed offset when the partition was
-	// assigned: records before it only rebuild the state, the counts
-	// written for them are already in ClickHouse.
-	replayUntil int64
-	// last is the offset of the last record applied, -1 before any.
-	last int64
+	// last is the highest version the state holds, loaded or applied:
+	// counts are written at it, so that a count row never has a lower
+	// version than one written before it.
+	last uint64
+	// committed is the group's committed offset when the partition was
+	// assigned: the member reads from where ClickHouse's rows end, which
+	// may be before it, and commits nothing below it (that would move the
+	// group backwards).
+	committed int64
 	// next is the offset to commit once the changes are written, when
-	// committable: records past replayUntil were applied since.
+	// committable.
 	next        kgo.EpochOffset
 	committable bool
 }
 
-func newPartition(n *names, replayUntil int64) *partition {
-	return &partition{
-		names: n, skus: newKeys(), counts: map[uint32]int64{},
-		replayUntil: replayUntil, last: -1,
-	}
+func newPartition(n *names) *partition {
+	return &partition{names: n, skus: newKeys(), counts: map[uint32]int64{}}
 }
 
-// apply takes one record: sku now has name, as of offset. Records must come
-// in offset order; a record at or below the last applied offset (a
-// redelivery) changes nothing. sku and name may be reused buffers: they are
-// copied when kept.
-func (p *partition) apply(sku, name []byte, offset int64) {
-	if offset <= p.last {
+// apply takes one record: sku has name as of version ver. A version at or
+// below the one the sku has (a redelivery, or a record that the state was
+// loaded past) changes nothing. sku and name may be reused buffers: they
+// are copied when kept.
+func (p *partition) apply(sku, name []byte, ver uint64) {
+	id := p.names.id(name)
+	old, seen, newer := p.skus.swap(sku, id, ver)
+	if !newer {
 		return
 	}
-	p.last = offset
-	id := p.names.id(name)
-	old, seen := p.skus.swap(sku, id)
+	p.last = max(p.last, ver)
 	switch {
 	case !seen:
 		p.counts[id]++
-		p.touch(id, offset)
+		p.touch(id)
 	case old != id:
 		p.counts[old]--
 		p.counts[id]++
-		p.touch(old, offset)
-		p.touch(id, offset)
+		p.touch(old)
+		p.touch(id)
 	}
 }
 
-// touch marks a changed count for the next flush, unless the record is
-// being replayed to rebuild the state.
-func (p *partition) touch(id uint32, offset int64) {
-	if offset < p.replayUntil {
-		return
-	}
+// touch marks a changed count for the next flush.
+func (p *partition) touch(id uint32) {
 	w, bit := int(id/64), uint64(1)<<(id%64)
 	if w >= len(p.isDirty) {
 		p.isDirty = append(p.isDirty, make([]uint64, w+1-len(p.isDirty))...)
@@ -94,21 +90,38 @@ func (p *partition) touch(id uint32, offset int64) {
 	}
 }
 
-// replaying reports whether the partition has not yet reached the offset
-// where it was assigned.
-func (p *partition) replaying() bool { return p.last+1 < p.replayUntil }
+// reconcile marks for the next flush every name whose count in ClickHouse
+// (stored, with the highest version among them) differs from the state's,
+// after the state was loaded: a crash may have left the stored counts
+// behind or ahead of the rows they are counted from.
+func (p *partition) reconcile(stored map[string]int64, version uint64) {
+	p.last = max(p.last, version)
+	p.dirty = p.dirty[:0] // what loading marked
+	clear(p.isDirty)
+	for name, n := range stored {
+		id := p.names.id([]byte(name))
+		if p.counts[id] != n {
+			p.touch(id)
+		}
+	}
+	for id, n := range p.counts {
+		if _, ok := stored[p.names.name(id)]; !ok && n != 0 {
+			p.touch(id)
+		}
+	}
+}
 
 // Count is one row of product_counts: the number of skus with Name in
-// Partition, true as of Version (an offset of that partition).
+// Partition, true as of Version (a row version: internal/kafka.Version).
 type Count struct {
 	Partition int32
 	Name      string
 	Count     int64
-	Version   int64
+	Version   uint64
 }
 
 // changes returns the counts changed since the last call, versioned by the
-// last applied offset, and forgets them.
+// highest version the state holds, and forgets them.
 func (p *partition) changes(partition int32, dst []Count) []Count {
 	for _, id := range p.dirty {
 		dst = append(dst, Count{Partition: partition, Name: p.names.name(id), Count: p.counts[id], Version: p.last})

@@ -28,9 +28,9 @@ func BenchmarkStateApply(b *testing.B) {
 	runtime.ReadMemStats(&before)
 	b.ReportAllocs()
 	b.ResetTimer()
-	p := newPartition(newNames(), 0)
+	p := newPartition(newNames())
 	for i := range b.N {
-		p.apply(skus[i], names[i%len(names)], int64(i))
+		p.apply(skus[i], names[i%len(names)], uint64(i))
 	}
 	b.StopTimer()
 	runtime.GC()

@@ -5,16 +5,18 @@ import (
 	"hash/fnv"
 	"math/rand/v2"
 	"testing"
+
+	"skuflow/internal/kafka"
 )
 
 func TestApply(t *testing.T) {
-	p := newPartition(newNames(), 0)
-	p.apply([]byte("a"), []byte("X"), 0) // new sku
-	p.apply([]byte("b"), []byte("X"), 1) // new sku
-	p.apply([]byte("a"), []byte("X"), 2) // repeat: nothing
-	p.apply([]byte("b"), []byte("Y"), 3) // rename: X -> Y
-	p.apply([]byte("c"), []byte(""), 4)  // a sku without a name counts under ""
-	p.apply([]byte("b"), []byte("Z"), 3) // redelivery of an old offset: ignored
+	p := newPartition(newNames())
+	p.apply([]byte("a"), []byte("X"), 1) // new sku
+	p.apply([]byte("b"), []byte("X"), 2) // new sku
+	p.apply([]byte("a"), []byte("X"), 3) // repeat: nothing
+	p.apply([]byte("b"), []byte("Y"), 4) // rename: X -> Y
+	p.apply([]byte("c"), []byte(""), 5)  // a sku without a name counts under ""
+	p.apply([]byte("b"), []byte("Z"), 4) // redelivery of an old version: ignored
 	got := fmt.Sprint(p.total())
 	if want := fmt.Sprint(map[string]int64{"X": 1, "Y": 1, "": 1}); got != want {
 		t.Fatalf("counts %s, want %s", got, want)
@@ -24,8 +26,8 @@ func TestApply(t *testing.T) {
 		t.Fatalf("changes %+v", ch)
 	}
 	for _, c := range ch {
-		if c.Partition != 7 || c.Version != 4 {
-			t.Fatalf("change %+v: want partition 7, version 4 (the last offset)", c)
+		if c.Partition != 7 || c.Version != 5 {
+			t.Fatalf("change %+v: want partition 7, version 5 (the last applied)", c)
 		}
 	}
 	if len(p.changes(7, nil)) != 0 {
@@ -33,24 +35,22 @@ func TestApply(t *testing.T) {
 	}
 }
 
-func TestReplayRebuildsWithoutChanges(t *testing.T) {
-	p := newPartition(newNames(), 3)
-	p.apply([]byte("a"), []byte("X"), 0)
-	p.apply([]byte("a"), []byte("Y"), 1)
-	p.apply([]byte("b"), []byte("Y"), 2)
-	if !p.replaying() == true && p.last+1 < 3 {
-		t.Fatal("replaying")
+// A state loaded from ClickHouse ignores the records it was loaded past,
+// and reconcile writes the stored counts that differ from it.
+func TestLoadedStateSkipsOlderRecords(t *testing.T) {
+	p := newPartition(newNames())
+	p.apply([]byte("a"), []byte("Y"), 10) // loaded rows
+	p.apply([]byte("b"), []byte("Y"), 12)
+	p.reconcile(map[string]int64{"X": 1, "Y": 2}, 20) // X is stale: a's old name
+	p.apply([]byte("a"), []byte("X"), 9)              // older than the loaded row: nothing
+	ch := p.changes(0, nil)
+	if len(ch) != 1 || ch[0].Name != "X" || ch[0].Count != 0 || ch[0].Version != 20 {
+		t.Fatalf("changes %+v, want X 0 at version 20", ch)
 	}
-	if c := p.changes(0, nil); len(c) != 0 {
-		t.Fatalf("a replay must not write counts: %+v", c)
-	}
-	if p.replaying() {
-		t.Fatal("still replaying after offset 2 with replayUntil 3")
-	}
-	p.apply([]byte("b"), []byte("X"), 3)
-	c := p.changes(0, nil)
-	if len(c) != 2 || fmt.Sprint(p.total()) != fmt.Sprint(map[string]int64{"X": 1, "Y": 1}) {
-		t.Fatalf("changes %+v, total %v", c, p.total())
+	p.apply([]byte("b"), []byte("X"), 21)
+	ch = p.changes(0, nil)
+	if len(ch) != 2 || fmt.Sprint(p.total()) != fmt.Sprint(map[string]int64{"X": 1, "Y": 1}) {
+		t.Fatalf("changes %+v, total %v", ch, p.total())
 	}
 }
 
@@ -86,48 +86,62 @@ func (tb table) agg() map[string]int64 {
 	return out
 }
 
-// TestPropertyCountsEqualLastNames drives the state through random
-// creates, renames and repeats on a few partitions, with crashes at any
-// point (state lost, writes after the last commit possibly half done) and
-// rebuilds by replay from the committed offset, and checks that the
-// modelled products_agg equals the counts recomputed from the last name per
-// sku.
+// TestPropertyCountsEqualLastNames drives the aggregator's state through
+// random creates, renames and repeats on a few partitions, beside a model
+// of the processor (the records table, FINAL) that runs ahead or behind,
+// with crashes at any point (state lost, a write after the last commit
+// possibly half done), compaction of the topic, and the topic recreated
+// (offsets from 0 under a new incarnation). A crashed state is loaded as
+// Assigned loads it: the records table's rows, read on from where they end,
+// the stored counts reconciled. At the end the modelled products_agg equals
+// the counts of the last name per sku in topic order.
 func TestPropertyCountsEqualLastNames(t *testing.T) {
+	type entry struct {
+		record
+		off  int64
+		gone bool // removed by compaction
+	}
+	type row struct {
+		name string
+		ver  uint64
+	}
 	for seed := uint64(0); seed < 300; seed++ {
 		rng := rand.New(rand.NewPCG(seed, 1))
 		nParts := 1 + rng.IntN(4)
-		logs := make([][]record, nParts)
-		var skus []string
 		nNames := 1 + rng.IntN(6)
-		for range 50 + rng.IntN(300) {
-			var r record
-			switch op := rng.Float64(); {
-			case len(skus) == 0 || op < 0.4: // create
-				r = record{fmt.Sprintf("sku-%d", len(skus)), fmt.Sprintf("name-%d", rng.IntN(nNames))}
-				skus = append(skus, r.sku)
-			case op < 0.7: // rename (or repeat, when the name drawn is the same)
-				r = record{skus[rng.IntN(len(skus))], fmt.Sprintf("name-%d", rng.IntN(nNames))}
-			default: // repeat the sku's last record
-				sku := skus[rng.IntN(len(skus))]
-				p := partitionOf(sku, nParts)
-				for i := len(logs[p]) - 1; i >= 0; i-- {
-					if logs[p][i].sku == sku {
-						r = logs[p][i]
-						break
-					}
-				}
-			}
-			p := partitionOf(r.sku, nParts)
-			logs[p] = append(logs[p], r)
-		}
-
+		inc := uint32(1)
+		logs := make([][]entry, nParts)
+		var skus []string
+		truth := map[string]string{}               // sku -> last name, in topic order
+		products := make([]map[string]row, nParts) // the records table, FINAL
+		procNext := make([]int, nParts)            // index in logs of the processor's next record
+		aggNext := make([]int64, nParts)           // offset the aggregator reads next
 		tb := table{}
 		n := newNames()
-		committed := make([]int64, nParts)
 		states := make([]*partition, nParts)
-		next := make([]int64, nParts) // next offset to read
 		for p := range nParts {
-			states[p] = newPartition(n, 0)
+			products[p] = map[string]row{}
+		}
+		load := func(p int) {
+			st := newPartition(n)
+			var top uint64
+			for sku, r := range products[p] {
+				st.apply([]byte(sku), []byte(r.name), r.ver)
+				top = max(top, r.ver)
+			}
+			aggNext[p] = 0
+			if i, off := kafka.SplitVersion(top); i == inc && top > 0 {
+				aggNext[p] = off + 1
+			}
+			stored, tops := map[string]int64{}, uint64(0)
+			for k, c := range tb {
+				if k.partition == int32(p) {
+					stored[k.name] = c.Count
+					tops = max(tops, c.Version)
+				}
+			}
+			st.reconcile(stored, tops)
+			states[p] = st
 		}
 		flush := func(p int, partial bool) {
 			ch := states[p].changes(int32(p), nil)
@@ -138,54 +152,90 @@ func TestPropertyCountsEqualLastNames(t *testing.T) {
 				tb.insert(c)
 			}
 		}
-		for {
-			live := []int{}
-			for p := range nParts {
-				if next[p] < int64(len(logs[p])) {
-					live = append(live, p)
-				}
-			}
-			if len(live) == 0 {
-				break
-			}
-			p := live[rng.IntN(len(live))]
-			for k := rng.IntN(5); k >= 0 && next[p] < int64(len(logs[p])); k-- {
-				r := logs[p][next[p]]
-				states[p].apply([]byte(r.sku), []byte(r.name), next[p])
-				next[p]++
-			}
+		for p := range nParts {
+			load(p)
+		}
+		for range 100 + rng.IntN(400) {
+			p := rng.IntN(nParts)
 			switch op := rng.Float64(); {
-			case op < 0.3: // flush and commit
-				flush(p, false)
-				committed[p] = next[p]
-			case op < 0.4: // flush, crash before the commit
-				flush(p, rng.IntN(2) == 0)
-				fallthrough
-			case op < 0.45: // crash: the state is rebuilt by replaying
-				// the partition up to the committed offset.
-				states[p] = newPartition(n, committed[p])
-				for next[p] = 0; next[p] < committed[p]; next[p]++ {
-					r := logs[p][next[p]]
-					states[p].apply([]byte(r.sku), []byte(r.name), next[p])
+			case op < 0.4: // produce a record
+				var r record
+				switch k := rng.Float64(); {
+				case len(skus) == 0 || k < 0.4:
+					r = record{fmt.Sprintf("sku-%d", len(skus)), fmt.Sprintf("name-%d", rng.IntN(nNames))}
+					skus = append(skus, r.sku)
+				default: // a rename or a repeat
+					r = record{skus[rng.IntN(len(skus))], fmt.Sprintf("name-%d", rng.IntN(nNames))}
 				}
-				if c := states[p].changes(int32(p), nil); len(c) != 0 {
-					t.Fatalf("seed %d: a rebuild wrote counts %+v", seed, c)
+				q := partitionOf(r.sku, nParts)
+				logs[q] = append(logs[q], entry{record: r, off: int64(len(logs[q]))})
+				truth[r.sku] = r.name
+			case op < 0.55: // the processor loads some records
+				for k := rng.IntN(6); k >= 0 && procNext[p] < len(logs[p]); k-- {
+					e := logs[p][procNext[p]]
+					procNext[p]++
+					if !e.gone {
+						products[p][e.sku] = row{e.name, kafka.Version(inc, e.off)}
+					}
+				}
+			case op < 0.75: // the aggregator applies some records
+				for _, e := range logs[p] {
+					if e.off >= aggNext[p] && !e.gone && rng.IntN(4) > 0 {
+						states[p].apply([]byte(e.sku), []byte(e.name), kafka.Version(inc, e.off))
+						aggNext[p] = e.off + 1
+					} else if e.off >= aggNext[p] {
+						break
+					}
+				}
+			case op < 0.85: // flush (and commit)
+				flush(p, false)
+			case op < 0.92: // crash, perhaps mid-flush: the state is loaded again
+				if rng.IntN(2) == 0 {
+					flush(p, true)
+				}
+				load(p)
+			case op < 0.97: // compaction: a key's older records go
+				last := map[string]int64{}
+				for _, e := range logs[p] {
+					if !e.gone {
+						last[e.sku] = e.off
+					}
+				}
+				for i := range logs[p] {
+					if e := &logs[p][i]; last[e.sku] != e.off {
+						e.gone = true
+					}
+				}
+			default: // the topic is recreated: every partition starts again
+				// after the services drained what they held.
+				for q := range nParts {
+					for ; procNext[q] < len(logs[q]); procNext[q]++ {
+						if e := logs[q][procNext[q]]; !e.gone {
+							products[q][e.sku] = row{e.name, kafka.Version(inc, e.off)}
+						}
+					}
+				}
+				inc++
+				for q := range nParts {
+					logs[q], procNext[q] = nil, 0
+				}
+				for q := range nParts {
+					load(q)
 				}
 			}
 		}
+		// Everything caught up.
 		for p := range nParts {
+			for _, e := range logs[p] {
+				if e.off >= aggNext[p] && !e.gone {
+					states[p].apply([]byte(e.sku), []byte(e.name), kafka.Version(inc, e.off))
+				}
+			}
 			flush(p, false)
 		}
-
 		want := map[string]int64{}
-		for _, log := range logs {
-			last := map[string]string{}
-			for _, r := range log {
-				last[r.sku] = r.name
-			}
-			for _, name := range last {
-				want[name]++
-			}
+		for _, name := range truth {
+			want[name]++
 		}
 		if got := tb.agg(); fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Fatalf("seed %d: products_agg %v, recomputed from the last name per sku %v", seed, got, want)

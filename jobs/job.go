@@ -35,6 +35,9 @@ type Job struct {
 	Format      string `json:"format"`
 	Compression string `json:"compression,omitempty"`
 	Topic       string `json:"topic"`
+	// TopicID is the topic's Kafka ID when the job produced: its end
+	// offsets are positions in that incarnation of the topic only.
+	TopicID string `json:"topic_id,omitempty"`
 	// Origin says what started the job: "push" or "watch DIR".
 	Origin   string `json:"origin"`
 	Read     int64  `json:"records_read"`
@@ -65,4 +68,21 @@ func (j *Job) Blocks() bool { return j.State == Produced || j.State == Done }
 // several heartbeats: its loader was most likely killed.
 func (j *Job) Stalled(now time.Time) bool {
 	return j.State == Producing && now.Sub(j.Updated) > 6*Heartbeat
+}
+
+// rank orders the states a job moves through: a row of a later state is
+// never hidden by one of an earlier state, whatever the clocks of the hosts
+// that wrote them (see Store.Save).
+func (s State) rank() uint64 {
+	switch s {
+	case Producing:
+		return 1
+	case Produced:
+		return 2
+	case Failed:
+		return 3
+	case Done:
+		return 4
+	}
+	return 0
 }

@@ -21,26 +21,39 @@ type Store struct {
 
 	mu   sync.Mutex
 	last uint64 // the last version written, so versions always grow
+	// now returns the time; tests give a host a clock that is behind.
+	now func() time.Time
 }
 
 // NewStore returns a Store on the tables of database db, which migration
 // has created.
 func NewStore(conn clickhouse.Conn, db string) *Store {
-	return &Store{conn: conn, db: db}
+	return &Store{conn: conn, db: db, now: time.Now}
 }
+
+// versionRankShift puts a state's rank above 56 bits of milliseconds
+// (two million years).
+const versionRankShift = 56
 
 // ErrNotFound is returned for a job id that ingest_jobs does not hold.
 var ErrNotFound = errors.New("no such job")
 
-const jobColumns = "id, source, size, sha256, format, compression, topic, origin, records_read, records_produced, records_rejected, " +
+const jobColumns = "id, source, size, sha256, format, compression, topic, topic_id, origin, records_read, records_produced, records_rejected, " +
 	"end_partitions, end_offsets, state, error, started_at, produced_at, finished_at, produce_seconds, load_seconds, updated_at"
 
-// Save writes j's current state as its newest version.
+// Save writes j's current state as its newest version. A job's state only
+// moves forward, whoever writes it: the version's top bits are the state's
+// rank (producing < produced < failed < done), the rest the writer's clock
+// in milliseconds, so a `done` written by a host whose clock is behind still
+// hides the `produced` before it under FINAL.
 func (s *Store) Save(ctx context.Context, j *Job) error {
-	now := time.Now()
+	now := s.now()
 	s.mu.Lock()
-	version := max(uint64(now.UnixNano()), s.last+1)
-	s.last = version
+	version := j.State.rank()<<versionRankShift | uint64(max(now.UnixMilli(), 0))&(1<<versionRankShift-1)
+	if version <= s.last && version>>versionRankShift == s.last>>versionRankShift {
+		version = s.last + 1
+	}
+	s.last = max(s.last, version)
 	s.mu.Unlock()
 	j.Updated = now
 
@@ -55,7 +68,7 @@ func (s *Store) Save(ctx context.Context, j *Job) error {
 	}
 	b, err := s.conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s (%s, version)", clickhouse.Table(s.db, clickhouse.JobsTable), jobColumns))
 	if err == nil {
-		err = b.Append(j.ID, j.Source, j.Size, j.SHA256, j.Format, j.Compression, j.Topic, j.Origin,
+		err = b.Append(j.ID, j.Source, j.Size, j.SHA256, j.Format, j.Compression, j.Topic, j.TopicID, j.Origin,
 			uint64(j.Read), uint64(j.Produced), uint64(j.Rejected), partitions, offsets,
 			string(j.State), j.Error, j.Started, j.ProducedAt, j.FinishedAt, j.ProduceSeconds, j.LoadSeconds, now, version)
 		if err != nil {
@@ -126,7 +139,7 @@ func (s *Store) query(ctx context.Context, where string, limit int) ([]*Job, err
 			partitions               []uint32
 			offsets                  []uint64
 		)
-		if err := rows.Scan(&j.ID, &j.Source, &size, &j.SHA256, &j.Format, &j.Compression, &j.Topic, &j.Origin,
+		if err := rows.Scan(&j.ID, &j.Source, &size, &j.SHA256, &j.Format, &j.Compression, &j.Topic, &j.TopicID, &j.Origin,
 			&read, &produced, &rejected, &partitions, &offsets, &state, &j.Error,
 			&j.Started, &j.ProducedAt, &j.FinishedAt, &j.ProduceSeconds, &j.LoadSeconds, &j.Updated); err != nil {
 			return nil, fmt.Errorf("read %s.%s: %w", s.db, clickhouse.JobsTable, err)

@@ -267,3 +267,34 @@ func TestSettle(t *testing.T) {
 		t.Fatalf("both past: %+v, %s", p, st)
 	}
 }
+
+// A job's state only moves forward, whatever the clocks: a `done` written
+// by a host whose clock is an hour behind the loader's still hides the
+// `produced` before it (and a `failed` the `producing`).
+func TestStateMovesForwardWhateverTheClocks(t *testing.T) {
+	store, conn, _ := newStore(t)
+	behind := jobs.NewStore(conn, "skuflow")
+	jobs.SetClock(behind, func() time.Time { return time.Now().Add(-time.Hour) })
+	ctx := context.Background()
+	for _, c := range []struct{ first, then jobs.State }{
+		{jobs.Produced, jobs.Done},
+		{jobs.Producing, jobs.Failed},
+		{jobs.Producing, jobs.Produced},
+	} {
+		j := &jobs.Job{ID: jobs.NewID(time.Now()), Source: "clock.ndjson", Started: time.Now(), State: c.first}
+		if err := store.Save(ctx, j); err != nil {
+			t.Fatal(err)
+		}
+		j.State = c.then
+		if err := behind.Save(ctx, j); err != nil {
+			t.Fatal(err)
+		}
+		got, err := store.Get(ctx, j.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.State != c.then {
+			t.Errorf("%s then %s from a host an hour behind: the job reads %s", c.first, c.then, got.State)
+		}
+	}
+}

@@ -15,11 +15,22 @@ type Committed struct {
 	topic  string
 	groups []string
 	offs   []kadm.OffsetResponses
+	// topicID is the topic's Kafka ID: committed offsets are positions in
+	// that incarnation only.
+	topicID string
 }
 
-// FetchCommitted reads the groups' committed offsets on topic.
+// FetchCommitted reads the groups' committed offsets on topic, and the
+// topic's ID.
 func FetchCommitted(ctx context.Context, adm *kadm.Client, groups []string, topic string) (*Committed, error) {
 	c := &Committed{topic: topic, groups: groups}
+	md, err := adm.Metadata(ctx, topic)
+	if err != nil {
+		return nil, fmt.Errorf("metadata of topic %s: %w", topic, err)
+	}
+	if td, ok := md.Topics[topic]; ok && td.Err == nil {
+		c.topicID = td.ID.String()
+	}
 	for _, g := range groups {
 		resp, err := adm.FetchOffsets(ctx, g)
 		if err == nil {
@@ -77,13 +88,32 @@ func Passed(progress []GroupProgress) bool {
 	return true
 }
 
+// ErrTopicRecreated is returned for a job whose topic was deleted and
+// created again (or moved) before its records were loaded: its end offsets
+// mean nothing on the new topic, and its records may be gone.
+var ErrTopicRecreated = errors.New("the topic was recreated before the job's records were loaded; push its input again")
+
+// Recreated returns ErrTopicRecreated, with the IDs, when a job produced
+// to the incarnation of the topic with ID topicID, and c was read from
+// another one.
+func (c *Committed) Recreated(topicID string) error {
+	if topicID == "" || c.topicID == "" || topicID == c.topicID {
+		return nil
+	}
+	return fmt.Errorf("%w (topic %s had ID %s, it has %s now)", ErrTopicRecreated, c.topic, topicID, c.topicID)
+}
+
 // Wait returns once every group has committed past ends, or when ctx
 // ends. It calls progress after every look with the records still to go,
-// summed over the groups.
-func Wait(ctx context.Context, adm *kadm.Client, groups []string, topic string, ends map[int32]int64, every time.Duration, progress func(left int64)) error {
+// summed over the groups. It fails with ErrTopicRecreated when the topic's
+// ID is not topicID, the one the job produced to (empty: not checked).
+func Wait(ctx context.Context, adm *kadm.Client, groups []string, topic, topicID string, ends map[int32]int64, every time.Duration, progress func(left int64)) error {
 	for {
 		c, err := FetchCommitted(ctx, adm, groups, topic)
 		if err != nil {
+			return err
+		}
+		if err := c.Recreated(topicID); err != nil {
 			return err
 		}
 		var left int64
@@ -118,6 +148,10 @@ func (s *Store) MarkDone(ctx context.Context, j *Job) error {
 func (s *Store) Settle(ctx context.Context, c *Committed, j *Job) ([]GroupProgress, error) {
 	if j.State != Produced {
 		return nil, nil
+	}
+	if err := c.Recreated(j.TopicID); err != nil {
+		j.State, j.Error, j.FinishedAt = Failed, err.Error(), time.Now()
+		return nil, s.Save(ctx, j)
 	}
 	progress := c.Progress(j.EndOffsets)
 	if Passed(progress) {

@@ -1,12 +1,14 @@
 package processor
 
 import (
+	"errors"
 	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"skuflow/config"
+	"skuflow/internal/kafka"
 	"skuflow/schemas"
 )
 
@@ -23,8 +25,8 @@ type batch struct {
 	next  map[int32]kgo.EpochOffset
 }
 
-func newBatch(s *schemas.Schema) *batch {
-	return &batch{rows: newRows(s), next: map[int32]kgo.EpochOffset{}}
+func newBatch(s *schemas.Schema, t *topicInfo) *batch {
+	return &batch{rows: newRows(s, t), next: map[int32]kgo.EpochOffset{}}
 }
 
 func (b *batch) len() int { return len(b.recs) }
@@ -39,7 +41,11 @@ func (b *batch) add(r *kgo.Record) {
 	// Commit the offset after the record: the next one to read.
 	b.next[r.Partition] = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset + 1}
 	if err := b.rows.add(r); err != nil {
-		b.bad = append(b.bad, errorRow{rec: r, stage: "decode", reason: err.Error()})
+		stage := "decode"
+		if errors.Is(err, kafka.ErrKeyMismatch) {
+			stage = "key"
+		}
+		b.bad = append(b.bad, errorRow{rec: r, stage: stage, reason: err.Error()})
 	}
 }
 

@@ -25,7 +25,7 @@ func record(p int32, o int64, value string) *kgo.Record {
 }
 
 func TestBatchAdd(t *testing.T) {
-	b := newBatch(schemas.Products)
+	b := newBatch(schemas.Products, &topicInfo{})
 	recs := []*kgo.Record{
 		record(0, 10, `{"sku":"a","name":"A","x":1}`),
 		record(1, 20, `this is not json`),
@@ -102,7 +102,7 @@ func TestBatchAdd(t *testing.T) {
 func TestBatchFull(t *testing.T) {
 	c := config.Default().Processor
 	c.BatchRows, c.BatchBytes = 3, 1000
-	b := newBatch(schemas.Products)
+	b := newBatch(schemas.Products, &topicInfo{})
 	for i := range 3 {
 		if b.full(c) {
 			t.Fatalf("full at %d records", i)
@@ -126,7 +126,7 @@ func TestBatchFull(t *testing.T) {
 // memory has grown.
 func TestBatchAddAllocs(t *testing.T) {
 	recs := benchRecords(1000)
-	b := newBatch(schemas.Products)
+	b := newBatch(schemas.Products, &topicInfo{})
 	for _, r := range recs {
 		b.add(r)
 	}
@@ -162,7 +162,7 @@ func BenchmarkBatchAdd(b *testing.B) {
 	for _, r := range recs {
 		size += len(r.Value)
 	}
-	bt := newBatch(schemas.Products)
+	bt := newBatch(schemas.Products, &topicInfo{})
 	b.ReportAllocs()
 	b.SetBytes(int64(size / len(recs)))
 	i := 0
@@ -173,5 +173,35 @@ func BenchmarkBatchAdd(b *testing.B) {
 		}
 		bt.add(recs[i])
 		i++
+	}
+}
+
+// A record whose Kafka key is not its schema key, or that is not on its
+// key's partition, is set aside at stage "key", never loaded (invariant 2).
+func TestBatchSetsAsideForeignKeys(t *testing.T) {
+	topic := &topicInfo{incarnation: 2, partitions: 6}
+	b := newBatch(schemas.Products, topic)
+	own := kafka.PartitionOf([]byte("a"), 6)
+	good := record(own, 10, `{"sku":"a","name":"A"}`)
+	good.Key = []byte("a")
+	noKey := record(own, 11, `{"sku":"a","name":"B"}`)
+	noKey.Key = nil
+	otherKey := record(own, 12, `{"sku":"a","name":"C"}`)
+	otherKey.Key = []byte("b")
+	elsewhere := record((own+1)%6, 13, `{"sku":"a","name":"D"}`)
+	elsewhere.Key = []byte("a")
+	for _, r := range []*kgo.Record{good, noKey, otherKey, elsewhere} {
+		b.add(r)
+	}
+	if b.rows.len() != 1 || len(b.bad) != 3 {
+		t.Fatalf("%d rows, %d set aside; want 1 and 3", b.rows.len(), len(b.bad))
+	}
+	for _, e := range b.bad {
+		if e.stage != "key" || !strings.Contains(e.reason, "not where its key belongs") {
+			t.Errorf("set aside at stage %q: %s", e.stage, e.reason)
+		}
+	}
+	if got, want := b.rows.versions[0], kafka.Version(2, 10); got != want {
+		t.Errorf("version %x, want %x", got, want)
 	}
 }

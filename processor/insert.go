@@ -63,7 +63,7 @@ func (p *Processor) insertRows(ctx context.Context, rs *rows) (int, []errorRow, 
 	var bad []errorRow
 	half := rs.len() / 2
 	for _, part := range [][]*kgo.Record{rs.recs[:half], rs.recs[half:]} {
-		sub := newRows(p.schema)
+		sub := newRows(p.schema, rs.topic)
 		for _, r := range part {
 			if err := sub.add(r); err != nil {
 				return 0, nil, fmt.Errorf("record %d/%d no longer decodes: %w", r.Partition, r.Offset, err)
@@ -92,7 +92,7 @@ func (p *Processor) send(ctx context.Context, rs *rows) error {
 		data = append(data, rs.block.Column(c.Name))
 	}
 	data = append(data, rs.block.Column(p.schema.Extra),
-		rs.jobs, rs.sources, rs.lines, rs.partitions, rs.offsets, rs.ingested(time.Now()))
+		rs.jobs, rs.sources, rs.lines, rs.partitions, rs.offsets, rs.versions, rs.ingested(time.Now()))
 	for i, d := range data {
 		if err := b.Column(i).Append(d); err != nil {
 			_ = b.Abort()

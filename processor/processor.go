@@ -30,6 +30,10 @@ type Processor struct {
 	log     *slog.Logger
 	backoff retry.Backoff
 	cl      *kgo.Client
+	// topic is the incarnation and partition count the rows are built
+	// with; it changes only between two runs on the topic, when nothing
+	// is held.
+	topic topicInfo
 
 	// columns names the INSERT's columns: the schema's, extra, provenance.
 	columns   []string
@@ -106,7 +110,7 @@ func New(o Options) *Processor {
 		cols = append(cols, pc.Name)
 	}
 	db := o.Config.ClickHouse.Database
-	return &Processor{
+	p := &Processor{
 		full:      o.Config,
 		cfg:       o.Config.Processor,
 		kafka:     o.Config.Kafka,
@@ -116,11 +120,12 @@ func New(o Options) *Processor {
 		log:       o.Log,
 		backoff:   o.Backoff,
 		columns:   cols,
-		insertSQL: fmt.Sprintf("INSERT INTO %s.%s (%s)", db, o.Schema.Name, strings.Join(cols, ", ")),
+		insertSQL: insertSQL(db, o.Schema.Name, cols),
 		eagerRows: max(o.Config.Processor.BatchRows/eagerFraction, 1),
-		pending:   newBatch(o.Schema),
-		spare:     newBatch(o.Schema),
 	}
+	p.topic.partitions = o.Config.Kafka.Partitions
+	p.pending, p.spare = newBatch(o.Schema, &p.topic), newBatch(o.Schema, &p.topic)
+	return p
 }
 
 // eagerFraction: once the instance has read everything the broker holds, a
@@ -136,9 +141,10 @@ const fetchMaxBytes = 8 << 20
 
 // Run migrates the database, joins the group and loads records until ctx is
 // cancelled; then it flushes what it holds, commits, leaves the group and
-// returns nil. It returns an error only when it cannot start: the topic's
-// partition count differs from the one recorded (invariant 2), or the
-// database cannot be migrated.
+// returns nil. When the topic is recreated it starts again on the new one.
+// It returns an error when it cannot go on: the topic's partition count
+// differs from the one recorded or configured (invariant 2), at start or
+// while running, or the database cannot be migrated.
 func (p *Processor) Run(ctx context.Context, extra ...kgo.Opt) error {
 	flushCtx, endFlushes := context.WithCancel(context.WithoutCancel(ctx))
 	defer endFlushes()
@@ -147,9 +153,27 @@ func (p *Processor) Run(ctx context.Context, extra ...kgo.Opt) error {
 		time.AfterFunc(p.cfg.ShutdownTimeout, endFlushes)
 	})
 	defer stopping()
-	if err := p.prepare(ctx); err != nil {
+	if err := clickhouse.Prepare(ctx, p.conn, p.full, p.schema, p.log, p.backoff); err != nil {
 		return err
 	}
+	for {
+		t, err := consume.PrepareTopic(ctx, p.conn, p.full, p.log, p.backoff)
+		if err != nil {
+			return err
+		}
+		p.topic.incarnation = t.Incarnation
+		err = p.runOn(ctx, t, extra...)
+		if errors.Is(err, kafka.ErrTopicRecreated) && ctx.Err() == nil {
+			p.log.Warn("the topic was recreated; starting again on it", "err", err)
+			continue
+		}
+		return err
+	}
+}
+
+// runOn consumes one incarnation of the topic until ctx ends or the topic
+// changes.
+func (p *Processor) runOn(ctx context.Context, t consume.Topic, extra ...kgo.Opt) error {
 	opts := append(kafka.ClientOptions(p.kafka, p.log),
 		kgo.ConsumerGroup(p.cfg.Group),
 		kgo.ConsumeTopics(p.kafka.Topic),
@@ -174,10 +198,12 @@ func (p *Processor) Run(ctx context.Context, extra ...kgo.Opt) error {
 		return fmt.Errorf("kafka client: %w", err)
 	}
 	p.cl = cl
-	p.log.Info("started", "group", p.cfg.Group, "topic", p.kafka.Topic, "batch_rows", p.cfg.BatchRows,
-		"batch_bytes", int64(p.cfg.BatchBytes), "flush_interval", p.cfg.FlushInterval)
+	p.lag = consume.Lag{}
+	p.log.Info("started", "group", p.cfg.Group, "topic", p.kafka.Topic, "topic_id", t.ID, "incarnation", t.Incarnation,
+		"batch_rows", p.cfg.BatchRows, "batch_bytes", int64(p.cfg.BatchBytes), "flush_interval", p.cfg.FlushInterval)
 
-	p.loop(ctx)
+	loopCtx, changed := consume.WatchTopic(ctx, cl, p.kafka, t.TopicState, p.log)
+	p.loop(loopCtx)
 
 	// Shutting down: the batch in flight and the pending one go in, in
 	// that order, within ShutdownTimeout; then leave the group (the final
@@ -190,16 +216,16 @@ func (p *Processor) Run(ctx context.Context, extra ...kgo.Opt) error {
 	}
 	cl.CloseAllowingRebalance()
 	p.log.Info("stopped", "inserted", p.Stats().Inserted, "errors", p.Stats().Errors)
-	return nil
+	return changed()
 }
 
-// prepare migrates the database and checks the topic's shape, retrying
-// while ClickHouse or Kafka cannot be reached.
-func (p *Processor) prepare(ctx context.Context) error {
-	if err := clickhouse.Prepare(ctx, p.conn, p.full, p.schema, p.log, p.backoff); err != nil {
-		return err
+// insertSQL is the INSERT of the table's columns, every name quoted.
+func insertSQL(db, table string, cols []string) string {
+	quoted := make([]string, len(cols))
+	for i, c := range cols {
+		quoted[i] = clickhouse.Ident(c)
 	}
-	return kafka.Prepare(ctx, p.kafka, p.log, p.backoff)
+	return fmt.Sprintf("INSERT INTO %s (%s)", clickhouse.Table(db, table), strings.Join(quoted, ", "))
 }
 
 // maxPoll bounds the records one poll hands over, so that a batch
@@ -298,7 +324,7 @@ func (p *Processor) dispatch(ctx context.Context) {
 			b := p.pending
 			p.pending, p.spare = p.spare, nil
 			if p.pending == nil {
-				p.pending = newBatch(p.schema)
+				p.pending = newBatch(p.schema, &p.topic)
 			}
 			f := &flight{b: b, done: make(chan struct{})}
 			p.inflight = f

@@ -3,13 +3,13 @@ package processor
 import (
 	"errors"
 	"fmt"
-	"skuflow/internal/kafka"
 	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"skuflow/internal/jsonscan"
+	"skuflow/internal/kafka"
 	"skuflow/schemas"
 )
 
@@ -28,12 +28,29 @@ type rows struct {
 	lines         []uint64
 	partitions    []uint32
 	offsets       []uint64
+	versions      []uint64
 	at            []time.Time // filled by ingested
+
+	topic *topicInfo
+	rec   *kgo.Record // the record being added, for the key check
 }
 
-func newRows(s *schemas.Schema) *rows {
-	r := &rows{block: s.NewBlock()}
+// topicInfo is what rows need to know of the topic: its incarnation, which
+// row versions are built on, and the configured partition count, which
+// says on which partition a key belongs.
+type topicInfo struct {
+	incarnation uint32
+	// partitions is never 0 in a processor (config.Validate); rows of a
+	// topicInfo without it check no key, for tests of decoding alone.
+	partitions int
+}
+
+func newRows(s *schemas.Schema, t *topicInfo) *rows {
+	r := &rows{block: s.NewBlock(), topic: t}
 	r.sc.End = "value"
+	if t.partitions > 0 {
+		r.block.CheckKey = func(key []byte) error { return kafka.CheckKey(r.rec, key, r.topic.partitions) }
+	}
 	return r
 }
 
@@ -44,7 +61,7 @@ func (r *rows) reset() {
 	clear(r.recs) // let the records' memory go
 	r.recs = r.recs[:0]
 	r.jobs, r.sources, r.lines = r.jobs[:0], r.sources[:0], r.lines[:0]
-	r.partitions, r.offsets = r.partitions[:0], r.offsets[:0]
+	r.partitions, r.offsets, r.versions = r.partitions[:0], r.offsets[:0], r.versions[:0]
 }
 
 // ingested returns the _ingested_at column: now, for every row.
@@ -68,7 +85,10 @@ func (r *rows) add(rec *kgo.Record) error {
 		return fmt.Errorf("value is not a JSON object: %w", err)
 	}
 	r.fields = fields
-	if err := r.block.Append(fields); err != nil {
+	r.rec = rec
+	err = r.block.Append(fields)
+	r.rec = nil
+	if err != nil {
 		return err
 	}
 	r.recs = append(r.recs, rec)
@@ -86,6 +106,7 @@ func (r *rows) add(rec *kgo.Record) error {
 	}
 	r.jobs, r.sources, r.lines = append(r.jobs, job), append(r.sources, source), append(r.lines, line)
 	r.partitions, r.offsets = append(r.partitions, uint32(rec.Partition)), append(r.offsets, uint64(rec.Offset))
+	r.versions = append(r.versions, kafka.Version(r.topic.incarnation, rec.Offset))
 	return nil
 }
 

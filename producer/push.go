@@ -53,6 +53,13 @@ type Options struct {
 	Log *slog.Logger
 	// Now returns the time; tests may fix it.
 	Now func() time.Time
+	// Partitioner, when set, is the producer client's partitioner: a push
+	// stops when it has seen a partition count other than its own.
+	Partitioner *kafka.FixedPartitioner
+	// TopicCheckInterval is how often a push reads the topic's metadata,
+	// to stop when the topic is recreated or its partition count changes
+	// (0: only at the start).
+	TopicCheckInterval time.Duration
 }
 
 // PushOptions are the settings of one push.
@@ -199,13 +206,19 @@ func (p *Pusher) Push(ctx context.Context, src Source, o PushOptions) (*Result, 
 		}
 		return res, err
 	}
+	topic, err := p.describeTopic(ctx)
+	if err != nil {
+		res.State, res.Error = jobs.Failed, err.Error()
+		return res, err
+	}
+	res.TopicID = topic.ID
 	offsets := new(jobs.EndOffsets)
-	j := &tracker{p: p, prog: prog, res: res, offsets: offsets}
+	j := &tracker{p: p, prog: prog, res: res, offsets: offsets, topic: topic}
 	if err := j.save(ctx, &res.Job); err != nil {
 		res.State, res.Error = jobs.Failed, err.Error()
 		return res, err
 	}
-	err := p.push(ctx, src, prog, res, offsets, j)
+	err = p.push(ctx, src, prog, res, offsets, j)
 	// The heartbeat reads res: stop it before res changes.
 	if jerr := j.finish(ctx); jerr != nil && err == nil {
 		err = jerr
@@ -244,6 +257,7 @@ type tracker struct {
 	stopped  chan struct{}
 	hash     hash.Hash // of an input not hashed before the push
 	offsets  *jobs.EndOffsets
+	topic    kafka.TopicState // as the push started
 }
 
 // rejectBatch is how many rejected records are stored in one insert; a
@@ -423,6 +437,29 @@ type unavailable struct{ error }
 func (e unavailable) Unwrap() error        { return e.error }
 func (e unavailable) Is(target error) bool { return target == ErrUnavailable }
 
+// describeTopic reads the topic's ID, which the job keeps, and refuses a
+// topic whose partition count is not the partitioner's.
+func (p *Pusher) describeTopic(ctx context.Context) (kafka.TopicState, error) {
+	dctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	st, err := kafka.Describe(dctx, p.cl, p.opts.Topic)
+	if err != nil {
+		return st, unavailable{err}
+	}
+	if pt := p.opts.Partitioner; pt != nil && st.Partitions != pt.N {
+		return st, unavailable{fmt.Errorf("%w: topic %s has %d partitions, kafka.partitions is %d",
+			kafka.ErrPartitionCount, p.opts.Topic, st.Partitions, pt.N)}
+	}
+	return st, nil
+}
+
+func (p *Pusher) log() *slog.Logger {
+	if p.opts.Log != nil {
+		return p.opts.Log
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
 // storeTimeout bounds how long a push retries a write to the job store.
 const storeTimeout = 30 * time.Second
 
@@ -450,6 +487,13 @@ func (p *Pusher) push(ctx context.Context, src Source, prog *Progress, res *Resu
 		return fmt.Errorf("%s: %w", src.Name, err)
 	}
 	var failOnce sync.Once
+	if iv := p.opts.TopicCheckInterval; iv > 0 {
+		go func() {
+			if err := kafka.Watch(ctx, p.cl, p.opts.Topic, j.topic, iv, p.log()); err != nil {
+				failOnce.Do(func() { cancel(unavailable{err}) })
+			}
+		}()
+	}
 	rb := p.newRecordBuilder(res.ID, src.Name)
 	promise := func(rec *kgo.Record, err error) {
 		if err != nil {
@@ -494,6 +538,9 @@ func (p *Pusher) push(ctx context.Context, src Source, prog *Progress, res *Resu
 		// Produce blocks while the client holds its maximum of buffered
 		// records: that is the loader's backpressure.
 		p.cl.Produce(ctx, kr, promise)
+		if pt := p.opts.Partitioner; pt != nil && pt.Mismatch.Load() != 0 {
+			failOnce.Do(func() { cancel(unavailable{pt.CheckMismatch(p.opts.Topic)}) })
+		}
 	}
 	// Wait for every record in flight, even after a read error, so that the
 	// result says exactly what reached the topic.

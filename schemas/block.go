@@ -15,6 +15,9 @@ type Block struct {
 	cols  []blockColumn // in the order of s.Columns
 	extra textColumn
 	n     int
+	// CheckKey, when set, is given each record's key after it validated;
+	// an error refuses the record as a validation error does.
+	CheckKey func(key []byte) error
 
 	// Scratch space of Append.
 	key      []byte         // the key Validate builds
@@ -119,6 +122,11 @@ func (b *Block) Append(fields []Field) error {
 	var err error
 	if b.key, err = b.s.Validate(b.key[:0], fields); err != nil {
 		return err
+	}
+	if b.CheckKey != nil {
+		if err := b.CheckKey(b.key); err != nil {
+			return err
+		}
 	}
 	for i := range b.last {
 		b.last[i] = -1

@@ -409,10 +409,20 @@ func (w *Watcher) process(ctx context.Context, name, earlier string) {
 		// Errors here are the broker's or ClickHouse's, and pass: keep
 		// trying. If the watcher stops first, the file stays in
 		// processing/ with its note and the next run waits again.
-		err := retry.Forever(ctx, retry.Default, log, "wait for the consumer groups", func(error) bool { return true },
+		err := retry.Forever(ctx, retry.Default, log, "wait for the consumer groups", func(err error) bool { return !errors.Is(err, jobs.ErrTopicRecreated) },
 			func(ctx context.Context) error {
-				return jobs.Wait(ctx, w.o.Admin, w.o.Groups, w.o.Topic, job.EndOffsets, 500*time.Millisecond, nil)
+				return jobs.Wait(ctx, w.o.Admin, w.o.Groups, w.o.Topic, job.TopicID, job.EndOffsets, 500*time.Millisecond, nil)
 			})
+		if errors.Is(err, jobs.ErrTopicRecreated) {
+			// Its records may be gone with the old topic: the job failed,
+			// and the file goes to failed/ saying so, to be dropped again.
+			job.State, job.Error, job.FinishedAt = jobs.Failed, err.Error(), time.Now()
+			if serr := w.o.Jobs.Save(ctx, job); serr != nil {
+				log.Warn("record the job as failed", "job", job.ID, "err", serr)
+			}
+			w.fail(name, fmt.Sprintf("job %s failed: %s\n", job.ID, err), log)
+			return
+		}
 		if err == nil {
 			err = retry.Forever(ctx, retry.Default, log, "record the job as done", func(error) bool { return true },
 				func(ctx context.Context) error { return w.o.Jobs.MarkDone(ctx, job) })

@@ -2,7 +2,7 @@
 // node on a fixed loopback port, persisting topics and group offsets under a
 // data folder so that both survive a restart. It creates the configured topic
 // (compacted, with the configured partitions) and serves until SIGINT or
-// SIGTERM. Clients reach it over TCP like any Kafka broker.
+// SIGTERM; SIGUSR1 compacts the topics at once. Clients reach it over TCP like any Kafka broker.
 package main
 
 import (
@@ -87,7 +87,21 @@ func run() error {
 		return err
 	}
 	log.Info("ready", "addr", kc.Brokers[0], "topic", kc.Topic, "partitions", kc.Partitions, "data_dir", cfg.Broker.DataDir)
-	<-ctx.Done()
+	// SIGUSR1 compacts the compacted topics now, as Kafka's log cleaner
+	// would in its own time: drills test the services against it.
+	compact := make(chan os.Signal, 1)
+	signal.Notify(compact, syscall.SIGUSR1)
+	defer signal.Stop(compact)
+	for {
+		select {
+		case <-compact:
+			cluster.Compact()
+			log.Info("compacted")
+			continue
+		case <-ctx.Done():
+		}
+		break
+	}
 	log.Info("stopping")
 	return nil
 }

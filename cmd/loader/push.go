@@ -79,7 +79,7 @@ func runPush(ctx context.Context, args []string, stdio stdio) error {
 	}
 
 	log := clientLog(stdio.err, cfg.Log)
-	cl, store, closeAll, err := connect(ctx, cfg, log)
+	cl, part, store, closeAll, err := connect(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -103,6 +103,9 @@ func runPush(ctx context.Context, args []string, stdio stdio) error {
 		Jobs:          store,
 		Origin:        "push",
 		Log:           log,
+		Partitioner:   part,
+		// A push checks the topic as often as the services do.
+		TopicCheckInterval: cfg.Kafka.TopicCheckInterval,
 		OnReject: func(r producer.Rejection) {
 			if shown < cfg.Loader.ShowErrors {
 				fmt.Fprintf(stdio.err, "\r\033[Krejected %s\n", r)
@@ -217,16 +220,16 @@ func clientLog(w io.Writer, c config.Log) *slog.Logger {
 // connect reaches what a push writes to: the topic (created if missing)
 // through a producer client, and ClickHouse's job tables (migrated if
 // missing). closeAll releases both.
-func connect(ctx context.Context, cfg config.Config, log *slog.Logger) (*kgo.Client, *jobs.Store, func(), error) {
-	cl, err := newProducer(cfg, log)
+func connect(ctx context.Context, cfg config.Config, log *slog.Logger) (*kgo.Client, *kafka.FixedPartitioner, *jobs.Store, func(), error) {
+	cl, part, err := newProducer(cfg, log)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	setup, cancel := context.WithTimeout(ctx, cfg.Kafka.DialTimeout+10*time.Second)
 	defer cancel()
 	if err := kafka.EnsureTopic(setup, cl, cfg.Kafka); err != nil {
 		cl.Close()
-		return nil, nil, nil, fmt.Errorf("Kafka at %v: %w (is the stack up? run 'make up')", cfg.Kafka.Brokers, err)
+		return nil, nil, nil, nil, fmt.Errorf("Kafka at %v: %w (is the stack up? run 'make up')", cfg.Kafka.Brokers, err)
 	}
 	conn, err := clickhouse.Open(cfg.ClickHouse)
 	if err == nil {
@@ -237,12 +240,17 @@ func connect(ctx context.Context, cfg config.Config, log *slog.Logger) (*kgo.Cli
 	}
 	if err != nil {
 		cl.Close()
-		return nil, nil, nil, fmt.Errorf("ClickHouse at %s, which keeps the jobs: %w (is the stack up? run 'make up')", cfg.ClickHouse.Addr, err)
+		return nil, nil, nil, nil, fmt.Errorf("ClickHouse at %s, which keeps the jobs: %w (is the stack up? run 'make up')", cfg.ClickHouse.Addr, err)
 	}
-	return cl, jobs.NewStore(conn, cfg.ClickHouse.Database), func() { cl.Close(); conn.Close() }, nil
+	return cl, part, jobs.NewStore(conn, cfg.ClickHouse.Database), func() { cl.Close(); conn.Close() }, nil
 }
 
-func newProducer(cfg config.Config, log *slog.Logger) (*kgo.Client, error) {
+func newProducer(cfg config.Config, log *slog.Logger) (*kgo.Client, *kafka.FixedPartitioner, error) {
+	// Kafka's default partitioner (murmur2 of the key), so that every
+	// client, in any language, puts a key in the same partition, over the
+	// configured count: a topic that grows partitions while the loader
+	// runs never gets a key on a second one (the push stops instead).
+	part := &kafka.FixedPartitioner{N: cfg.Kafka.Partitions}
 	opts := append(kafka.ClientOptions(cfg.Kafka, log),
 		kgo.DefaultProduceTopic(cfg.Kafka.Topic),
 		kgo.ProducerLinger(cfg.Loader.Linger),
@@ -250,15 +258,13 @@ func newProducer(cfg config.Config, log *slog.Logger) (*kgo.Client, error) {
 		kgo.MaxBufferedRecords(cfg.Loader.MaxBufferedRecords),
 		kgo.ProducerBatchCompression(kafka.Compression(cfg.Kafka.Compression)),
 		kgo.RecordDeliveryTimeout(cfg.Loader.DeliveryTimeout),
-		// Kafka's default partitioner (murmur2 of the key), so that every
-		// client, in any language, puts a key in the same partition.
-		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
+		kgo.RecordPartitioner(part),
 	)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
-		return nil, fmt.Errorf("kafka client: %w", err)
+		return nil, nil, fmt.Errorf("kafka client: %w", err)
 	}
-	return cl, nil
+	return cl, part, nil
 }
 
 func progressLine(src producer.Source, p *producer.Progress) func(time.Duration) string {
@@ -331,7 +337,11 @@ func waitLoaded(ctx context.Context, cl *kgo.Client, cfg config.Config, pushed [
 			return fmt.Sprintf("waiting for %v %s %s records to go", groups, cli.Gauge(t-l, t, 30), cli.Count(l))
 		})
 	}
-	err := jobs.Wait(ctx, kadm.NewClient(cl), groups, cfg.Kafka.Topic, ends, 200*time.Millisecond, func(n int64) {
+	topicID := ""
+	if len(pushed) > 0 {
+		topicID = pushed[0].TopicID
+	}
+	err := jobs.Wait(ctx, kadm.NewClient(cl), groups, cfg.Kafka.Topic, topicID, ends, 200*time.Millisecond, func(n int64) {
 		if total.Load() < 0 {
 			total.Store(n)
 		}

@@ -33,7 +33,7 @@ func runWatch(ctx context.Context, args []string, stdio stdio) error {
 		return err
 	}
 	log := logging.New(stdio.err, cfg.Log, "watcher")
-	cl, store, closeAll, err := connect(ctx, cfg, clientLog(stdio.err, cfg.Log))
+	cl, part, store, closeAll, err := connect(ctx, cfg, clientLog(stdio.err, cfg.Log))
 	if err != nil {
 		return err
 	}
@@ -41,13 +41,15 @@ func runWatch(ctx context.Context, args []string, stdio stdio) error {
 	w, err := watcher.New(watcher.Options{
 		Dir: fs.Arg(0),
 		Pusher: producer.NewPusher(cl, producer.Options{
-			Schema:         schemas.Products,
-			Topic:          cfg.Kafka.Topic,
-			MaxRecordBytes: int(cfg.Loader.MaxRecordBytes),
-			MaxValueBytes:  int(cfg.Loader.BatchMaxBytes) - 512,
-			Jobs:           store,
-			Origin:         "watch " + fs.Arg(0),
-			Log:            log,
+			Schema:             schemas.Products,
+			Topic:              cfg.Kafka.Topic,
+			MaxRecordBytes:     int(cfg.Loader.MaxRecordBytes),
+			MaxValueBytes:      int(cfg.Loader.BatchMaxBytes) - 512,
+			Jobs:               store,
+			Origin:             "watch " + fs.Arg(0),
+			Log:                log,
+			Partitioner:        part,
+			TopicCheckInterval: cfg.Kafka.TopicCheckInterval,
 		}),
 		Jobs:         store,
 		Admin:        kadm.NewClient(cl),

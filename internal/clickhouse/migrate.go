@@ -88,6 +88,9 @@ var bookkeeping = []table{
 			{"format", "String"},
 			{"compression", "String"},
 			{"topic", "String"},
+			// The topic's Kafka ID when the job produced: its end offsets
+			// mean nothing on another incarnation of the topic.
+			{"topic_id", "String"},
 			{"origin", "String"},
 			{"records_read", "UInt64"},
 			{"records_produced", "UInt64"},
@@ -223,6 +226,9 @@ func Migrate(ctx context.Context, conn Conn, db string, s *schemas.Schema) error
 	// The tables first, then their missing columns, then what reads them:
 	// a view over a column that is not there yet cannot be created.
 	if err := execAll(ctx, conn, s.DDL(Ident(db))[:1]); err != nil {
+		return err
+	}
+	if err := upgradeVersion(ctx, conn, db, s); err != nil {
 		return err
 	}
 	ts, create := tables(db, s)

@@ -47,7 +47,7 @@ func TestMigrateViewFollowsTable(t *testing.T) {
 	if err := clickhouse.Migrate(ctx, conn, "skuflow", schemas.Products); err != nil {
 		t.Fatal(err)
 	}
-	want := "sku\nname\ndescription\nextra\n_job\n_source\n_line\n_partition\n_offset\n_ingested_at"
+	want := "sku\nname\ndescription\nextra\n_job\n_source\n_line\n_partition\n_offset\n_version\n_ingested_at"
 	if got := viewColumns(t, ch, "skuflow", "products_final"); got != want {
 		t.Fatalf("products_final has columns\n%s\nwant\n%s", got, want)
 	}

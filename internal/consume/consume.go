@@ -52,10 +52,12 @@ type Sink interface {
 }
 
 // Assigner is a Sink that wants to see the offsets its newly assigned
-// partitions start from, and may change them (the aggregator starts from
-// the beginning to rebuild its state).
+// partitions start from, and may change them (the aggregator loads its
+// state and starts where the state ends). Assigned runs on franz-go's
+// goroutine, never at the same time as the sink's other methods; it may
+// take long (it is retried until ctx ends), which holds the loop.
 type Assigner interface {
-	Assigned(committed map[int32]kgo.Offset) map[int32]kgo.Offset
+	Assigned(ctx context.Context, committed map[int32]kgo.Offset) (map[int32]kgo.Offset, error)
 }
 
 // Options configure a member.
@@ -68,6 +70,10 @@ type Options struct {
 	FetchMaxBytes int32
 	Log           *slog.Logger
 	Backoff       retry.Backoff
+	// Topic is the topic as the member starts on it; while it runs, a
+	// changed ID or partition count ends Run with the reason (checked
+	// every Kafka.TopicCheckInterval).
+	Topic kafka.TopicState
 }
 
 // member is one running consumer.
@@ -75,8 +81,9 @@ type member struct {
 	o    Options
 	sink Sink
 	cl   *kgo.Client
-	// mu makes the loop's look at the sink and lag before a poll, when a
-	// rebalance may run, take turns with the rebalance callbacks.
+	// mu makes the loop's use of the sink and lag take turns with the
+	// rebalance callbacks and Assigned, which franz-go runs on its own
+	// goroutines.
 	mu  sync.Mutex
 	lag Lag
 	// stop is the context retries end with: Run's, then the shutdown's.
@@ -89,7 +96,8 @@ const maxPoll = 10000
 
 // Run joins the group and feeds the sink until ctx is cancelled, then
 // flushes, commits, leaves the group and returns nil. It returns an error
-// only when the client cannot be created.
+// when the client cannot be created, and, after the same flush, when the
+// topic changed under it (kafka.ErrTopicRecreated, kafka.ErrPartitionCount).
 func Run(ctx context.Context, o Options, sink Sink, extra ...kgo.Opt) error {
 	if o.Backoff == (retry.Backoff{}) {
 		o.Backoff = retry.Default
@@ -112,10 +120,18 @@ func Run(ctx context.Context, o Options, sink Sink, extra ...kgo.Opt) error {
 		opts = append(opts, kgo.FetchMaxBytes(o.FetchMaxBytes), kgo.FetchMaxPartitionBytes(min(o.FetchMaxBytes, 8<<20)))
 	}
 	if a, ok := sink.(Assigner); ok {
-		opts = append(opts, kgo.AdjustFetchOffsetsFn(func(_ context.Context, offs map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
-			if t, ok := offs[o.Kafka.Topic]; ok {
-				offs[o.Kafka.Topic] = a.Assigned(t)
+		opts = append(opts, kgo.AdjustFetchOffsetsFn(func(ctx context.Context, offs map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+			t, ok := offs[o.Kafka.Topic]
+			if !ok {
+				return offs, nil
 			}
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			adjusted, err := a.Assigned(ctx, t)
+			if err != nil {
+				return nil, err
+			}
+			offs[o.Kafka.Topic] = adjusted
 			return offs, nil
 		}))
 	}
@@ -124,7 +140,8 @@ func Run(ctx context.Context, o Options, sink Sink, extra ...kgo.Opt) error {
 		return fmt.Errorf("kafka client: %w", err)
 	}
 	m.cl = cl
-	m.loop(ctx)
+	loopCtx, changed := WatchTopic(ctx, cl, o.Kafka, o.Topic, o.Log)
+	m.loop(loopCtx)
 
 	done, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.ShutdownTimeout)
 	defer cancel()
@@ -137,7 +154,31 @@ func Run(ctx context.Context, o Options, sink Sink, extra ...kgo.Opt) error {
 		o.Log.Warn("final flush did not finish; its records will be read again on restart", "err", err)
 	}
 	cl.CloseAllowingRebalance()
-	return nil
+	return changed()
+}
+
+// WatchTopic returns a context that ends with ctx, or as soon as the topic
+// is not the one described by was (kafka.Watch); changed returns why it
+// ended then, or nil. An empty was watches nothing.
+func WatchTopic(ctx context.Context, cl *kgo.Client, c config.Kafka, was kafka.TopicState, log *slog.Logger) (context.Context, func() error) {
+	if was.ID == "" || c.TopicCheckInterval <= 0 {
+		return ctx, func() error { return nil }
+	}
+	wctx, cancel := context.WithCancelCause(ctx)
+	go func() {
+		if err := kafka.Watch(wctx, cl, c.Topic, was, c.TopicCheckInterval, log); err != nil {
+			log.Error("the topic changed; stopping", "err", err)
+			cancel(err)
+		}
+	}()
+	return wctx, func() error {
+		cause := context.Cause(wctx)
+		cancel(nil)
+		if errors.Is(cause, kafka.ErrTopicRecreated) || errors.Is(cause, kafka.ErrPartitionCount) {
+			return cause
+		}
+		return nil
+	}
 }
 
 func (m *member) loop(ctx context.Context) {
@@ -160,6 +201,10 @@ func (m *member) loop(ctx context.Context) {
 				m.o.Log.Warn("fetch", "topic", topic, "partition", partition, "err", err)
 			}
 		})
+		// Assigned may run on franz-go's goroutine at any time: the sink
+		// is used under mu only. mu is let go before AllowRebalance, whose
+		// callbacks take it.
+		m.mu.Lock()
 		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
 			for _, r := range fp.Records {
 				m.sink.Add(r)
@@ -171,6 +216,7 @@ func (m *member) loop(ctx context.Context) {
 			// tries again with its own deadline.
 			_ = m.flush(ctx)
 		}
+		m.mu.Unlock()
 		m.cl.AllowRebalance()
 	}
 }

@@ -123,14 +123,25 @@ func Partitions(ctx context.Context, cl *kgo.Client, topic string) (int, error) 
 }
 
 // Prepare makes sure the topic exists with the configured partitions,
-// retrying while Kafka cannot be reached; a topic with another partition
-// count is refused at once (ErrPartitionCount).
-func Prepare(ctx context.Context, c config.Kafka, log *slog.Logger, b retry.Backoff) error {
+// retrying while Kafka cannot be reached, and returns its ID and count; a
+// topic with another partition count is refused at once (ErrPartitionCount).
+func Prepare(ctx context.Context, c config.Kafka, log *slog.Logger, b retry.Backoff) (TopicState, error) {
 	cl, err := kgo.NewClient(ClientOptions(c, log)...)
 	if err != nil {
-		return fmt.Errorf("kafka client: %w", err)
+		return TopicState{}, fmt.Errorf("kafka client: %w", err)
 	}
 	defer cl.Close()
-	return retry.Forever(ctx, b, log, "check topic", func(err error) bool { return !errors.Is(err, ErrPartitionCount) },
-		func(ctx context.Context) error { return EnsureTopic(ctx, cl, c) })
+	var st TopicState
+	err = retry.Forever(ctx, b, log, "check topic", func(err error) bool { return !errors.Is(err, ErrPartitionCount) },
+		func(ctx context.Context) error {
+			if err := EnsureTopic(ctx, cl, c); err != nil {
+				return err
+			}
+			st, err = Describe(ctx, cl, c.Topic)
+			if err == nil && st.Partitions != c.Partitions {
+				err = fmt.Errorf("%w: topic %s has %d partitions, kafka.partitions is %d", ErrPartitionCount, c.Topic, st.Partitions, c.Partitions)
+			}
+			return err
+		})
+	return st, err
 }

@@ -11,7 +11,8 @@ CREATE TABLE IF NOT EXISTS skuflow.events
     _line UInt64,
     _partition UInt32,
     _offset UInt64,
+    _version UInt64,
     _ingested_at DateTime
 )
-ENGINE = ReplacingMergeTree(_offset)
+ENGINE = ReplacingMergeTree(_version)
 ORDER BY (id, ts);

@@ -1,0 +1,61 @@
+package clickhouse_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"skuflow/config"
+	"skuflow/internal/clickhouse"
+	"skuflow/internal/testenv"
+	"skuflow/schemas"
+)
+
+// Incarnations are numbered in the order topic IDs are first seen, and an
+// ID seen again keeps its number; a table of an earlier release, versioned
+// by _offset, is rebuilt with _version and keeps its rows, whose old
+// versions sort below every incarnation's.
+func TestIncarnationsAndVersionUpgrade(t *testing.T) {
+	ch := testenv.ClickHouse(t)
+	conn, err := clickhouse.Open(config.ClickHouse{Addr: ch.TCPAddr, Username: "default", DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	ch.Query(t, "CREATE DATABASE skuflow")
+	ch.Query(t, "CREATE TABLE skuflow.products (sku String, name String, description String, extra String, _job String, _source String, "+
+		"_line UInt64, _partition UInt32, _offset UInt64, _ingested_at DateTime) ENGINE = ReplacingMergeTree(_offset) ORDER BY (sku)")
+	ch.Query(t, "INSERT INTO skuflow.products (sku, name, _offset) VALUES ('a', 'old A', 5), ('a', 'older A', 3), ('b', 'B', 9)")
+	if err := clickhouse.Migrate(ctx, conn, "skuflow", schemas.Products); err != nil {
+		t.Fatal(err)
+	}
+	if got := ch.Query(t, "SELECT engine_full FROM system.tables WHERE database = 'skuflow' AND name = 'products'"); !strings.Contains(got, "ReplacingMergeTree(_version)") {
+		t.Fatalf("products after migration: %s", got)
+	}
+	if got := ch.Query(t, "SELECT sku, name, _version FROM skuflow.products FINAL ORDER BY sku FORMAT TSV"); got != "a\told A\t5\nb\tB\t9" {
+		t.Fatalf("rows after the rebuild:\n%s", got)
+	}
+	if got := ch.Query(t, "SELECT count() FROM system.tables WHERE database = 'skuflow' AND name LIKE '%before%'"); got != "0" {
+		t.Fatalf("the old table was not dropped: %s", got)
+	}
+
+	for i, c := range []struct {
+		id   string
+		want uint32
+	}{{"id-1", 1}, {"id-1", 1}, {"id-2", 2}, {"id-1", 1}, {"id-3", 3}, {"id-2", 2}} {
+		got, err := clickhouse.Incarnation(ctx, conn, "skuflow", "products", c.id, 6)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != c.want {
+			t.Fatalf("step %d: incarnation of %s is %d, want %d", i, c.id, got, c.want)
+		}
+	}
+	if _, err := clickhouse.Incarnation(ctx, conn, "skuflow", "products", "", 6); err == nil {
+		t.Fatal("a topic without an ID got an incarnation")
+	}
+}

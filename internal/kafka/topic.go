@@ -1,0 +1,182 @@
+package kafka
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// ErrTopicRecreated is returned when the topic's ID is not the one a client
+// started with: it was deleted and created again (or the brokers are another
+// cluster), and its offsets started again from 0.
+var ErrTopicRecreated = errors.New("topic was recreated")
+
+// TopicState is what identifies a topic's incarnation and shape.
+type TopicState struct {
+	// ID is the topic's Kafka ID (KIP-516), in hex; a recreated topic has a
+	// new one.
+	ID         string
+	Partitions int
+}
+
+// Describe returns the topic's ID and partition count.
+func Describe(ctx context.Context, cl *kgo.Client, topic string) (TopicState, error) {
+	md, err := kadm.NewClient(cl).Metadata(ctx, topic)
+	if err != nil {
+		return TopicState{}, fmt.Errorf("metadata of topic %s: %w", topic, err)
+	}
+	td, ok := md.Topics[topic]
+	switch {
+	case !ok:
+		return TopicState{}, fmt.Errorf("topic %s not in metadata", topic)
+	case td.Err != nil:
+		return TopicState{}, fmt.Errorf("topic %s: %w", topic, td.Err)
+	}
+	return TopicState{ID: td.ID.String(), Partitions: len(td.Partitions)}, nil
+}
+
+// Changed compares what is seen now with what a client started with, and
+// says what changed, or nil.
+func Changed(topic string, was, now TopicState) error {
+	switch {
+	case now.ID != was.ID:
+		return fmt.Errorf("%w: topic %s has ID %s, it had %s when this client started; its offsets start again from 0",
+			ErrTopicRecreated, topic, now.ID, was.ID)
+	case now.Partitions != was.Partitions:
+		return fmt.Errorf("%w: topic %s has %d partitions now, it had %d; keys would move to other partitions",
+			ErrPartitionCount, topic, now.Partitions, was.Partitions)
+	}
+	return nil
+}
+
+// Watch reads the topic's metadata every interval until ctx ends, and
+// returns (an ErrTopicRecreated or ErrPartitionCount error) as soon as the
+// topic is not the one described by was. Metadata that cannot be read is
+// logged and tried again at the next interval: an unreachable broker is not
+// a changed topic.
+func Watch(ctx context.Context, cl *kgo.Client, topic string, was TopicState, interval time.Duration, log *slog.Logger) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		rctx, cancel := context.WithTimeout(ctx, interval)
+		now, err := Describe(rctx, cl, topic)
+		cancel()
+		if err != nil {
+			if ctx.Err() == nil {
+				log.Debug("topic check: metadata not read", "topic", topic, "err", err)
+			}
+			continue
+		}
+		if err := Changed(topic, was, now); err != nil {
+			return err
+		}
+	}
+}
+
+// keyPartitioner is Kafka's key partitioning (murmur2 of the key, as every
+// Kafka client does it) over a fixed partition count.
+var keyPartitioner = kgo.StickyKeyPartitioner(nil).ForTopic("")
+
+// PartitionOf returns the partition a key belongs to when the topic has n
+// partitions: the one Kafka's default partitioner picks for it.
+func PartitionOf(key []byte, n int) int32 {
+	return int32(keyPartitioner.Partition(&kgo.Record{Key: key}, n))
+}
+
+// FixedPartitioner partitions keyed records by the configured count,
+// whatever the count franz-go sees in metadata: a topic that grew partitions
+// while a producer runs never gets a key on a second partition. It notes a
+// count other than the configured one in Mismatch, so that the producer can
+// stop with a reason.
+type FixedPartitioner struct {
+	N int
+	// Mismatch holds the last count seen that was not N, or 0.
+	Mismatch atomic.Int64
+}
+
+// ForTopic implements kgo.Partitioner.
+func (p *FixedPartitioner) ForTopic(string) kgo.TopicPartitioner { return p }
+
+// RequiresConsistency implements kgo.TopicPartitioner: a key always goes to
+// its own partition, even when that partition's leader is unavailable.
+func (p *FixedPartitioner) RequiresConsistency(*kgo.Record) bool { return true }
+
+// Partition implements kgo.TopicPartitioner.
+func (p *FixedPartitioner) Partition(r *kgo.Record, n int) int {
+	if n != p.N {
+		p.Mismatch.Store(int64(n))
+		if p.N > n {
+			// Fewer partitions than configured: the topic is not ours any
+			// more (recreated); the producer stops on Mismatch. Send the
+			// record where it cannot be lost track of.
+			return int(PartitionOf(r.Key, n))
+		}
+	}
+	return int(PartitionOf(r.Key, p.N))
+}
+
+// CheckMismatch returns ErrPartitionCount when the partitioner has seen a
+// count other than the configured one.
+func (p *FixedPartitioner) CheckMismatch(topic string) error {
+	if n := p.Mismatch.Load(); n != 0 {
+		return fmt.Errorf("%w: topic %s has %d partitions now, kafka.partitions is %d; the push stopped so that no key lands on a second partition",
+			ErrPartitionCount, topic, n, p.N)
+	}
+	return nil
+}
+
+// incarnationBits is how many low bits of a row version hold the offset;
+// the bits above hold the topic's incarnation. 2^40 offsets is a trillion
+// records per partition per incarnation; 2^24 incarnations is more
+// recreations than any topic sees.
+const incarnationBits = 40
+
+// Version orders a record across the topic's incarnations: the incarnation
+// (how many times the topic has been seen with a new ID, see
+// internal/clickhouse.Incarnation) above its offset. A record of a
+// recreated topic always has a higher version than any of the topic before.
+func Version(incarnation uint32, offset int64) uint64 {
+	return uint64(incarnation)<<incarnationBits | uint64(offset)&(1<<incarnationBits-1)
+}
+
+// SplitVersion undoes Version.
+func SplitVersion(v uint64) (incarnation uint32, offset int64) {
+	return uint32(v >> incarnationBits), int64(v & (1<<incarnationBits - 1))
+}
+
+// ErrKeyMismatch is returned by CheckKey for a record that another producer
+// wrote with a key other than its schema key, or to another partition than
+// its key's.
+var ErrKeyMismatch = errors.New("record is not where its key belongs")
+
+// CheckKey reports whether record r, whose schema key is key, was written
+// as skuflow writes it: with key as its Kafka key, on the partition the key
+// belongs to among partitions. Anything else (a record written by another
+// client with no key or another one) would compete with the key's real
+// versions on another partition, so the processor and the aggregator both
+// set it aside.
+func CheckKey(r *kgo.Record, key []byte, partitions int) error {
+	if !bytes.Equal(r.Key, key) {
+		if r.Key == nil {
+			return fmt.Errorf("%w: the record has no Kafka key; its key is %q", ErrKeyMismatch, key)
+		}
+		return fmt.Errorf("%w: Kafka key %q is not the record's key %q", ErrKeyMismatch, r.Key, key)
+	}
+	if want := PartitionOf(key, partitions); r.Partition != want {
+		return fmt.Errorf("%w: the record is on partition %d, but key %q belongs on partition %d of %d",
+			ErrKeyMismatch, r.Partition, key, want, partitions)
+	}
+	return nil
+}
