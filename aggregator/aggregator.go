@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -34,6 +36,12 @@ type Aggregator struct {
 	inc uint32
 	// load reads a partition's state from ClickHouse; tests may replace it.
 	load func(ctx context.Context, parts []int32) (map[int32]*loaded, error)
+	// mu guards queued: states Assigned has read, on franz-go's goroutine,
+	// for the poll loop to install; nQueued says, without the lock,
+	// whether there are any.
+	mu      sync.Mutex
+	queued  map[int32]*loaded
+	nQueued atomic.Int32
 
 	names *names
 	parts map[int32]*partition
@@ -66,7 +74,7 @@ type Stats struct {
 func New(cfg config.Config, s *schemas.Schema, conn clickhouse.Conn, log *slog.Logger) *Aggregator {
 	a := &Aggregator{
 		cfg: cfg, schema: s, conn: conn, log: log,
-		names: newNames(), parts: map[int32]*partition{},
+		names: newNames(), parts: map[int32]*partition{}, queued: map[int32]*loaded{},
 		partitions: cfg.Kafka.Partitions,
 	}
 	a.load = a.loadFromClickHouse
@@ -89,6 +97,10 @@ func (a *Aggregator) Run(ctx context.Context, extra ...kgo.Opt) error {
 			return err
 		}
 		a.inc, a.parts, a.pending, a.held, a.first = topic.Incarnation, map[int32]*partition{}, a.pending[:0], 0, time.Time{}
+		a.mu.Lock()
+		a.queued = map[int32]*loaded{}
+		a.nQueued.Store(0)
+		a.mu.Unlock()
 		a.log.Info("started", "group", ac.Group, "topic", a.cfg.Kafka.Topic, "topic_id", topic.ID, "incarnation", topic.Incarnation, "by", a.schema.AggregateBy)
 		err = consume.Run(ctx, consume.Options{
 			Kafka:           a.cfg.Kafka,
@@ -109,20 +121,35 @@ func (a *Aggregator) Run(ctx context.Context, extra ...kgo.Opt) error {
 	}
 }
 
-// loaded is a partition's state as ClickHouse holds it.
+// loaded is a partition's state as ClickHouse holds it, read by Assigned
+// on franz-go's goroutine and installed by the poll loop (install).
 type loaded struct {
-	state *partition
+	rows []loadedRow
+	// stored holds the counts table's newest count per name, storedTop
+	// the highest version among them.
+	stored    map[string]int64
+	storedTop uint64
 	// from is the offset to read from: past the last record of this
 	// incarnation that the records table holds, or 0.
-	from int64
+	from      int64
+	committed int64
 }
 
-// Assigned loads the state of newly assigned partitions from ClickHouse
+// loadedRow is a row of the records table: a sku, its name and version.
+type loadedRow struct {
+	sku, name string
+	ver       uint64
+}
+
+// Assigned reads the state of newly assigned partitions from ClickHouse
 // (the records table's current rows, FINAL) and starts each where those
 // rows end: the table, not the topic, is the durable truth, so compaction,
 // retention and a recreated topic cannot take a sku's old name from the
 // state. Counts stored for the partition that differ from the loaded
-// state are written again at the next flush.
+// state are written again at the next flush. It runs on franz-go's
+// goroutine while the poll loop runs: what it reads is queued, and the
+// loop installs it before it applies a record of those partitions (which
+// are fetched only after Assigned returns).
 func (a *Aggregator) Assigned(ctx context.Context, committed map[int32]kgo.Offset) (map[int32]kgo.Offset, error) {
 	parts := make([]int32, 0, len(committed))
 	for p := range committed {
@@ -140,17 +167,51 @@ func (a *Aggregator) Assigned(ctx context.Context, committed map[int32]kgo.Offse
 		return nil, err
 	}
 	out := make(map[int32]kgo.Offset, len(committed))
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	for _, p := range parts {
 		l := got[p]
-		l.state.committed = max(committed[p].EpochOffset().Offset, 0)
-		a.parts[p] = l.state
-		a.stats.Loaded += int64(l.state.skus.len())
+		l.committed = max(committed[p].EpochOffset().Offset, 0)
+		a.queued[p] = l
 		// The epoch is cleared: the offset is not one the group committed.
 		out[p] = kgo.NewOffset().At(l.from).WithEpoch(-1)
-		a.log.Info("partition assigned; state loaded from ClickHouse", "partition", p, "skus", l.state.skus.len(),
-			"names", len(l.state.counts), "read_from", l.from, "committed", l.state.committed, "took", time.Since(start).Round(time.Millisecond))
+		a.log.Info("partition assigned; state loaded from ClickHouse", "partition", p, "skus", len(l.rows),
+			"read_from", l.from, "committed", l.committed, "took", time.Since(start).Round(time.Millisecond))
 	}
+	a.nQueued.Store(int32(len(a.queued)))
 	return out, nil
+}
+
+// install builds the state of partitions Assigned has queued. It runs on
+// the poll loop.
+func (a *Aggregator) install() {
+	if a.nQueued.Load() == 0 {
+		return
+	}
+	a.mu.Lock()
+	q := a.queued
+	a.queued = map[int32]*loaded{}
+	a.nQueued.Store(0)
+	a.mu.Unlock()
+	for p, l := range q {
+		st := newPartition(a.names)
+		for _, r := range l.rows {
+			st.apply([]byte(r.sku), []byte(r.name), r.ver)
+		}
+		st.reconcile(l.stored, l.storedTop)
+		st.committed = l.committed
+		if l.from > l.committed {
+			// The counts are true up to where the table's rows end once the
+			// reconciled ones are written: the next flush commits that,
+			// even if no record follows (a job waits on it).
+			st.next, st.committable = kgo.EpochOffset{Epoch: -1, Offset: l.from}, true
+			if a.first.IsZero() {
+				a.first = time.Now()
+			}
+		}
+		a.parts[p] = st
+		a.stats.Loaded += int64(len(l.rows))
+	}
 }
 
 // loadFromClickHouse reads the current rows of the partitions from the
@@ -159,7 +220,7 @@ func (a *Aggregator) loadFromClickHouse(ctx context.Context, parts []int32) (map
 	out := make(map[int32]*loaded, len(parts))
 	in := make([]string, len(parts))
 	for i, p := range parts {
-		out[p] = &loaded{state: newPartition(a.names)}
+		out[p] = &loaded{stored: map[string]int64{}}
 		in[i] = strconv.Itoa(int(p))
 	}
 	if len(a.schema.Key) != 1 {
@@ -176,16 +237,17 @@ func (a *Aggregator) loadFromClickHouse(ctx context.Context, parts []int32) (map
 	top := map[int32]uint64{}
 	var (
 		partition uint32
-		sku, name string
-		version   uint64
+		r         loadedRow
 	)
 	for rows.Next() {
-		if err := rows.Scan(&partition, &sku, &name, &version); err != nil {
+		if err := rows.Scan(&partition, &r.sku, &r.name, &r.ver); err != nil {
 			return nil, fmt.Errorf("read the rows of partitions %v: %w", parts, err)
 		}
-		l := out[int32(partition)]
-		l.state.apply([]byte(sku), []byte(name), version)
-		top[int32(partition)] = max(top[int32(partition)], version)
+		p := int32(partition)
+		if l := out[p]; l != nil {
+			l.rows = append(l.rows, r)
+			top[p] = max(top[p], r.ver)
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read the rows of partitions %v: %w", parts, err)
@@ -202,31 +264,29 @@ func (a *Aggregator) loadFromClickHouse(ctx context.Context, parts []int32) (map
 		return nil, fmt.Errorf("read the counts of partitions %v: %w", parts, err)
 	}
 	defer crows.Close()
-	stored := map[int32]map[string]int64{}
-	tops := map[int32]uint64{}
-	var count int64
+	var (
+		name    string
+		count   int64
+		version uint64
+	)
 	for crows.Next() {
 		if err := crows.Scan(&partition, &name, &count, &version); err != nil {
 			return nil, fmt.Errorf("read the counts of partitions %v: %w", parts, err)
 		}
-		p := int32(partition)
-		if stored[p] == nil {
-			stored[p] = map[string]int64{}
+		if l := out[int32(partition)]; l != nil {
+			l.stored[name] = count
+			l.storedTop = max(l.storedTop, version)
 		}
-		stored[p][name] = count
-		tops[p] = max(tops[p], version)
 	}
 	if err := crows.Err(); err != nil {
 		return nil, fmt.Errorf("read the counts of partitions %v: %w", parts, err)
-	}
-	for _, p := range parts {
-		out[p].state.reconcile(stored[p], tops[p])
 	}
 	return out, nil
 }
 
 // Add applies one record to its partition's state.
 func (a *Aggregator) Add(r *kgo.Record) {
+	a.install()
 	p := a.parts[r.Partition]
 	if p == nil { // assigned without Assigned (no committed offsets fetched)
 		p = newPartition(a.names)
@@ -279,12 +339,14 @@ func (a *Aggregator) decode(r *kgo.Record) (key, value []byte, ok bool) {
 // the oldest has waited FlushInterval, or (once the member has read all
 // there is) a tenth of that: the end of a push is counted without delay.
 func (a *Aggregator) Due(now time.Time, caughtUp bool) bool {
+	a.install()
 	c := a.cfg.Aggregator
 	return a.held >= c.BatchRecords || !a.first.IsZero() && now.Sub(a.first) >= a.wait(caughtUp)
 }
 
 // NextDue is when the held changes must be written at the latest.
 func (a *Aggregator) NextDue(caughtUp bool) time.Time {
+	a.install()
 	if a.first.IsZero() {
 		return time.Time{}
 	}
@@ -300,6 +362,7 @@ func (a *Aggregator) wait(caughtUp bool) time.Duration {
 
 // Flush writes the changed counts and returns the offsets they are true at.
 func (a *Aggregator) Flush(ctx context.Context) (map[int32]kgo.EpochOffset, error) {
+	a.install()
 	for p, st := range a.parts {
 		a.pending = st.changes(p, a.pending)
 	}
@@ -321,6 +384,7 @@ func (a *Aggregator) Flush(ctx context.Context) (map[int32]kgo.EpochOffset, erro
 
 // Drop forgets partitions this instance no longer owns.
 func (a *Aggregator) Drop(partitions []int32) {
+	a.install()
 	for _, p := range partitions {
 		delete(a.parts, p)
 	}

@@ -54,8 +54,10 @@ type Sink interface {
 // Assigner is a Sink that wants to see the offsets its newly assigned
 // partitions start from, and may change them (the aggregator loads its
 // state and starts where the state ends). Assigned runs on franz-go's
-// goroutine, never at the same time as the sink's other methods; it may
-// take long (it is retried until ctx ends), which holds the loop.
+// goroutine, at the same time as the poll loop's calls of the sink's other
+// methods: it must hand what it prepares to them safely (the aggregator
+// queues it for the loop to install). Records of a partition are fetched
+// only after Assigned returned for it.
 type Assigner interface {
 	Assigned(ctx context.Context, committed map[int32]kgo.Offset) (map[int32]kgo.Offset, error)
 }
@@ -81,9 +83,8 @@ type member struct {
 	o    Options
 	sink Sink
 	cl   *kgo.Client
-	// mu makes the loop's use of the sink and lag take turns with the
-	// rebalance callbacks and Assigned, which franz-go runs on its own
-	// goroutines.
+	// mu makes the loop's look at the sink and lag before a poll, when a
+	// rebalance may run, take turns with the rebalance callbacks.
 	mu  sync.Mutex
 	lag Lag
 	// stop is the context retries end with: Run's, then the shutdown's.
@@ -125,8 +126,6 @@ func Run(ctx context.Context, o Options, sink Sink, extra ...kgo.Opt) error {
 			if !ok {
 				return offs, nil
 			}
-			m.mu.Lock()
-			defer m.mu.Unlock()
 			adjusted, err := a.Assigned(ctx, t)
 			if err != nil {
 				return nil, err
@@ -201,10 +200,9 @@ func (m *member) loop(ctx context.Context) {
 				m.o.Log.Warn("fetch", "topic", topic, "partition", partition, "err", err)
 			}
 		})
-		// Assigned may run on franz-go's goroutine at any time: the sink
-		// is used under mu only. mu is let go before AllowRebalance, whose
-		// callbacks take it.
-		m.mu.Lock()
+		// The revoke and loss callbacks cannot run until AllowRebalance
+		// (BlockRebalanceOnPoll). mu must not be held across the flush:
+		// its commit may wait for a rebalance whose callback takes mu.
 		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
 			for _, r := range fp.Records {
 				m.sink.Add(r)
@@ -216,7 +214,6 @@ func (m *member) loop(ctx context.Context) {
 			// tries again with its own deadline.
 			_ = m.flush(ctx)
 		}
-		m.mu.Unlock()
 		m.cl.AllowRebalance()
 	}
 }

@@ -129,7 +129,9 @@ func eventually(t testing.TB, timeout time.Duration, what string, cond func() bo
 // flight. It reports whether it saw one before timeout.
 func (s *Stack) WaitInsertRunning(t testing.TB, table string, timeout time.Duration) bool {
 	t.Helper()
-	q := url.QueryEscape(fmt.Sprintf("SELECT count() FROM system.processes WHERE query LIKE 'INSERT INTO %s %%'", table))
+	// The services quote their identifiers: `db`.`name`.
+	db, name, _ := strings.Cut(table, ".")
+	q := url.QueryEscape(fmt.Sprintf("SELECT count() FROM system.processes WHERE query LIKE 'INSERT INTO %s %%' OR query LIKE 'INSERT INTO `%s`.`%s` %%'", table, db, name))
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		resp, err := http.Get("http://" + s.CH.HTTPAddr + "/?query=" + q)
