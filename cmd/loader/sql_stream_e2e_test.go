@@ -20,7 +20,11 @@ func TestSQLStreamsTSV(t *testing.T) {
 	ch := testenv.ClickHouse(t)
 	ch.Query(t, "CREATE DATABASE skuflow") // the default database of loader sql
 
-	cmd := loaderCmd(t, nil, "sql", "--clickhouse", ch.TCPAddr, "--tsv",
+	// A soft memory limit makes the garbage collector keep up even when
+	// the machine is loaded (without it, a starved collector let a
+	// streaming loader reach 361 MiB in a parallel test run); a loader
+	// that holds the rows still goes far past it.
+	cmd := loaderCmd(t, []string{"GOMEMLIMIT=48MiB"}, "sql", "--clickhouse", ch.TCPAddr, "--tsv",
 		"SELECT number, toString(number) AS s FROM system.numbers LIMIT 3000000")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
