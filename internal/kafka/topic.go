@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // ErrTopicRecreated is returned when the topic's ID is not the one a client
@@ -26,20 +28,29 @@ type TopicState struct {
 	Partitions int
 }
 
-// Describe returns the topic's ID and partition count.
+// Describe returns the topic's ID and partition count, as a broker says
+// now: the request goes around the client's metadata cache (kadm's
+// Metadata answers from it for up to MetadataMinAge, 5 s), so that a
+// change is seen at the next check.
 func Describe(ctx context.Context, cl *kgo.Client, topic string) (TopicState, error) {
-	md, err := kadm.NewClient(cl).Metadata(ctx, topic)
+	req := kmsg.NewPtrMetadataRequest()
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = kmsg.StringPtr(topic)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, cl)
 	if err != nil {
 		return TopicState{}, fmt.Errorf("metadata of topic %s: %w", topic, err)
 	}
-	td, ok := md.Topics[topic]
-	switch {
-	case !ok:
-		return TopicState{}, fmt.Errorf("topic %s not in metadata", topic)
-	case td.Err != nil:
-		return TopicState{}, fmt.Errorf("topic %s: %w", topic, td.Err)
+	for _, t := range resp.Topics {
+		if t.Topic == nil || *t.Topic != topic {
+			continue
+		}
+		if err := kerr.ErrorForCode(t.ErrorCode); err != nil {
+			return TopicState{}, fmt.Errorf("topic %s: %w", topic, err)
+		}
+		return TopicState{ID: kadm.TopicID(t.TopicID).String(), Partitions: len(t.Partitions)}, nil
 	}
-	return TopicState{ID: td.ID.String(), Partitions: len(td.Partitions)}, nil
+	return TopicState{}, fmt.Errorf("topic %s not in metadata", topic)
 }
 
 // Changed compares what is seen now with what a client started with, and
