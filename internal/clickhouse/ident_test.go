@@ -1,14 +1,11 @@
 package clickhouse_test
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
 
-	"skuflow/config"
 	"skuflow/internal/clickhouse"
-	"skuflow/internal/testenv"
 	"skuflow/jobs"
 	"skuflow/schemas"
 )
@@ -17,14 +14,7 @@ import (
 // refuses it, but the SQL must not depend on that) migrates, records jobs,
 // errors and partitions, and lists them, on the real ClickHouse 18.16.
 func TestMigrateQuotesDatabase(t *testing.T) {
-	ch := testenv.ClickHouse(t)
-	conn, err := clickhouse.Open(config.ClickHouse{Addr: ch.TCPAddr, Username: "default", DialTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	ch, conn, ctx := server(t)
 
 	const db = "sku-flow"
 	for range 2 {
@@ -58,7 +48,7 @@ func TestMigrateQuotesDatabase(t *testing.T) {
 	// SQL is sent.
 	bad := *schemas.Products
 	bad.Name = "x;DROP"
-	err = clickhouse.Migrate(ctx, conn, db, &bad)
+	err := clickhouse.Migrate(ctx, conn, db, &bad)
 	if err == nil || !strings.Contains(err.Error(), `"x;DROP" is not an identifier`) {
 		t.Fatalf("a schema named x;DROP: %v", err)
 	}
@@ -82,14 +72,7 @@ func TestIdent(t *testing.T) {
 		t.Errorf("Table = %s", got)
 	}
 
-	ch := testenv.ClickHouse(t)
-	conn, err := clickhouse.Open(config.ClickHouse{Addr: ch.TCPAddr, Username: "default", DialTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	ch, conn, ctx := server(t)
 	names := []string{"a-b", "a`b", `a\b`, `a\`, "a'b", "x`; DROP DATABASE system; --", "tab\there"}
 	for _, name := range names {
 		if err := conn.Exec(ctx, "CREATE DATABASE "+clickhouse.Ident(name)); err != nil {

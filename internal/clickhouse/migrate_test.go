@@ -1,29 +1,18 @@
 package clickhouse_test
 
 import (
-	"context"
 	"errors"
 	"strings"
 	"testing"
-	"time"
 
-	"skuflow/config"
 	"skuflow/internal/clickhouse"
-	"skuflow/internal/testenv"
 	"skuflow/schemas"
 )
 
 // Migration on the real ClickHouse 18.16: idempotent, additive (a missing
 // column is added), and a changed type is refused, not altered.
 func TestMigrate(t *testing.T) {
-	ch := testenv.ClickHouse(t)
-	conn, err := clickhouse.Open(config.ClickHouse{Addr: ch.TCPAddr, Username: "default", DialTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	ch, conn, ctx := server(t)
 
 	// A table from an older schema, without the extra column.
 	ch.Query(t, "CREATE DATABASE skuflow")
@@ -55,7 +44,7 @@ func TestMigrate(t *testing.T) {
 	changed := *schemas.Products
 	changed.Columns = append([]schemas.Column{}, changed.Columns...)
 	changed.Columns[1].Type = schemas.Int64
-	err = clickhouse.Migrate(ctx, conn, "skuflow", &changed)
+	err := clickhouse.Migrate(ctx, conn, "skuflow", &changed)
 	if err == nil || !strings.Contains(err.Error(), "only additive changes") {
 		t.Fatalf("a changed type was not refused: %v", err)
 	}

@@ -1,14 +1,10 @@
 package clickhouse_test
 
 import (
-	"context"
 	"strings"
 	"testing"
-	"time"
 
-	"skuflow/config"
 	"skuflow/internal/clickhouse"
-	"skuflow/internal/testenv"
 	"skuflow/schemas"
 )
 
@@ -17,14 +13,7 @@ import (
 // by _offset, is rebuilt with _version and keeps its rows, whose old
 // versions sort below every incarnation's.
 func TestIncarnationsAndVersionUpgrade(t *testing.T) {
-	ch := testenv.ClickHouse(t)
-	conn, err := clickhouse.Open(config.ClickHouse{Addr: ch.TCPAddr, Username: "default", DialTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	ch, conn, ctx := server(t)
 
 	ch.Query(t, "CREATE DATABASE skuflow")
 	ch.Query(t, "CREATE TABLE skuflow.products (sku String, name String, description String, extra String, _job String, _source String, "+

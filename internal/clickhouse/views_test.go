@@ -33,14 +33,7 @@ func viewColumns(t *testing.T, ch *testenv.ClickHouseServer, db, view string) st
 // products_final shows it (18.16 has no CREATE OR REPLACE VIEW, and
 // CREATE VIEW IF NOT EXISTS keeps the old one).
 func TestMigrateViewFollowsTable(t *testing.T) {
-	ch := testenv.ClickHouse(t)
-	conn, err := clickhouse.Open(config.ClickHouse{Addr: ch.TCPAddr, Username: "default", DialTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	ch, conn, ctx := server(t)
 
 	oldProducts(t, ch, "skuflow")
 	ch.Query(t, "INSERT INTO skuflow.products (sku, name, _offset) VALUES ('a', 'old', 1)\n")
