@@ -139,10 +139,13 @@ alone() {
 	took=$(since "$t0")
 	stop "$pid"
 }
-alone processor
-proc_alone=$took proc_rss=$peak
+# The aggregator first: it loads its state from the records table when it
+# starts, and must find it empty to read the whole topic, as it does when
+# it runs beside the processor from the start.
 alone aggregator
 agg_alone=$took agg_rss=$peak
+alone processor
+proc_alone=$took proc_rss=$peak
 
 python3 - "$out" "$work" <<PY
 import json, sys, platform, os, subprocess, datetime

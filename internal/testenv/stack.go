@@ -106,10 +106,18 @@ func (s *Stack) Count(t testing.TB, query string) int64 {
 	return n
 }
 
-// WaitCount waits until query returns at least n.
+// WaitCount waits until query returns at least n. A query that fails (a
+// table a service has not created yet) counts as not yet.
 func (s *Stack) WaitCount(t testing.TB, query string, n int64, timeout time.Duration) {
 	t.Helper()
-	eventually(t, timeout, fmt.Sprintf("%s reaching %d", query, n), func() bool { return s.Count(t, query) >= n })
+	eventually(t, timeout, fmt.Sprintf("%s reaching %d", query, n), func() bool {
+		out, err := s.CH.TryQuery(query)
+		var got int64
+		if err == nil {
+			_, err = fmt.Sscan(out, &got)
+		}
+		return err == nil && got >= n
+	})
 }
 
 // eventually polls cond until it holds, and fails the test after timeout.
