@@ -45,6 +45,7 @@ func runWatch(ctx context.Context, args []string, stdio stdio) error {
 			Topic:              cfg.Kafka.Topic,
 			MaxRecordBytes:     int(cfg.Loader.MaxRecordBytes),
 			MaxValueBytes:      int(cfg.Loader.BatchMaxBytes) - 512,
+			ZstdMaxWindow:      int64(cfg.Loader.ZstdMaxWindow),
 			Jobs:               store,
 			Origin:             "watch " + fs.Arg(0),
 			Log:                log,
