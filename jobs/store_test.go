@@ -233,7 +233,7 @@ func TestSettle(t *testing.T) {
 	groups := []string{"proc", "agg"}
 	settle := func() ([]jobs.GroupProgress, jobs.State) {
 		t.Helper()
-		c, err := jobs.FetchCommitted(ctx, adm, groups, br.Topic)
+		c, err := jobs.FetchCommitted(ctx, cl, groups, br.Topic)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -265,6 +265,20 @@ func TestSettle(t *testing.T) {
 	commit("proc", map[int32]int64{2: 10})
 	if p, st := settle(); st != jobs.Done || p[0].Behind != 0 || p[1].Behind != 0 {
 		t.Fatalf("both past: %+v, %s", p, st)
+	}
+
+	// A job produced to another incarnation of the topic (another topic
+	// ID) is never done by this topic's offsets, however far they are: it
+	// fails, saying why.
+	old := job(time.Now(), "ttt")
+	old.State, old.EndOffsets, old.TopicID = jobs.Produced, map[int32]int64{0: 1}, "an-older-topic-id"
+	save(t, s, old)
+	j = old
+	if _, st := settle(); st != jobs.Failed {
+		t.Fatalf("a job of a recreated topic: %s", st)
+	}
+	if got, _ := s.Get(ctx, old.ID); !strings.Contains(got.Error, "recreated") {
+		t.Fatalf("its error: %q", got.Error)
 	}
 }
 

@@ -8,6 +8,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"skuflow/internal/kafka"
 )
 
 // Committed is a snapshot of consumer groups' committed offsets on a topic.
@@ -20,17 +23,13 @@ type Committed struct {
 	topicID string
 }
 
-// FetchCommitted reads the groups' committed offsets on topic, and the
-// topic's ID.
-func FetchCommitted(ctx context.Context, adm *kadm.Client, groups []string, topic string) (*Committed, error) {
+// FetchCommitted reads the groups' committed offsets on topic, then the
+// topic's ID, in that order and around the client's metadata cache: offsets
+// that a group committed on a recreated topic are never read as positions
+// in the topic as it was.
+func FetchCommitted(ctx context.Context, cl *kgo.Client, groups []string, topic string) (*Committed, error) {
 	c := &Committed{topic: topic, groups: groups}
-	md, err := adm.Metadata(ctx, topic)
-	if err != nil {
-		return nil, fmt.Errorf("metadata of topic %s: %w", topic, err)
-	}
-	if td, ok := md.Topics[topic]; ok && td.Err == nil {
-		c.topicID = td.ID.String()
-	}
+	adm := kadm.NewClient(cl)
 	for _, g := range groups {
 		resp, err := adm.FetchOffsets(ctx, g)
 		if err == nil {
@@ -47,6 +46,11 @@ func FetchCommitted(ctx context.Context, adm *kadm.Client, groups []string, topi
 		}
 		c.offs = append(c.offs, resp)
 	}
+	st, err := kafka.Describe(ctx, cl, topic)
+	if err != nil {
+		return nil, err
+	}
+	c.topicID = st.ID
 	return c, nil
 }
 
@@ -107,9 +111,9 @@ func (c *Committed) Recreated(topicID string) error {
 // ends. It calls progress after every look with the records still to go,
 // summed over the groups. It fails with ErrTopicRecreated when the topic's
 // ID is not topicID, the one the job produced to (empty: not checked).
-func Wait(ctx context.Context, adm *kadm.Client, groups []string, topic, topicID string, ends map[int32]int64, every time.Duration, progress func(left int64)) error {
+func Wait(ctx context.Context, cl *kgo.Client, groups []string, topic, topicID string, ends map[int32]int64, every time.Duration, progress func(left int64)) error {
 	for {
-		c, err := FetchCommitted(ctx, adm, groups, topic)
+		c, err := FetchCommitted(ctx, cl, groups, topic)
 		if err != nil {
 			return err
 		}

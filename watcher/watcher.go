@@ -26,7 +26,7 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
-	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"skuflow/internal/retry"
 	"skuflow/jobs"
@@ -46,9 +46,9 @@ type Options struct {
 	Dir    string
 	Pusher *producer.Pusher
 	Jobs   *jobs.Store
-	// Admin reads the consumer groups' committed offsets on Topic: a file
+	// Kafka reads the consumer groups' committed offsets on Topic: a file
 	// is done when every one of Groups has passed its job's end.
-	Admin  *kadm.Client
+	Kafka  *kgo.Client
 	Groups []string
 	Topic  string
 	// QuietPeriod is how long a file must go unchanged before it is taken,
@@ -411,7 +411,7 @@ func (w *Watcher) process(ctx context.Context, name, earlier string) {
 		// processing/ with its note and the next run waits again.
 		err := retry.Forever(ctx, retry.Default, log, "wait for the consumer groups", func(err error) bool { return !errors.Is(err, jobs.ErrTopicRecreated) },
 			func(ctx context.Context) error {
-				return jobs.Wait(ctx, w.o.Admin, w.o.Groups, w.o.Topic, job.TopicID, job.EndOffsets, 500*time.Millisecond, nil)
+				return jobs.Wait(ctx, w.o.Kafka, w.o.Groups, w.o.Topic, job.TopicID, job.EndOffsets, 500*time.Millisecond, nil)
 			})
 		if errors.Is(err, jobs.ErrTopicRecreated) {
 			// Its records may be gone with the old topic: the job failed,

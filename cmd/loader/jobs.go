@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"skuflow/config"
@@ -93,7 +92,7 @@ func (r *jobReader) groups() []string {
 func (r *jobReader) committed(ctx context.Context) (*jobs.Committed, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Kafka.DialTimeout+5*time.Second)
 	defer cancel()
-	c, err := jobs.FetchCommitted(ctx, kadm.NewClient(r.cl), r.groups(), r.cfg.Kafka.Topic)
+	c, err := jobs.FetchCommitted(ctx, r.cl, r.groups(), r.cfg.Kafka.Topic)
 	if err != nil {
 		return nil, fmt.Errorf("Kafka at %v: %w", r.cfg.Kafka.Brokers, err)
 	}

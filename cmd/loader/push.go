@@ -12,7 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"skuflow/config"
@@ -341,7 +340,7 @@ func waitLoaded(ctx context.Context, cl *kgo.Client, cfg config.Config, pushed [
 	if len(pushed) > 0 {
 		topicID = pushed[0].TopicID
 	}
-	err := jobs.Wait(ctx, kadm.NewClient(cl), groups, cfg.Kafka.Topic, topicID, ends, 200*time.Millisecond, func(n int64) {
+	err := jobs.Wait(ctx, cl, groups, cfg.Kafka.Topic, topicID, ends, 200*time.Millisecond, func(n int64) {
 		if total.Load() < 0 {
 			total.Store(n)
 		}

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-
 	"skuflow/config"
 	"skuflow/internal/logging"
 	"skuflow/producer"
@@ -53,7 +51,7 @@ func runWatch(ctx context.Context, args []string, stdio stdio) error {
 			TopicCheckInterval: cfg.Kafka.TopicCheckInterval,
 		}),
 		Jobs:         store,
-		Admin:        kadm.NewClient(cl),
+		Kafka:        cl,
 		Groups:       []string{cfg.Processor.Group, cfg.Aggregator.Group},
 		Topic:        cfg.Kafka.Topic,
 		QuietPeriod:  cfg.Watch.QuietPeriod,
