@@ -35,6 +35,11 @@ func NewStore(conn clickhouse.Conn, db string) *Store {
 // (two million years).
 const versionRankShift = 56
 
+// versionBase sets the top bit of every version: rows written by earlier
+// releases, versioned by the clock in nanoseconds (below 2^61 until the
+// year 2043), never hide a newer state.
+const versionBase = uint64(1) << 63
+
 // ErrNotFound is returned for a job id that ingest_jobs does not hold.
 var ErrNotFound = errors.New("no such job")
 
@@ -49,7 +54,7 @@ const jobColumns = "id, source, size, sha256, format, compression, topic, topic_
 func (s *Store) Save(ctx context.Context, j *Job) error {
 	now := s.now()
 	s.mu.Lock()
-	version := j.State.rank()<<versionRankShift | uint64(max(now.UnixMilli(), 0))&(1<<versionRankShift-1)
+	version := versionBase | j.State.rank()<<versionRankShift | uint64(max(now.UnixMilli(), 0))&(1<<versionRankShift-1)
 	if version <= s.last && version>>versionRankShift == s.last>>versionRankShift {
 		version = s.last + 1
 	}

@@ -286,10 +286,23 @@ func TestSettle(t *testing.T) {
 // by a host whose clock is an hour behind the loader's still hides the
 // `produced` before it (and a `failed` the `producing`).
 func TestStateMovesForwardWhateverTheClocks(t *testing.T) {
-	store, conn, _ := newStore(t)
+	store, conn, ch := newStore(t)
 	behind := jobs.NewStore(conn, "skuflow")
 	jobs.SetClock(behind, func() time.Time { return time.Now().Add(-time.Hour) })
 	ctx := context.Background()
+	// A row of an earlier release, versioned by the clock in nanoseconds:
+	// a state written now still hides it.
+	legacy := job(time.Now(), "legacy")
+	legacy.State = jobs.Produced
+	save(t, store, legacy)
+	ch.Query(t, fmt.Sprintf("INSERT INTO skuflow.ingest_jobs (id, started_at, state, version) VALUES ('%s', now(), 'produced', %d)",
+		legacy.ID, time.Now().Add(time.Hour).UnixNano()))
+	if err := store.MarkDone(ctx, legacy); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := store.Get(ctx, legacy.ID); got.State != jobs.Done {
+		t.Errorf("done after a row of an earlier release: the job reads %s", got.State)
+	}
 	for _, c := range []struct{ first, then jobs.State }{
 		{jobs.Produced, jobs.Done},
 		{jobs.Producing, jobs.Failed},
