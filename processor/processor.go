@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -34,6 +35,10 @@ type Processor struct {
 	// with; it changes only between two runs on the topic, when nothing
 	// is held.
 	topic topicInfo
+	// noCommit is set once the topic is known to be recreated: batches
+	// still go in, but their offsets, positions in the old topic, are
+	// never committed (by name, they would land on the new one).
+	noCommit atomic.Bool
 
 	// columns names the INSERT's columns: the schema's, extra, provenance.
 	columns   []string
@@ -202,7 +207,12 @@ func (p *Processor) runOn(ctx context.Context, t consume.Topic, extra ...kgo.Opt
 	p.log.Info("started", "group", p.cfg.Group, "topic", p.kafka.Topic, "topic_id", t.ID, "incarnation", t.Incarnation,
 		"batch_rows", p.cfg.BatchRows, "batch_bytes", int64(p.cfg.BatchBytes), "flush_interval", p.cfg.FlushInterval)
 
-	loopCtx, changed := consume.WatchTopic(ctx, cl, p.kafka, t.TopicState, p.log)
+	p.noCommit.Store(false)
+	loopCtx, changed := consume.WatchTopic(ctx, cl, p.kafka, t.TopicState, p.log, func(err error) {
+		if errors.Is(err, kafka.ErrTopicRecreated) {
+			p.noCommit.Store(true)
+		}
+	})
 	p.loop(loopCtx)
 
 	// Shutting down: the batch in flight and the pending one go in, in
@@ -476,7 +486,9 @@ func (p *Processor) flush(ctx context.Context, b *batch) error {
 	if err != nil {
 		return err
 	}
-	if err := p.commit(ctx, b.next); err != nil {
+	if p.noCommit.Load() {
+		p.log.Info("batch inserted; its offsets are not committed: the topic was recreated", "rows", inserted)
+	} else if err := p.commit(ctx, b.next); err != nil {
 		// The rows are in; a replay after a failed commit is harmless.
 		p.log.Warn("commit after insert failed; records will be read again", "err", err)
 	}

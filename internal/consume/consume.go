@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -89,6 +90,10 @@ type member struct {
 	lag Lag
 	// stop is the context retries end with: Run's, then the shutdown's.
 	stop context.Context
+	// noCommit is set once the topic is known to be recreated: what is
+	// held is still written, but its offsets, positions in the old topic,
+	// are never committed (by name, they would land on the new one).
+	noCommit atomic.Bool
 }
 
 // maxPoll bounds the records one poll hands over, so that a sink overshoots
@@ -139,7 +144,11 @@ func Run(ctx context.Context, o Options, sink Sink, extra ...kgo.Opt) error {
 		return fmt.Errorf("kafka client: %w", err)
 	}
 	m.cl = cl
-	loopCtx, changed := WatchTopic(ctx, cl, o.Kafka, o.Topic, o.Log)
+	loopCtx, changed := WatchTopic(ctx, cl, o.Kafka, o.Topic, o.Log, func(err error) {
+		if errors.Is(err, kafka.ErrTopicRecreated) {
+			m.noCommit.Store(true)
+		}
+	})
 	m.loop(loopCtx)
 
 	done, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.ShutdownTimeout)
@@ -158,8 +167,9 @@ func Run(ctx context.Context, o Options, sink Sink, extra ...kgo.Opt) error {
 
 // WatchTopic returns a context that ends with ctx, or as soon as the topic
 // is not the one described by was (kafka.Watch); changed returns why it
-// ended then, or nil. An empty was watches nothing.
-func WatchTopic(ctx context.Context, cl *kgo.Client, c config.Kafka, was kafka.TopicState, log *slog.Logger) (context.Context, func() error) {
+// ended then, or nil. onChange, when set, hears the reason first, before
+// the context ends. An empty was watches nothing.
+func WatchTopic(ctx context.Context, cl *kgo.Client, c config.Kafka, was kafka.TopicState, log *slog.Logger, onChange func(error)) (context.Context, func() error) {
 	if was.ID == "" || c.TopicCheckInterval <= 0 {
 		return ctx, func() error { return nil }
 	}
@@ -167,6 +177,9 @@ func WatchTopic(ctx context.Context, cl *kgo.Client, c config.Kafka, was kafka.T
 	go func() {
 		if err := kafka.Watch(wctx, cl, c.Topic, was, c.TopicCheckInterval, log); err != nil {
 			log.Error("the topic changed; stopping", "err", err)
+			if onChange != nil {
+				onChange(err)
+			}
 			cancel(err)
 		}
 	}()
@@ -230,7 +243,7 @@ func (m *member) flush(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if len(next) == 0 {
+	if len(next) == 0 || m.noCommit.Load() {
 		return nil
 	}
 	if err := m.commit(ctx, next); err != nil {
