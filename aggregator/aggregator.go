@@ -86,6 +86,10 @@ func New(cfg config.Config, s *schemas.Schema, conn clickhouse.Conn, log *slog.L
 // group. When the topic is recreated it starts again on the new one; a
 // changed partition count stops it with an error.
 func (a *Aggregator) Run(ctx context.Context, extra ...kgo.Opt) error {
+	if len(a.schema.Key) != 1 {
+		// Refused at start, not retried in Assigned for ever.
+		return fmt.Errorf("aggregate of %s: loading the state of a composite key (%v) is not supported yet", a.schema.Name, a.schema.Key)
+	}
 	backoff := retry.Default
 	if err := clickhouse.Prepare(ctx, a.conn, a.cfg, a.schema, a.log, backoff); err != nil {
 		return err

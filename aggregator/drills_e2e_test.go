@@ -55,6 +55,9 @@ func TestDrillTopicRecreated(t *testing.T) {
 	}()
 	s.PushWait(t, first)
 
+	inbox := t.TempDir()
+	w := s.Watcher(t, inbox, "SKUFLOW_WATCH_QUIET_PERIOD=100ms", "SKUFLOW_WATCH_POLL_INTERVAL=100ms")
+
 	// The services run on while the broker's data is wiped: they notice
 	// the new topic ID and start again on it.
 	s.Broker.Stop(t)
@@ -78,6 +81,29 @@ func TestDrillTopicRecreated(t *testing.T) {
 	want := testenv.LastWrites(t, first, second)
 	s.CheckFinal(t, want)
 	s.CheckAgg(t, testenv.NameCounts(want))
+
+	// The watcher's producer client started on the old topic: a file
+	// dropped now is not lost and not retried for ever; the watcher stops
+	// saying why, and the file waits in processing/ for its next run.
+	if err := os.WriteFile(filepath.Join(inbox, "late.ndjson"), []byte(`{"sku":"late","name":"L"}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if exited, err := w.Exited(); exited {
+			if err == nil || !w.LogContains("topic was recreated") {
+				t.Errorf("the watcher stopped without the reason (%v):\n%s", err, w.Log(10))
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the watcher still runs on a recreated topic:\n%s", w.Log(10))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if _, err := os.Stat(filepath.Join(inbox, "processing", "late.ndjson")); err != nil {
+		t.Errorf("the late file is not waiting in processing/: %v", err)
+	}
 }
 
 // Drill: s1->A is counted and committed; then s1->B and s2->C; the broker

@@ -56,6 +56,11 @@ type Options struct {
 	// Partitioner, when set, is the producer client's partitioner: a push
 	// stops when it has seen a partition count other than its own.
 	Partitioner *kafka.FixedPartitioner
+	// TopicID, when set, is the topic's ID when the producer client
+	// started: the client never takes up a recreated topic's new one, so a
+	// push to another ID fails (kafka.ErrTopicRecreated). Empty: the ID of
+	// the first push.
+	TopicID string
 	// TopicCheckInterval is how often a push reads the topic's metadata,
 	// to stop when the topic is recreated or its partition count changes
 	// (0: only at the start).
@@ -122,6 +127,9 @@ type Result struct {
 type Pusher struct {
 	cl   *kgo.Client
 	opts Options
+
+	topicMu sync.Mutex
+	topicID string // the topic's ID at the first push
 }
 
 // NewPusher returns a Pusher producing through cl, which must be a producer
@@ -137,7 +145,7 @@ func NewPusher(cl *kgo.Client, opts Options) *Pusher {
 	if opts.MaxValueBytes == 0 {
 		opts.MaxValueBytes = 2 * opts.MaxRecordBytes
 	}
-	return &Pusher{cl: cl, opts: opts}
+	return &Pusher{cl: cl, opts: opts, topicID: opts.TopicID}
 }
 
 // ErrHeader is returned for a CSV file whose header cannot give valid
@@ -426,7 +434,9 @@ func (p *Pusher) storeRetry(ctx context.Context, what string, op func(context.Co
 	return nil
 }
 
-// ErrUnavailable marks a push that failed because Kafka or ClickHouse did,
+// ErrUnavailable marks a push that failed because Kafka or ClickHouse did
+// (a topic that was recreated or changed its partition count is not that:
+// kafka.ErrTopicRecreated, kafka.ErrPartitionCount),
 // not because of its input: the same push can work later.
 var ErrUnavailable = errors.New("Kafka or ClickHouse unavailable")
 
@@ -447,8 +457,18 @@ func (p *Pusher) describeTopic(ctx context.Context) (kafka.TopicState, error) {
 		return st, unavailable{err}
 	}
 	if pt := p.opts.Partitioner; pt != nil && st.Partitions != pt.N {
-		return st, unavailable{fmt.Errorf("%w: topic %s has %d partitions, kafka.partitions is %d",
-			kafka.ErrPartitionCount, p.opts.Topic, st.Partitions, pt.N)}
+		return st, fmt.Errorf("%w: topic %s has %d partitions, kafka.partitions is %d",
+			kafka.ErrPartitionCount, p.opts.Topic, st.Partitions, pt.N)
+	}
+	// The producer client never takes up a recreated topic's new ID
+	// (franz-go fails its records): a Pusher is for one incarnation.
+	p.topicMu.Lock()
+	defer p.topicMu.Unlock()
+	if p.topicID == "" {
+		p.topicID = st.ID
+	} else if p.topicID != st.ID {
+		return st, fmt.Errorf("%w: topic %s has ID %s, it had %s when this loader started; start it again to push to the new topic",
+			kafka.ErrTopicRecreated, p.opts.Topic, st.ID, p.topicID)
 	}
 	return st, nil
 }
@@ -489,8 +509,10 @@ func (p *Pusher) push(ctx context.Context, src Source, prog *Progress, res *Resu
 	var failOnce sync.Once
 	if iv := p.opts.TopicCheckInterval; iv > 0 {
 		go func() {
+			// A changed topic is not an outage to wait out: the push
+			// fails with it as it is (see ErrUnavailable).
 			if err := kafka.Watch(ctx, p.cl, p.opts.Topic, j.topic, iv, p.log()); err != nil {
-				failOnce.Do(func() { cancel(unavailable{err}) })
+				failOnce.Do(func() { cancel(err) })
 			}
 		}()
 	}
@@ -539,7 +561,7 @@ func (p *Pusher) push(ctx context.Context, src Source, prog *Progress, res *Resu
 		// records: that is the loader's backpressure.
 		p.cl.Produce(ctx, kr, promise)
 		if pt := p.opts.Partitioner; pt != nil && pt.Mismatch.Load() != 0 {
-			failOnce.Do(func() { cancel(unavailable{pt.CheckMismatch(p.opts.Topic)}) })
+			failOnce.Do(func() { cancel(pt.CheckMismatch(p.opts.Topic)) })
 		}
 	}
 	// Wait for every record in flight, even after a read error, so that the

@@ -28,6 +28,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"skuflow/internal/kafka"
 	"skuflow/internal/retry"
 	"skuflow/jobs"
 	"skuflow/producer"
@@ -64,6 +65,8 @@ type Options struct {
 type Watcher struct {
 	o     Options
 	slots chan struct{}
+	// stop ends Run with a reason (a changed topic).
+	stop context.CancelCauseFunc
 	// root is the inbox: every path the watcher opens, writes or renames
 	// is resolved inside it.
 	root *os.Root
@@ -157,6 +160,8 @@ func (w *Watcher) Run(ctx context.Context) error {
 		return err
 	}
 	defer unlock()
+	ctx, w.stop = context.WithCancelCause(ctx)
+	defer w.stop(nil)
 	w.ctx = ctx
 	wake := make(chan struct{}, 1)
 	stopNotify := notify(w.o.Dir, func(name string, op fsnotify.Op) {
@@ -195,6 +200,9 @@ func (w *Watcher) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			w.wg.Wait()
+			if cause := context.Cause(ctx); errors.Is(cause, kafka.ErrTopicRecreated) || errors.Is(cause, kafka.ErrPartitionCount) {
+				return cause
+			}
 			return nil
 		case <-t.C:
 		case <-wake:
@@ -386,6 +394,13 @@ func (w *Watcher) process(ctx context.Context, name, earlier string) {
 		// Stopping (SIGTERM): not the file's fault. It stays in
 		// processing/ and the next run pushes it again.
 		log.Info("stopped; the file stays in processing/ and is pushed again on restart")
+		return
+	}
+	if errors.Is(err, kafka.ErrTopicRecreated) || errors.Is(err, kafka.ErrPartitionCount) {
+		// Not the file's fault, and not an outage to wait out: the
+		// watcher stops with the reason, as the services do.
+		log.Error("the topic changed; the watcher stops, and the file stays in processing/ for the next run", "err", err)
+		w.stop(err)
 		return
 	}
 	var dup *producer.DuplicateError

@@ -78,11 +78,12 @@ func runPush(ctx context.Context, args []string, stdio stdio) error {
 	}
 
 	log := clientLog(stdio.err, cfg.Log)
-	cl, part, store, closeAll, err := connect(ctx, cfg, log)
+	c, err := connect(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	defer closeAll()
+	defer c.close()
+	cl, store := c.cl, c.store
 
 	shown := 0
 	pusher := producer.NewPusher(cl, producer.Options{
@@ -102,7 +103,8 @@ func runPush(ctx context.Context, args []string, stdio stdio) error {
 		Jobs:          store,
 		Origin:        "push",
 		Log:           log,
-		Partitioner:   part,
+		Partitioner:   c.part,
+		TopicID:       c.topicID,
 		// A push checks the topic as often as the services do.
 		TopicCheckInterval: cfg.Kafka.TopicCheckInterval,
 		OnReject: func(r producer.Rejection) {
@@ -216,19 +218,35 @@ func clientLog(w io.Writer, c config.Log) *slog.Logger {
 	return logging.New(w, c, "loader")
 }
 
+// conns is what a push writes to: the topic through a producer client
+// (with its partitioner, and the topic's ID when the client started), and
+// ClickHouse's job tables.
+type conns struct {
+	cl      *kgo.Client
+	part    *kafka.FixedPartitioner
+	topicID string
+	store   *jobs.Store
+	close   func()
+}
+
 // connect reaches what a push writes to: the topic (created if missing)
 // through a producer client, and ClickHouse's job tables (migrated if
-// missing). closeAll releases both.
-func connect(ctx context.Context, cfg config.Config, log *slog.Logger) (*kgo.Client, *kafka.FixedPartitioner, *jobs.Store, func(), error) {
+// missing). close releases both.
+func connect(ctx context.Context, cfg config.Config, log *slog.Logger) (*conns, error) {
 	cl, part, err := newProducer(cfg, log)
 	if err != nil {
-		return nil, nil, nil, nil, err
+		return nil, err
 	}
 	setup, cancel := context.WithTimeout(ctx, cfg.Kafka.DialTimeout+10*time.Second)
 	defer cancel()
-	if err := kafka.EnsureTopic(setup, cl, cfg.Kafka); err != nil {
+	err = kafka.EnsureTopic(setup, cl, cfg.Kafka)
+	var st kafka.TopicState
+	if err == nil {
+		st, err = kafka.Describe(setup, cl, cfg.Kafka.Topic)
+	}
+	if err != nil {
 		cl.Close()
-		return nil, nil, nil, nil, fmt.Errorf("Kafka at %v: %w (is the stack up? run 'make up')", cfg.Kafka.Brokers, err)
+		return nil, fmt.Errorf("Kafka at %v: %w (is the stack up? run 'make up')", cfg.Kafka.Brokers, err)
 	}
 	conn, err := clickhouse.Open(cfg.ClickHouse)
 	if err == nil {
@@ -239,9 +257,10 @@ func connect(ctx context.Context, cfg config.Config, log *slog.Logger) (*kgo.Cli
 	}
 	if err != nil {
 		cl.Close()
-		return nil, nil, nil, nil, fmt.Errorf("ClickHouse at %s, which keeps the jobs: %w (is the stack up? run 'make up')", cfg.ClickHouse.Addr, err)
+		return nil, fmt.Errorf("ClickHouse at %s, which keeps the jobs: %w (is the stack up? run 'make up')", cfg.ClickHouse.Addr, err)
 	}
-	return cl, part, jobs.NewStore(conn, cfg.ClickHouse.Database), func() { cl.Close(); conn.Close() }, nil
+	return &conns{cl: cl, part: part, topicID: st.ID, store: jobs.NewStore(conn, cfg.ClickHouse.Database),
+		close: func() { cl.Close(); conn.Close() }}, nil
 }
 
 func newProducer(cfg config.Config, log *slog.Logger) (*kgo.Client, *kafka.FixedPartitioner, error) {

@@ -31,11 +31,12 @@ func runWatch(ctx context.Context, args []string, stdio stdio) error {
 		return err
 	}
 	log := logging.New(stdio.err, cfg.Log, "watcher")
-	cl, part, store, closeAll, err := connect(ctx, cfg, clientLog(stdio.err, cfg.Log))
+	c, err := connect(ctx, cfg, clientLog(stdio.err, cfg.Log))
 	if err != nil {
 		return err
 	}
-	defer closeAll()
+	defer c.close()
+	cl, store := c.cl, c.store
 	w, err := watcher.New(watcher.Options{
 		Dir: fs.Arg(0),
 		Pusher: producer.NewPusher(cl, producer.Options{
@@ -47,7 +48,8 @@ func runWatch(ctx context.Context, args []string, stdio stdio) error {
 			Jobs:               store,
 			Origin:             "watch " + fs.Arg(0),
 			Log:                log,
-			Partitioner:        part,
+			Partitioner:        c.part,
+			TopicID:            c.topicID,
 			TopicCheckInterval: cfg.Kafka.TopicCheckInterval,
 		}),
 		Jobs:         store,
