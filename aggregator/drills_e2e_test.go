@@ -57,6 +57,11 @@ func TestDrillTopicRecreated(t *testing.T) {
 
 	inbox := t.TempDir()
 	w := s.Watcher(t, inbox, "SKUFLOW_WATCH_QUIET_PERIOD=100ms", "SKUFLOW_WATCH_POLL_INTERVAL=100ms")
+	// A push nobody waited for: its job stays produced until looked at.
+	unsettled := writeProducts(t, "unsettled.ndjson", "u1", "U")
+	if o, e, err := s.Loader(t, "push", "--no-progress", unsettled); err != nil {
+		t.Fatalf("push: %v\n%s%s", err, o, e)
+	}
 
 	// The services run on while the broker's data is wiped: they notice
 	// the new topic ID and start again on it.
@@ -78,7 +83,15 @@ func TestDrillTopicRecreated(t *testing.T) {
 	if o, e, err := s.Loader(t, "push", "--wait", "--wait-timeout", "2m", "--no-progress", second); err != nil {
 		t.Fatalf("push: %v\n%s%s", err, o, e)
 	}
-	want := testenv.LastWrites(t, first, second)
+	// The same content again: the earlier job produced to the old topic
+	// and was never seen loaded, so it does not block; it failed.
+	if o, e, err := s.Loader(t, "push", "--wait", "--no-progress", unsettled); err != nil || strings.Contains(o+e, "refused") {
+		t.Fatalf("push again after the topic was recreated: %v\n%s%s", err, o, e)
+	}
+	if got := s.CH.Query(t, "SELECT state, error LIKE '%recreated%' FROM skuflow.ingest_jobs FINAL WHERE source LIKE '%unsettled.ndjson' ORDER BY started_at LIMIT 1 FORMAT TSV"); got != "failed\t1" {
+		t.Errorf("the job produced to the old topic: %q, want failed, saying the topic was recreated", got)
+	}
+	want := testenv.LastWrites(t, first, second, unsettled)
 	s.CheckFinal(t, want)
 	s.CheckAgg(t, testenv.NameCounts(want))
 

@@ -207,6 +207,12 @@ func (p *Pusher) Push(ctx context.Context, src Source, o PushOptions) (*Result, 
 	if res.ID == "" {
 		res.ID = jobs.NewID(start)
 	}
+	topic, err := p.describeTopic(ctx)
+	if err != nil {
+		res.State, res.Error = jobs.Failed, err.Error()
+		return res, err
+	}
+	res.TopicID = topic.ID
 	if refused, err := p.check(ctx, src, o.Force, res); refused || err != nil {
 		// A refusal is no job, and no failure: check has said why.
 		if !refused {
@@ -214,12 +220,6 @@ func (p *Pusher) Push(ctx context.Context, src Source, o PushOptions) (*Result, 
 		}
 		return res, err
 	}
-	topic, err := p.describeTopic(ctx)
-	if err != nil {
-		res.State, res.Error = jobs.Failed, err.Error()
-		return res, err
-	}
-	res.TopicID = topic.ID
 	offsets := new(jobs.EndOffsets)
 	j := &tracker{p: p, prog: prog, res: res, offsets: offsets, topic: topic}
 	if err := j.save(ctx, &res.Job); err != nil {
@@ -400,6 +400,15 @@ func (p *Pusher) check(ctx context.Context, src Source, force bool, res *Result)
 	})
 	if err != nil || earlier == nil {
 		return false, err
+	}
+	if earlier.State == jobs.Produced && earlier.TopicID != "" && earlier.TopicID != res.TopicID {
+		// Produced to a topic since recreated, and never seen loaded: its
+		// records may be gone with it. It does not block; it failed.
+		earlier.State, earlier.FinishedAt = jobs.Failed, p.opts.Now()
+		earlier.Error = fmt.Sprintf("%s (topic %s had ID %s, it has %s now)", jobs.ErrTopicRecreated, p.opts.Topic, earlier.TopicID, res.TopicID)
+		return false, p.storeRetry(ctx, "record the earlier job as failed", func(ctx context.Context) error {
+			return p.opts.Jobs.Save(ctx, earlier)
+		})
 	}
 	var later []*jobs.Job
 	err = p.storeRetry(ctx, "look up later jobs", func(ctx context.Context) error {
