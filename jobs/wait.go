@@ -111,27 +111,36 @@ func (c *Committed) Recreated(topicID string) error {
 // ends. It calls progress after every look with the records still to go,
 // summed over the groups. It fails with ErrTopicRecreated when the topic's
 // ID is not topicID, the one the job produced to (empty: not checked).
+//
+// A broker that cannot be asked (restarting, say) is asked again at the
+// next look: only ctx ends the wait then, with the last error in it.
 func Wait(ctx context.Context, cl *kgo.Client, groups []string, topic, topicID string, ends map[int32]int64, every time.Duration, progress func(left int64)) error {
+	var last error
 	for {
 		c, err := FetchCommitted(ctx, cl, groups, topic)
-		if err != nil {
-			return err
-		}
-		if err := c.Recreated(topicID); err != nil {
-			return err
-		}
-		var left int64
-		for _, g := range c.Progress(ends) {
-			left += g.Behind
-		}
-		if progress != nil {
-			progress(left)
-		}
-		if left == 0 {
-			return nil
+		switch {
+		case err != nil:
+			last = err
+		default:
+			if err := c.Recreated(topicID); err != nil {
+				return err
+			}
+			var left int64
+			for _, g := range c.Progress(ends) {
+				left += g.Behind
+			}
+			if progress != nil {
+				progress(left)
+			}
+			if left == 0 {
+				return nil
+			}
 		}
 		select {
 		case <-ctx.Done():
+			if last != nil {
+				return fmt.Errorf("%w (the last look failed: %v)", ctx.Err(), last)
+			}
 			return ctx.Err()
 		case <-time.After(every):
 		}
