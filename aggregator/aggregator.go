@@ -261,8 +261,8 @@ func (a *Aggregator) loadFromClickHouse(ctx context.Context, parts []int32) (map
 			out[p].from = off + 1
 		}
 	}
-	// The stored counts, FINAL by hand: the newest row of each name.
-	crows, err := a.conn.Query(ctx, fmt.Sprintf("SELECT partition, name, argMax(count, version), max(version) FROM %s WHERE partition IN (%s) GROUP BY partition, name",
+	// The stored counts as users see them (FINAL).
+	crows, err := a.conn.Query(ctx, fmt.Sprintf("SELECT partition, name, count, version FROM %s FINAL WHERE partition IN (%s)",
 		clickhouse.Table(db, clickhouse.CountsTable), strings.Join(in, ", ")))
 	if err != nil {
 		return nil, fmt.Errorf("read the counts of partitions %v: %w", parts, err)

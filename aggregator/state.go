@@ -36,10 +36,14 @@ type partition struct {
 	// isDirty has their bits set.
 	dirty   []uint32
 	isDirty []uint64
-	// last is the highest version the state holds, loaded or applied:
-	// counts are written at it, so that a count row never has a lower
-	// version than one written before it.
+	// last is the highest version the state holds, loaded or applied.
 	last uint64
+	// written is the highest version a count of the partition was
+	// written at, by this member or (as loaded) before it. Each write
+	// takes a version above it and at least last, so that a count row
+	// never ties with one written before it: which of two rows of one
+	// version FINAL keeps is not something to rest on.
+	written uint64
 	// committed is the group's committed offset when the partition was
 	// assigned: the member reads from where ClickHouse's rows end, which
 	// may be before it, and commits nothing below it (that would move the
@@ -95,7 +99,7 @@ func (p *partition) touch(id uint32) {
 // after the state was loaded: a crash may have left the stored counts
 // behind or ahead of the rows they are counted from.
 func (p *partition) reconcile(stored map[string]int64, version uint64) {
-	p.last = max(p.last, version)
+	p.written = max(p.written, version)
 	p.dirty = p.dirty[:0] // what loading marked
 	clear(p.isDirty)
 	for name, n := range stored {
@@ -120,11 +124,17 @@ type Count struct {
 	Version   uint64
 }
 
-// changes returns the counts changed since the last call, versioned by the
-// highest version the state holds, and forgets them.
+// changes returns the counts changed since the last call, all at one
+// version, above every version written before and at least the highest the
+// state holds, and forgets them.
 func (p *partition) changes(partition int32, dst []Count) []Count {
+	if len(p.dirty) == 0 {
+		return dst
+	}
+	v := max(p.last, p.written+1)
+	p.written = v
 	for _, id := range p.dirty {
-		dst = append(dst, Count{Partition: partition, Name: p.names.name(id), Count: p.counts[id], Version: p.last})
+		dst = append(dst, Count{Partition: partition, Name: p.names.name(id), Count: p.counts[id], Version: v})
 	}
 	p.dirty = p.dirty[:0]
 	clear(p.isDirty)

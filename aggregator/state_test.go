@@ -41,11 +41,12 @@ func TestLoadedStateSkipsOlderRecords(t *testing.T) {
 	p := newPartition(newNames())
 	p.apply([]byte("a"), []byte("Y"), 10) // loaded rows
 	p.apply([]byte("b"), []byte("Y"), 12)
-	p.reconcile(map[string]int64{"X": 1, "Y": 2}, 20) // X is stale: a's old name
+	p.reconcile(map[string]int64{"X": 1, "Y": 2}, 20) // X is stale: a's old name, written at 20
 	p.apply([]byte("a"), []byte("X"), 9)              // older than the loaded row: nothing
 	ch := p.changes(0, nil)
-	if len(ch) != 1 || ch[0].Name != "X" || ch[0].Count != 0 || ch[0].Version != 20 {
-		t.Fatalf("changes %+v, want X 0 at version 20", ch)
+	// Above the stored counts' version: never a tie with a row before.
+	if len(ch) != 1 || ch[0].Name != "X" || ch[0].Count != 0 || ch[0].Version != 21 {
+		t.Fatalf("changes %+v, want X 0 at version 21", ch)
 	}
 	p.apply([]byte("b"), []byte("X"), 21)
 	ch = p.changes(0, nil)
@@ -63,11 +64,17 @@ type rowKey struct {
 }
 
 // table models product_counts: a ReplacingMergeTree keeps, per key, the
-// row with the highest version (the last inserted among equal ones).
+// row with the highest version. Among rows of one version it keeps the
+// first here, the opposite of what ClickHouse does in practice: the
+// aggregator must never write two rows of one version for a name.
 type table map[rowKey]Count
 
 func (tb table) insert(c Count) {
-	if old, ok := tb[rowKey{c.Partition, c.Name}]; !ok || c.Version >= old.Version {
+	old, ok := tb[rowKey{c.Partition, c.Name}]
+	if ok && c.Version == old.Version && c.Count != old.Count {
+		panic(fmt.Sprintf("two counts of %q in partition %d at version %d: %d and %d", c.Name, c.Partition, c.Version, old.Count, c.Count))
+	}
+	if !ok || c.Version > old.Version {
 		tb[rowKey{c.Partition, c.Name}] = c
 	}
 }
