@@ -15,10 +15,7 @@ import (
 // (zstd --long=29 over a pipe writes a 512 MiB window) fails its push with
 // the file and the limit named, instead of taking that memory.
 func TestPushZstdWindowOverLimit(t *testing.T) {
-	zstd, err := exec.LookPath("zstd")
-	if err != nil {
-		t.Skip("the zstd CLI is not installed")
-	}
+	zstd := testenv.Zstd(t)
 	data := []byte(strings.Repeat(`{"sku":"w1","name":"W"}`+"\n", 20000))
 	cmd := exec.Command(zstd, "-q", "--long=29", "-c")
 	cmd.Stdin = bytes.NewReader(data) // a pipe: the size is unknown, the window stays 512 MiB

@@ -189,6 +189,13 @@ func Kcat(t testing.TB) string {
 	return program(t, "kcat", "kcat")
 }
 
+// Zstd returns the path of the zstd command line tool, a compressor
+// nobody here wrote, or fails the test saying how to install it.
+func Zstd(t testing.TB) string {
+	t.Helper()
+	return program(t, "zstd", "zstd")
+}
+
 // program finds a system program on PATH or in the folders Debian installs
 // to (which a non-root PATH may lack), failing with what to install.
 func program(t testing.TB, name, pkg string) string {
