@@ -23,18 +23,22 @@ import (
 	"skuflow/schemas"
 )
 
-// Aggregator is one instance of the name-count service: the Sink of a
-// consume.Run member.
+// Aggregator is one instance of the aggregator service for one record
+// type: the Sink of a consume.Run member on the type's topic, keeping
+// every aggregate the type declares.
 type Aggregator struct {
 	cfg    config.Config
 	schema *schemas.Schema
-	conn   clickhouse.Conn
-	log    *slog.Logger
+	plan   *plan
+	// planErr says why the schema cannot be aggregated (Run returns it).
+	planErr error
+	conn    clickhouse.Conn
+	log     *slog.Logger
 
 	// inc is the incarnation of the topic the member reads (see
 	// internal/clickhouse.Incarnation): record versions are built on it.
 	inc uint32
-	// load reads a partition's state from ClickHouse; tests may replace it.
+	// load reads partitions' state from ClickHouse; tests may replace it.
 	load func(ctx context.Context, parts []int32) (map[int32]*loaded, error)
 	// mu guards queued: states Assigned has read, on franz-go's goroutine,
 	// for the poll loop to install; nQueued says, without the lock,
@@ -43,18 +47,26 @@ type Aggregator struct {
 	queued  map[int32]*loaded
 	nQueued atomic.Int32
 
-	names *names
 	parts map[int32]*partition
-	// pending holds counts taken from the partitions but not yet written;
-	// they stay until a write succeeds.
-	pending []Count
+	// pending holds, per aggregate, rows taken from the partitions but not
+	// yet written; they stay until a write of their table succeeds.
+	pending [][]change
 	held    int       // records applied since the last flush
 	first   time.Time // when the oldest unflushed change came
+	// vectors hold, per aggregate, its By columns for a write.
+	vectors [][]*schemas.Vector
 
+	// What decode reads of a record, in buffers kept across records.
 	scan   jsonscan.Scanner
 	fields []schemas.Field
-	key    []byte
+	key    []byte // the schema key (Validate), or the state's key
 	text   []byte
+	buf    []byte // the groups, end to end
+	ends   []int
+	groups [][]byte // per aggregate: the record's group, in buf
+	sums   []int64  // per aggregate: the record's summed value
+	file   []byte   // Identity schemas: the file part of the Kafka key
+	offset uint64   // and the record's offset in the file
 	// partitions is the configured partition count, by which a record's
 	// key must give its partition.
 	partitions int
@@ -65,47 +77,67 @@ type Aggregator struct {
 // Stats count what an instance has done since it started.
 type Stats struct {
 	Applied int64 // records applied to the state
-	Loaded  int64 // skus loaded from ClickHouse on assignment
-	Skipped int64 // records that are not valid products, or not where their key belongs (the processor sets them aside too)
-	Written int64 // count rows written
+	Loaded  int64 // keys loaded from ClickHouse on assignment
+	Skipped int64 // records that do not fit the schema, or not where their key belongs (the processor sets them aside too)
+	Written int64 // rows of partial results written
 }
 
-// New returns an aggregator for the schema's AggregateBy column.
+// New returns an aggregator that keeps every aggregate of the schema.
 func New(cfg config.Config, s *schemas.Schema, conn clickhouse.Conn, log *slog.Logger) *Aggregator {
 	a := &Aggregator{
 		cfg: cfg, schema: s, conn: conn, log: log,
-		names: newNames(), parts: map[int32]*partition{}, queued: map[int32]*loaded{},
+		parts: map[int32]*partition{}, queued: map[int32]*loaded{},
 		partitions: cfg.Kafka.Partitions,
+	}
+	a.plan, a.planErr = newPlan(s)
+	if a.planErr == nil && len(s.Aggregates) == 0 {
+		a.planErr = fmt.Errorf("type %s declares no aggregate: there is nothing to keep", s.Name)
+	}
+	if a.plan != nil {
+		a.pending = make([][]change, len(a.plan.aggs))
+		a.vectors = make([][]*schemas.Vector, len(a.plan.aggs))
+		for i, ap := range a.plan.aggs {
+			for _, c := range ap.by {
+				a.vectors[i] = append(a.vectors[i], schemas.NewVector(c))
+			}
+		}
 	}
 	a.load = a.loadFromClickHouse
 	return a
 }
 
-// Run migrates the database, checks the topic, and keeps the counts until
-// ctx is cancelled; then it writes what it holds, commits and leaves the
-// group. When the topic is recreated it starts again on the new one; a
-// changed partition count stops it with an error.
+// Run migrates the database, checks the topic, and keeps the aggregates
+// until ctx is cancelled; then it writes what it holds, commits and
+// leaves the group. When the topic is recreated it starts again on the
+// new one; a changed partition count stops it with an error.
 func (a *Aggregator) Run(ctx context.Context, extra ...kgo.Opt) error {
-	if len(a.schema.Key) != 1 {
+	if a.planErr != nil {
 		// Refused at start, not retried in Assigned for ever.
-		return fmt.Errorf("aggregate of %s: loading the state of a composite key (%v) is not supported yet", a.schema.Name, a.schema.Key)
+		return fmt.Errorf("aggregate %s: %w", a.schema.Name, a.planErr)
 	}
 	backoff := retry.Default
 	if err := clickhouse.Prepare(ctx, a.conn, a.cfg, a.schema, a.log, backoff); err != nil {
 		return err
 	}
 	ac := a.cfg.Aggregator
+	aggs := make([]string, len(a.schema.Aggregates))
+	for i, ag := range a.schema.Aggregates {
+		aggs[i] = ag.Name
+	}
 	for {
 		topic, err := consume.PrepareTopic(ctx, a.conn, a.cfg, a.log, backoff)
 		if err != nil {
 			return err
 		}
-		a.inc, a.parts, a.pending, a.held, a.first = topic.Incarnation, map[int32]*partition{}, a.pending[:0], 0, time.Time{}
+		a.inc, a.parts, a.held, a.first = topic.Incarnation, map[int32]*partition{}, 0, time.Time{}
+		for i := range a.pending {
+			a.pending[i] = a.pending[i][:0]
+		}
 		a.mu.Lock()
 		a.queued = map[int32]*loaded{}
 		a.nQueued.Store(0)
 		a.mu.Unlock()
-		a.log.Info("started", "group", ac.Group, "topic", a.cfg.Kafka.Topic, "topic_id", topic.ID, "incarnation", topic.Incarnation, "by", a.schema.AggregateBy)
+		a.log.Info("started", "group", ac.Group, "topic", a.cfg.Kafka.Topic, "topic_id", topic.ID, "incarnation", topic.Incarnation, "aggregates", aggs)
 		err = consume.Run(ctx, consume.Options{
 			Kafka:           a.cfg.Kafka,
 			Group:           ac.Group,
@@ -125,33 +157,25 @@ func (a *Aggregator) Run(ctx context.Context, extra ...kgo.Opt) error {
 	}
 }
 
-// loaded is a partition's state as ClickHouse holds it, read by Assigned
+// loaded is a partition's state as ClickHouse holds it, built by Assigned
 // on franz-go's goroutine and installed by the poll loop (install).
 type loaded struct {
-	rows []loadedRow
-	// stored holds the counts table's newest count per name, storedTop
-	// the highest version among them.
-	stored    map[string]int64
-	storedTop uint64
+	// state is built from the records table's rows and reconciled with
+	// the aggregates' stored rows.
+	state *partition
 	// from is the offset to read from: past the last record of this
 	// incarnation that the records table holds, or 0.
 	from      int64
 	committed int64
 }
 
-// loadedRow is a row of the records table: a sku, its name and version.
-type loadedRow struct {
-	sku, name string
-	ver       uint64
-}
-
 // Assigned reads the state of newly assigned partitions from ClickHouse
 // (the records table's current rows, FINAL) and starts each where those
 // rows end: the table, not the topic, is the durable truth, so compaction,
-// retention and a recreated topic cannot take a sku's old name from the
-// state. Counts stored for the partition that differ from the loaded
-// state are written again at the next flush. It runs on franz-go's
-// goroutine while the poll loop runs: what it reads is queued, and the
+// retention and a recreated topic cannot take a key's old values from the
+// state. Partial results stored for the partition that differ from the
+// loaded state are written again at the next flush. It runs on franz-go's
+// goroutine while the poll loop runs: what it builds is queued, and the
 // loop installs it before it applies a record of those partitions (which
 // are fetched only after Assigned returns).
 func (a *Aggregator) Assigned(ctx context.Context, committed map[int32]kgo.Offset) (map[int32]kgo.Offset, error) {
@@ -179,15 +203,15 @@ func (a *Aggregator) Assigned(ctx context.Context, committed map[int32]kgo.Offse
 		a.queued[p] = l
 		// The epoch is cleared: the offset is not one the group committed.
 		out[p] = kgo.NewOffset().At(l.from).WithEpoch(-1)
-		a.log.Info("partition assigned; state loaded from ClickHouse", "partition", p, "skus", len(l.rows),
+		a.log.Info("partition assigned; state loaded from ClickHouse", "partition", p, "keys", l.state.keys.len(),
 			"read_from", l.from, "committed", l.committed, "took", time.Since(start).Round(time.Millisecond))
 	}
 	a.nQueued.Store(int32(len(a.queued)))
 	return out, nil
 }
 
-// install builds the state of partitions Assigned has queued. It runs on
-// the poll loop.
+// install puts in place the state of partitions Assigned has queued. It
+// runs on the poll loop.
 func (a *Aggregator) install() {
 	if a.nQueued.Load() == 0 {
 		return
@@ -198,94 +222,165 @@ func (a *Aggregator) install() {
 	a.nQueued.Store(0)
 	a.mu.Unlock()
 	for p, l := range q {
-		st := newPartition(a.names)
-		for _, r := range l.rows {
-			st.apply([]byte(r.sku), []byte(r.name), r.ver)
-		}
-		st.reconcile(l.stored, l.storedTop)
+		st := l.state
 		st.committed = l.committed
 		if l.from > l.committed {
-			// The counts are true up to where the table's rows end once the
-			// reconciled ones are written: the next flush commits that,
-			// even if no record follows (a job waits on it).
+			// The aggregates are true up to where the table's rows end once
+			// the reconciled ones are written: the next flush commits
+			// that, even if no record follows (a job waits on it).
 			st.next, st.committable = kgo.EpochOffset{Epoch: -1, Offset: l.from}, true
 			if a.first.IsZero() {
 				a.first = time.Now()
 			}
 		}
 		a.parts[p] = st
-		a.stats.Loaded += int64(len(l.rows))
+		a.stats.Loaded += int64(st.keys.len())
 	}
 }
 
-// loadFromClickHouse reads the current rows of the partitions from the
-// records table and the stored counts from the counts table.
+// loadFromClickHouse builds the state of the partitions from the current
+// rows of the records table, and reconciles it with every aggregate's
+// stored rows.
 func (a *Aggregator) loadFromClickHouse(ctx context.Context, parts []int32) (map[int32]*loaded, error) {
 	out := make(map[int32]*loaded, len(parts))
 	in := make([]string, len(parts))
 	for i, p := range parts {
-		out[p] = &loaded{stored: map[string]int64{}}
+		out[p] = &loaded{state: a.plan.newPartition()}
 		in[i] = strconv.Itoa(int(p))
 	}
-	if len(a.schema.Key) != 1 {
-		return nil, fmt.Errorf("aggregate of %s: a composite key is not supported yet", a.schema.Name)
-	}
+	where := strings.Join(in, ", ")
 	db := a.cfg.ClickHouse.Database
-	rows, err := a.conn.Query(ctx, fmt.Sprintf("SELECT _partition, toString(%s), toString(%s), %s FROM %s FINAL WHERE _partition IN (%s)",
-		clickhouse.Ident(a.schema.Key[0]), clickhouse.Ident(a.schema.AggregateBy), clickhouse.Ident(schemas.VersionColumn),
-		clickhouse.Table(db, a.schema.Name), strings.Join(in, ", ")))
+	cols := make([]string, len(a.plan.load))
+	for i, c := range a.plan.load {
+		if c.Nullable { // a summed column: NULL sums as nothing
+			cols[i] = "toString(ifNull(" + clickhouse.Ident(c.Name) + ", 0))"
+		} else {
+			cols[i] = "toString(" + clickhouse.Ident(c.Name) + ")"
+		}
+	}
+	rows, err := a.conn.Query(ctx, fmt.Sprintf("SELECT _partition, %s, %s FROM %s FINAL WHERE _partition IN (%s)",
+		strings.Join(cols, ", "), clickhouse.Ident(schemas.VersionColumn), clickhouse.Table(db, a.schema.Name), where))
 	if err != nil {
-		return nil, fmt.Errorf("read the rows of partitions %v: %w", parts, err)
+		return nil, fmt.Errorf("read the rows of partitions %v of %s: %w", parts, a.schema.Name, err)
 	}
 	defer rows.Close()
-	top := map[int32]uint64{}
 	var (
 		partition uint32
-		r         loadedRow
+		ver       uint64
+		strs      = make([]string, len(cols))
+		texts     = make([][]byte, len(cols))
+		dest      = []any{&partition}
+		buf       []byte
+		rl        = rowLoader{plan: a.plan}
 	)
+	for i := range strs {
+		dest = append(dest, &strs[i])
+	}
+	dest = append(dest, &ver)
 	for rows.Next() {
-		if err := rows.Scan(&partition, &r.sku, &r.name, &r.ver); err != nil {
-			return nil, fmt.Errorf("read the rows of partitions %v: %w", parts, err)
+		if err := rows.Scan(dest...); err != nil {
+			return nil, fmt.Errorf("read the rows of partitions %v of %s: %w", parts, a.schema.Name, err)
 		}
-		p := int32(partition)
-		if l := out[p]; l != nil {
-			l.rows = append(l.rows, r)
-			top[p] = max(top[p], r.ver)
+		l := out[int32(partition)]
+		if l == nil {
+			continue
+		}
+		buf = buf[:0]
+		for _, s := range strs {
+			buf = append(buf, s...)
+		}
+		end := 0
+		for i, s := range strs {
+			texts[i] = buf[end : end+len(s)]
+			end += len(s)
+		}
+		if err := rl.apply(l.state, texts, ver); err != nil {
+			return nil, fmt.Errorf("read the rows of partitions %v: %w", parts, err)
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read the rows of partitions %v: %w", parts, err)
+		return nil, fmt.Errorf("read the rows of partitions %v of %s: %w", parts, a.schema.Name, err)
 	}
-	for p, v := range top {
-		if inc, off := kafka.SplitVersion(v); inc == a.inc {
-			out[p].from = off + 1
+	// The stored partial results as users see them (FINAL).
+	storedRows := map[int32][]map[string]stored{}
+	top := map[int32]uint64{}
+	for _, p := range parts {
+		storedRows[p] = make([]map[string]stored, len(a.plan.aggs))
+		for i := range a.plan.aggs {
+			storedRows[p][i] = map[string]stored{}
 		}
 	}
-	// The stored counts as users see them (FINAL).
-	crows, err := a.conn.Query(ctx, fmt.Sprintf("SELECT partition, name, count, version FROM %s FINAL WHERE partition IN (%s)",
-		clickhouse.Table(db, clickhouse.CountsTable), strings.Join(in, ", ")))
-	if err != nil {
-		return nil, fmt.Errorf("read the counts of partitions %v: %w", parts, err)
-	}
-	defer crows.Close()
-	var (
-		name    string
-		count   int64
-		version uint64
-	)
-	for crows.Next() {
-		if err := crows.Scan(&partition, &name, &count, &version); err != nil {
-			return nil, fmt.Errorf("read the counts of partitions %v: %w", parts, err)
-		}
-		if l := out[int32(partition)]; l != nil {
-			l.stored[name] = count
-			l.storedTop = max(l.storedTop, version)
+	for i := range a.plan.aggs {
+		if err := a.loadStored(ctx, i, where, storedRows, top); err != nil {
+			return nil, fmt.Errorf("read the partial results of partitions %v: %w", parts, err)
 		}
 	}
-	if err := crows.Err(); err != nil {
-		return nil, fmt.Errorf("read the counts of partitions %v: %w", parts, err)
+	for p, l := range out {
+		a.finish(l, storedRows[p], top[p])
 	}
 	return out, nil
+}
+
+// finish completes loading a partition whose state holds the records
+// table's rows: it compares the state with the stored partial results
+// (rows, per aggregate by group, and the highest version among them) and
+// starts reading where the rows end.
+func (a *Aggregator) finish(l *loaded, rows []map[string]stored, top uint64) {
+	l.state.reconcile(rows, top)
+	if inc, off := kafka.SplitVersion(l.state.last); inc == a.inc && l.state.last > 0 {
+		l.from = off + 1
+	}
+}
+
+// loadStored reads aggregate i's rows of the partitions listed in where.
+func (a *Aggregator) loadStored(ctx context.Context, i int, where string, out map[int32][]map[string]stored, top map[int32]uint64) error {
+	ap := &a.plan.aggs[i]
+	cols := make([]string, len(ap.by))
+	for j, c := range ap.by {
+		cols[j] = "toString(" + clickhouse.Ident(c.Name) + ")"
+	}
+	total := "0"
+	if ap.sums() {
+		total = clickhouse.Ident(schemas.AggTotal)
+	}
+	table := clickhouse.Table(a.cfg.ClickHouse.Database, ap.Table)
+	rows, err := a.conn.Query(ctx, fmt.Sprintf("SELECT partition, %s, %s, toInt64(%s), version FROM %s FINAL WHERE partition IN (%s)",
+		strings.Join(cols, ", "), clickhouse.Ident(schemas.AggCount), total, table, where))
+	if err != nil {
+		return fmt.Errorf("read %s: %w", ap.Table, err)
+	}
+	defer rows.Close()
+	var (
+		partition uint32
+		r         stored
+		version   uint64
+		strs      = make([]string, len(cols))
+		dest      = []any{&partition}
+		group     []byte
+	)
+	for j := range strs {
+		dest = append(dest, &strs[j])
+	}
+	dest = append(dest, &r.count, &r.total, &version)
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return fmt.Errorf("read %s: %w", ap.Table, err)
+		}
+		p := int32(partition)
+		if out[p] == nil {
+			continue
+		}
+		group = group[:0]
+		for j, s := range strs {
+			group = appendGroupText(group, j, len(strs), []byte(s))
+		}
+		out[p][i][string(group)] = r
+		top[p] = max(top[p], version)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read %s: %w", ap.Table, err)
+	}
+	return nil
 }
 
 // Add applies one record to its partition's state.
@@ -293,14 +388,16 @@ func (a *Aggregator) Add(r *kgo.Record) {
 	a.install()
 	p := a.parts[r.Partition]
 	if p == nil { // assigned without Assigned (no committed offsets fetched)
-		p = newPartition(a.names)
+		p = a.plan.newPartition()
 		a.parts[r.Partition] = p
 	}
-	sku, name, ok := a.decode(r)
-	if !ok {
+	if !a.decode(r) {
 		a.stats.Skipped++
 	} else {
-		p.apply(sku, name, kafka.Version(a.inc, r.Offset))
+		if a.schema.Identity {
+			a.key = p.identityKey(a.key[:0], a.file, a.offset)
+		}
+		p.apply(a.key, a.groups, a.sums, kafka.Version(a.inc, r.Offset))
 		a.stats.Applied++
 	}
 	p.next = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset + 1}
@@ -315,28 +412,73 @@ func (a *Aggregator) Add(r *kgo.Record) {
 	a.held++
 }
 
-// decode returns the record's key and aggregate value (sku and name), as
-// the processor reads them from the value, or false for a record that is
-// not a valid product: the processor sets those aside, so they must not
-// count.
-// The slices returned are valid until the next call.
-func (a *Aggregator) decode(r *kgo.Record) (key, value []byte, ok bool) {
+// decode reads a record as the processor does: its key (the schema key,
+// or for an Identity schema the Kafka key, which must be one), and per
+// aggregate its group and summed value (a missing value is the type's
+// default, as the table holds it; a missing summed value is 0). It returns
+// false for a record that does not fit the schema or is not where its key
+// belongs: the processor sets those aside, so they must count nowhere.
+// What it reads is in the aggregator's buffers until the next call.
+func (a *Aggregator) decode(r *kgo.Record) bool {
 	var err error
 	_, a.fields, err = a.scan.Object(r.Value, a.fields[:0])
 	if err != nil {
-		return nil, nil, false
+		return false
 	}
 	if a.key, err = a.schema.Validate(a.key[:0], a.fields); err != nil {
-		return nil, nil, false
+		return false
 	}
-	if kafka.CheckKey(r, a.key, a.partitions) != nil {
-		return nil, nil, false
+	key := a.key
+	if a.schema.Identity {
+		if a.file, a.offset, err = schemas.ParseIdentityKey(r.Key); err != nil {
+			return false
+		}
+		key = r.Key
 	}
-	a.text, _, err = schemas.Text(a.text[:0], a.fields, a.schema.AggregateBy)
-	if err != nil {
-		return nil, nil, false
+	if kafka.CheckKey(r, key, a.partitions) != nil {
+		return false
 	}
-	return a.key, a.text, true
+	a.buf, a.ends, a.groups, a.sums = a.buf[:0], a.ends[:0], a.groups[:0], a.sums[:0]
+	for i := range a.plan.aggs {
+		ap := &a.plan.aggs[i]
+		for j, c := range ap.by {
+			var ok bool
+			if j == len(ap.by)-1 { // straight into the group: no length before it
+				n := len(a.buf)
+				if a.buf, ok, err = schemas.AppendValue(a.buf, a.fields, c); err != nil {
+					return false
+				} else if !ok {
+					a.buf = append(a.buf[:n], ap.missing[j]...)
+				}
+				continue
+			}
+			if a.text, ok, err = schemas.AppendValue(a.text[:0], a.fields, c); err != nil {
+				return false
+			} else if !ok {
+				a.text = append(a.text[:0], ap.missing[j]...)
+			}
+			a.buf = appendGroupText(a.buf, j, len(ap.by), a.text)
+		}
+		a.ends = append(a.ends, len(a.buf))
+		var v int64
+		if ap.sums() {
+			var ok bool
+			if a.text, ok, err = schemas.AppendValue(a.text[:0], a.fields, ap.sum); err != nil {
+				return false
+			} else if ok {
+				if v, err = parseSum(ap.sum.Type, a.text); err != nil {
+					return false
+				}
+			}
+		}
+		a.sums = append(a.sums, v)
+	}
+	start := 0
+	for _, end := range a.ends {
+		a.groups = append(a.groups, a.buf[start:end])
+		start = end
+	}
+	return true
 }
 
 // Due reports whether the changes should be written now: enough are held,
@@ -364,17 +506,22 @@ func (a *Aggregator) wait(caughtUp bool) time.Duration {
 	return a.cfg.Aggregator.FlushInterval
 }
 
-// Flush writes the changed counts and returns the offsets they are true at.
+// Flush writes the changed partial results, one INSERT per aggregate
+// table, and returns the offsets they are true at.
 func (a *Aggregator) Flush(ctx context.Context) (map[int32]kgo.EpochOffset, error) {
 	a.install()
 	for p, st := range a.parts {
-		a.pending = st.changes(p, a.pending)
+		st.changes(p, a.pending)
 	}
-	if len(a.pending) > 0 {
-		if err := a.write(ctx, a.pending); err != nil {
+	for i, rows := range a.pending {
+		if len(rows) == 0 {
+			continue
+		}
+		if err := a.write(ctx, i, rows); err != nil {
 			return nil, err
 		}
-		a.stats.Written += int64(len(a.pending))
+		a.stats.Written += int64(len(rows))
+		a.pending[i] = rows[:0]
 	}
 	next := map[int32]kgo.EpochOffset{}
 	for p, st := range a.parts {
@@ -382,7 +529,7 @@ func (a *Aggregator) Flush(ctx context.Context) (map[int32]kgo.EpochOffset, erro
 			next[p], st.committable = st.next, false
 		}
 	}
-	a.pending, a.held, a.first = a.pending[:0], 0, time.Time{}
+	a.held, a.first = 0, time.Time{}
 	return next, nil
 }
 
@@ -392,35 +539,72 @@ func (a *Aggregator) Drop(partitions []int32) {
 	for _, p := range partitions {
 		delete(a.parts, p)
 	}
-	kept := a.pending[:0]
-	for _, c := range a.pending {
-		if _, ok := a.parts[c.Partition]; ok {
-			kept = append(kept, c)
+	for i, rows := range a.pending {
+		kept := rows[:0]
+		for _, c := range rows {
+			if _, ok := a.parts[c.Partition]; ok {
+				kept = append(kept, c)
+			}
 		}
+		a.pending[i] = kept
 	}
-	a.pending = kept
 }
 
-func (a *Aggregator) write(ctx context.Context, counts []Count) error {
+// write inserts rows into aggregate i's table.
+func (a *Aggregator) write(ctx context.Context, i int, rows []change) error {
+	ap := &a.plan.aggs[i]
 	db := a.cfg.ClickHouse.Database
-	b, err := a.conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s (partition, name, count, version, updated_at)", clickhouse.Table(db, clickhouse.CountsTable)))
-	if err != nil {
-		return fmt.Errorf("prepare insert into %s: %w", clickhouse.CountsTable, err)
+	cols := a.schema.AggregateColumns(ap.Aggregate)
+	names := make([]string, len(cols))
+	for j, c := range cols {
+		names[j] = clickhouse.Ident(c.Name)
 	}
-	n := len(counts)
-	parts, names, cnts, versions, at := make([]uint32, n), make([]string, n), make([]int64, n), make([]uint64, n), make([]time.Time, n)
+	table := clickhouse.Table(db, ap.Table)
+	n := len(rows)
+	parts, counts, versions, at := make([]uint32, n), make([]int64, n), make([]uint64, n), make([]time.Time, n)
+	var totals []int64
+	if ap.sums() {
+		totals = make([]int64, n)
+	}
+	by := a.vectors[i]
+	for _, v := range by {
+		v.Reset()
+	}
 	now := time.Now()
-	for i, c := range counts {
-		parts[i], names[i], cnts[i], versions[i], at[i] = uint32(c.Partition), c.Name, c.Count, c.Version, now
+	var texts [][]byte
+	for j, c := range rows {
+		parts[j], counts[j], versions[j], at[j] = uint32(c.Partition), c.Count, c.Version, now
+		if totals != nil {
+			totals[j] = c.Total
+		}
+		texts = splitGroup(c.Group, len(by), texts[:0])
+		for k, v := range by {
+			if err := v.Append(texts[k]); err != nil {
+				return fmt.Errorf("write %s: %w", ap.Table, err)
+			}
+		}
 	}
-	for i, col := range []any{parts, names, cnts, versions, at} {
-		if err := b.Column(i).Append(col); err != nil {
+	values := []any{parts}
+	for _, v := range by {
+		values = append(values, v.Values())
+	}
+	values = append(values, counts)
+	if totals != nil {
+		values = append(values, totals)
+	}
+	values = append(values, versions, at)
+	b, err := a.conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s (%s)", table, strings.Join(names, ", ")))
+	if err != nil {
+		return fmt.Errorf("prepare insert into %s: %w", ap.Table, err)
+	}
+	for j, col := range values {
+		if err := b.Column(j).Append(col); err != nil {
 			_ = b.Abort()
-			return fmt.Errorf("append to %s: %w", clickhouse.CountsTable, err)
+			return fmt.Errorf("append column %s to %s: %w", cols[j].Name, ap.Table, err)
 		}
 	}
 	if err := b.Send(); err != nil {
-		return fmt.Errorf("insert %d counts into %s.%s: %w", n, db, clickhouse.CountsTable, err)
+		return fmt.Errorf("insert %d rows into %s.%s: %w", n, db, ap.Table, err)
 	}
 	return nil
 }

@@ -25,7 +25,10 @@ func TestAssignedWhileTheLoopRuns(t *testing.T) {
 	a.load = func(_ context.Context, parts []int32) (map[int32]*loaded, error) {
 		out := map[int32]*loaded{}
 		for _, p := range parts {
-			out[p] = &loaded{stored: map[string]int64{}, rows: []loadedRow{{sku: fmt.Sprint("s", p), name: "N", ver: 1}}}
+			st := a.plan.newPartition()
+			st.applyName([]byte(fmt.Sprint("s", p)), []byte("N"), 1)
+			st.reconcile(storedCounts(nil), 0)
+			out[p] = &loaded{state: st}
 		}
 		return out, nil
 	}

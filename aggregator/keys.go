@@ -5,109 +5,152 @@ import (
 	"hash/maphash"
 )
 
-// keys maps a partition's skus to their name ids and versions (the
-// version of the record that set the name) without a pointer per
-// sku: the garbage collector never scans it, however many millions of skus
-// it holds, and it grows without copying the skus. Each sku's bytes are kept
-// once, in an arena of large chunks; a map from the sku's 64-bit hash holds
-// where they are and the name id. Two skus with the same hash (about one
-// chance in a million among five million skus) are still told apart: the
-// second goes to a small overflow map keyed by the sku itself.
-type keys struct {
-	hash     func([]byte) uint64
-	byHash   map[uint64]slot
-	overflow map[string]entry
-	arena    [][]byte // chunks; only the last one has room
-	n        int
+// index numbers distinct byte strings densely, 0, 1, 2, ... in the order
+// they are first added, without a pointer per string: the garbage
+// collector never scans it, however many millions it holds, and it grows
+// without copying them. A partition's keys are one (their versions and
+// groups are slices beside it, by number), each aggregate's groups another.
+//
+// Each string's bytes are kept once, in an arena of large chunks, and at
+// says where. The numbers are found by an open-addressing table of 8
+// bytes a slot, rather than a Go map, whose slots and load cost over twice
+// as much per key at millions of keys. Exactness does not rest on the
+// hash: two strings with the same hash are told apart by their bytes.
+type index struct {
+	seed maphash.Seed
+	// hash, when set, replaces maphash (tests make hashes collide).
+	hash func([]byte) uint64
+	// slots is the table, probed linearly from the slot the tag gives:
+	// each is 0 (empty) or a string's tag (the low 32 bits of its hash)
+	// above its number + 1.
+	slots []uint64
+	// at holds, per number, where the bytes are: chunk, offset and length
+	// packed by span.
+	at    []uint64
+	arena [][]byte
+	// open is the chunk being filled, or -1.
+	open int
 }
 
-// slot is where a sku's bytes are (chunk index and offset, length) and its
-// entry.
-type slot struct {
-	chunk, off, len uint32
-	entry
+// Chunks of bytes grow from firstChunk to arenaChunk: an index of a few
+// groups stays small, one of millions of keys takes 1 MiB at a time. A
+// string as long as spanLong gets a chunk of its own.
+const (
+	firstChunk = 4 << 10
+	arenaChunk = 1 << 20
+)
+
+// A span packs a chunk (24 bits), an offset in it (20 bits) and a length
+// (20 bits) into 8 bytes. A length of spanLong means the whole chunk.
+const (
+	spanBits = 20
+	spanMask = 1<<spanBits - 1
+	spanLong = spanMask
+)
+
+func span(chunk, off, n int) uint64 {
+	return uint64(chunk)<<(2*spanBits) | uint64(off)<<spanBits | uint64(n)
 }
 
-// entry is a sku's name id and the version of the record that set it.
-type entry struct {
-	name uint32
-	ver  uint64
+func newIndex() index { return index{seed: maphash.MakeSeed(), open: -1} }
+
+func (x *index) len() int { return len(x.at) }
+
+// bytes returns the string numbered id, in the arena: never changed
+// after, so it may be kept.
+func (x *index) bytes(id uint32) []byte {
+	s := x.at[id]
+	c := x.arena[s>>(2*spanBits)]
+	off, n := s>>spanBits&spanMask, s&spanMask
+	if n == spanLong {
+		return c
+	}
+	return c[off : off+n : off+n]
 }
 
-// arenaChunk is the size of one chunk of sku bytes. A sku longer than a
-// chunk gets a chunk of its own.
-const arenaChunk = 1 << 20
-
-func newKeys() *keys {
-	seed := maphash.MakeSeed()
-	return &keys{
-		hash:     func(b []byte) uint64 { return maphash.Bytes(seed, b) },
-		byHash:   map[uint64]slot{},
-		overflow: map[string]entry{},
+// find returns b's number, or b's hash and false when b has none (for add).
+func (x *index) find(b []byte) (id uint32, h uint64, ok bool) {
+	if x.hash != nil {
+		h = x.hash(b)
+	} else {
+		h = maphash.Bytes(x.seed, b)
+	}
+	if len(x.slots) == 0 {
+		return 0, h, false
+	}
+	tag, mask := uint32(h), len(x.slots)-1
+	for i := int(tag) & mask; ; i = (i + 1) & mask {
+		s := x.slots[i]
+		if s == 0 {
+			return 0, h, false
+		}
+		if uint32(s>>32) == tag && bytes.Equal(x.bytes(uint32(s)-1), b) {
+			return uint32(s) - 1, h, true
+		}
 	}
 }
 
-func (k *keys) len() int { return k.n }
+// add numbers b, which find did not find and whose hash is h. b may be a
+// reused buffer: it is copied.
+func (x *index) add(b []byte, h uint64) uint32 {
+	id := uint32(len(x.at))
+	x.at = append(x.at, x.store(b))
+	// At most three slots in four taken: a probe for a string not there
+	// ends after a few slots, in one or two cache lines.
+	if 4*len(x.at) > 3*len(x.slots) {
+		x.grow()
+	}
+	x.place(uint64(uint32(h))<<32 | uint64(id+1))
+	return id
+}
 
-func (k *keys) bytes(s slot) []byte { return k.arena[s.chunk][s.off : s.off+s.len] }
+// place puts slot s into the first empty slot from the one its tag gives.
+func (x *index) place(s uint64) {
+	mask := len(x.slots) - 1
+	i := int(uint32(s>>32)) & mask
+	for x.slots[i] != 0 {
+		i = (i + 1) & mask
+	}
+	x.slots[i] = s
+}
 
-// get returns sku's entry.
-func (k *keys) get(sku []byte) (entry, bool) {
-	s, ok := k.byHash[k.hash(sku)]
+// grow doubles the table. The tags place the strings again: no hash is
+// computed again.
+func (x *index) grow() {
+	old := x.slots
+	x.slots = make([]uint64, max(2*len(old), 16))
+	for _, s := range old {
+		if s != 0 {
+			x.place(s)
+		}
+	}
+}
+
+// intern returns b's number, adding it if it has none.
+func (x *index) intern(b []byte) uint32 {
+	id, h, ok := x.find(b)
 	if !ok {
-		return entry{}, false
+		id = x.add(b, h)
 	}
-	if bytes.Equal(k.bytes(s), sku) {
-		return s.entry, true
-	}
-	e, ok := k.overflow[string(sku)]
-	return e, ok
+	return id
 }
 
-// swap makes name sku's name id as of version ver, adding sku if it is new,
-// and returns the id it had. A version at or below the one sku has changes
-// nothing: newer is false then (a record replayed, or one older than the
-// state it was loaded with).
-func (k *keys) swap(sku []byte, name uint32, ver uint64) (old uint32, seen, newer bool) {
-	h := k.hash(sku)
-	s, ok := k.byHash[h]
-	switch {
-	case !ok:
-		s = k.store(sku)
-		s.entry = entry{name: name, ver: ver}
-		k.byHash[h] = s
-		k.n++
-		return 0, false, true
-	case bytes.Equal(k.bytes(s), sku):
-		if ver <= s.ver {
-			return s.name, true, false
-		}
-		old = s.name
-		s.entry = entry{name: name, ver: ver}
-		k.byHash[h] = s
-		return old, true, true
-	default: // another sku with the same hash
-		e, seen := k.overflow[string(sku)]
-		if seen && ver <= e.ver {
-			return e.name, true, false
-		}
-		if !seen {
-			k.n++
-		}
-		k.overflow[string(sku)] = entry{name: name, ver: ver}
-		return e.name, seen, true
+// store copies b into the arena and returns its span.
+func (x *index) store(b []byte) uint64 {
+	if len(b) >= spanLong {
+		x.arena = append(x.arena, bytes.Clone(b))
+		return span(len(x.arena)-1, 0, spanLong)
 	}
-}
-
-// store copies sku into the arena.
-func (k *keys) store(sku []byte) slot {
-	last := len(k.arena) - 1
-	if last < 0 || len(k.arena[last])+len(sku) > cap(k.arena[last]) {
-		k.arena = append(k.arena, make([]byte, 0, max(arenaChunk, len(sku))))
-		last++
+	if x.open < 0 || len(x.arena[x.open])+len(b) > cap(x.arena[x.open]) {
+		size := firstChunk
+		if x.open >= 0 {
+			size = min(2*cap(x.arena[x.open]), arenaChunk)
+		}
+		x.arena = append(x.arena, make([]byte, 0, max(size, len(b))))
+		x.open = len(x.arena) - 1
 	}
-	c := k.arena[last]
-	s := slot{chunk: uint32(last), off: uint32(len(c)), len: uint32(len(sku))}
-	k.arena[last] = append(c, sku...)
+	c := x.arena[x.open]
+	s := span(x.open, len(c), len(b))
+	x.arena[x.open] = append(c, b...)
 	return s
 }

@@ -7,21 +7,65 @@ import (
 	"testing"
 
 	"skuflow/internal/kafka"
+	"skuflow/schemas"
 )
 
+// productsPlan is the plan of the built-in products: count by name.
+var productsPlan = mustPlan(schemas.Products)
+
+func mustPlan(s *schemas.Schema) *plan {
+	pl, err := newPlan(s)
+	if err != nil {
+		panic(err)
+	}
+	return pl
+}
+
+// applyName applies a record of products: sku has name as of ver.
+func (p *partition) applyName(sku, name []byte, ver uint64) {
+	p.apply(sku, [][]byte{name}, nil, ver)
+}
+
+// changed returns the rows of the first aggregate that changes reports.
+func (p *partition) changed(partition int32) []change {
+	dst := make([][]change, len(p.aggs))
+	p.changes(partition, dst)
+	return dst[0]
+}
+
+// total returns the first aggregate's count per group, zeros included.
+func (p *partition) total() map[string]int64 {
+	s := &p.aggs[0]
+	out := make(map[string]int64, len(s.count))
+	for id, c := range s.count {
+		out[string(s.groups.bytes(uint32(id)))] = c
+	}
+	return out
+}
+
+// storedCounts is what reconcile takes for stored counts of the first
+// aggregate.
+func storedCounts(counts map[string]int64) []map[string]stored {
+	out := map[string]stored{}
+	for g, n := range counts {
+		out[g] = stored{count: n}
+	}
+	return []map[string]stored{out}
+}
+
 func TestApply(t *testing.T) {
-	p := newPartition(newNames())
-	p.apply([]byte("a"), []byte("X"), 1) // new sku
-	p.apply([]byte("b"), []byte("X"), 2) // new sku
-	p.apply([]byte("a"), []byte("X"), 3) // repeat: nothing
-	p.apply([]byte("b"), []byte("Y"), 4) // rename: X -> Y
-	p.apply([]byte("c"), []byte(""), 5)  // a sku without a name counts under ""
-	p.apply([]byte("b"), []byte("Z"), 4) // redelivery of an old version: ignored
+	p := productsPlan.newPartition()
+	p.applyName([]byte("a"), []byte("X"), 1) // new sku
+	p.applyName([]byte("b"), []byte("X"), 2) // new sku
+	p.applyName([]byte("a"), []byte("X"), 3) // repeat: nothing
+	p.applyName([]byte("b"), []byte("Y"), 4) // rename: X -> Y
+	p.applyName([]byte("c"), []byte(""), 5)  // a sku without a name counts under ""
+	p.applyName([]byte("b"), []byte("Z"), 4) // redelivery of an old version: ignored
 	got := fmt.Sprint(p.total())
 	if want := fmt.Sprint(map[string]int64{"X": 1, "Y": 1, "": 1}); got != want {
 		t.Fatalf("counts %s, want %s", got, want)
 	}
-	ch := p.changes(7, nil)
+	ch := p.changed(7)
 	if len(ch) != 3 {
 		t.Fatalf("changes %+v", ch)
 	}
@@ -30,7 +74,7 @@ func TestApply(t *testing.T) {
 			t.Fatalf("change %+v: want partition 7, version 5 (the last applied)", c)
 		}
 	}
-	if len(p.changes(7, nil)) != 0 {
+	if len(p.changed(7)) != 0 {
 		t.Fatal("changes are reported once")
 	}
 }
@@ -38,18 +82,18 @@ func TestApply(t *testing.T) {
 // A state loaded from ClickHouse ignores the records it was loaded past,
 // and reconcile writes the stored counts that differ from it.
 func TestLoadedStateSkipsOlderRecords(t *testing.T) {
-	p := newPartition(newNames())
-	p.apply([]byte("a"), []byte("Y"), 10) // loaded rows
-	p.apply([]byte("b"), []byte("Y"), 12)
-	p.reconcile(map[string]int64{"X": 1, "Y": 2}, 20) // X is stale: a's old name, written at 20
-	p.apply([]byte("a"), []byte("X"), 9)              // older than the loaded row: nothing
-	ch := p.changes(0, nil)
+	p := productsPlan.newPartition()
+	p.applyName([]byte("a"), []byte("Y"), 10) // loaded rows
+	p.applyName([]byte("b"), []byte("Y"), 12)
+	p.reconcile(storedCounts(map[string]int64{"X": 1, "Y": 2}), 20) // X is stale: a's old name, written at 20
+	p.applyName([]byte("a"), []byte("X"), 9)                        // older than the loaded row: nothing
+	ch := p.changed(0)
 	// Above the stored counts' version: never a tie with a row before.
-	if len(ch) != 1 || ch[0].Name != "X" || ch[0].Count != 0 || ch[0].Version != 21 {
+	if len(ch) != 1 || string(ch[0].Group) != "X" || ch[0].Count != 0 || ch[0].Version != 21 {
 		t.Fatalf("changes %+v, want X 0 at version 21", ch)
 	}
-	p.apply([]byte("b"), []byte("X"), 21)
-	ch = p.changes(0, nil)
+	p.applyName([]byte("b"), []byte("X"), 21)
+	ch = p.changed(0)
 	if len(ch) != 2 || fmt.Sprint(p.total()) != fmt.Sprint(map[string]int64{"X": 1, "Y": 1}) {
 		t.Fatalf("changes %+v, total %v", ch, p.total())
 	}
@@ -67,15 +111,16 @@ type rowKey struct {
 // row with the highest version. Among rows of one version it keeps the
 // first here, the opposite of what ClickHouse does in practice: the
 // aggregator must never write two rows of one version for a name.
-type table map[rowKey]Count
+type table map[rowKey]change
 
-func (tb table) insert(c Count) {
-	old, ok := tb[rowKey{c.Partition, c.Name}]
+func (tb table) insert(c change) {
+	k := rowKey{c.Partition, string(c.Group)}
+	old, ok := tb[k]
 	if ok && c.Version == old.Version && c.Count != old.Count {
-		panic(fmt.Sprintf("two counts of %q in partition %d at version %d: %d and %d", c.Name, c.Partition, c.Version, old.Count, c.Count))
+		panic(fmt.Sprintf("two counts of %q in partition %d at version %d: %d and %d", c.Group, c.Partition, c.Version, old.Count, c.Count))
 	}
 	if !ok || c.Version > old.Version {
-		tb[rowKey{c.Partition, c.Name}] = c
+		tb[k] = c
 	}
 }
 
@@ -83,7 +128,7 @@ func (tb table) insert(c Count) {
 func (tb table) agg() map[string]int64 {
 	out := map[string]int64{}
 	for _, c := range tb {
-		out[c.Name] += c.Count
+		out[string(c.Group)] += c.Count
 	}
 	for n, c := range out {
 		if c == 0 {
@@ -124,16 +169,15 @@ func TestPropertyCountsEqualLastNames(t *testing.T) {
 		procNext := make([]int, nParts)            // index in logs of the processor's next record
 		aggNext := make([]int64, nParts)           // offset the aggregator reads next
 		tb := table{}
-		n := newNames()
 		states := make([]*partition, nParts)
 		for p := range nParts {
 			products[p] = map[string]row{}
 		}
 		load := func(p int) {
-			st := newPartition(n)
+			st := productsPlan.newPartition()
 			var top uint64
 			for sku, r := range products[p] {
-				st.apply([]byte(sku), []byte(r.name), r.ver)
+				st.applyName([]byte(sku), []byte(r.name), r.ver)
 				top = max(top, r.ver)
 			}
 			aggNext[p] = 0
@@ -147,11 +191,11 @@ func TestPropertyCountsEqualLastNames(t *testing.T) {
 					tops = max(tops, c.Version)
 				}
 			}
-			st.reconcile(stored, tops)
+			st.reconcile(storedCounts(stored), tops)
 			states[p] = st
 		}
 		flush := func(p int, partial bool) {
-			ch := states[p].changes(int32(p), nil)
+			ch := states[p].changed(int32(p))
 			if partial && len(ch) > 0 {
 				ch = ch[:rng.IntN(len(ch))] // a crash mid-write
 			}
@@ -188,7 +232,7 @@ func TestPropertyCountsEqualLastNames(t *testing.T) {
 			case op < 0.75: // the aggregator applies some records
 				for _, e := range logs[p] {
 					if e.off >= aggNext[p] && !e.gone && rng.IntN(4) > 0 {
-						states[p].apply([]byte(e.sku), []byte(e.name), kafka.Version(inc, e.off))
+						states[p].applyName([]byte(e.sku), []byte(e.name), kafka.Version(inc, e.off))
 						aggNext[p] = e.off + 1
 					} else if e.off >= aggNext[p] {
 						break
@@ -235,7 +279,7 @@ func TestPropertyCountsEqualLastNames(t *testing.T) {
 		for p := range nParts {
 			for _, e := range logs[p] {
 				if e.off >= aggNext[p] && !e.gone {
-					states[p].apply([]byte(e.sku), []byte(e.name), kafka.Version(inc, e.off))
+					states[p].applyName([]byte(e.sku), []byte(e.name), kafka.Version(inc, e.off))
 				}
 			}
 			flush(p, false)
