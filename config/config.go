@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"skuflow/schemas"
 )
 
 // Config is the whole configuration of skuflow. Each service reads the parts
@@ -20,6 +22,9 @@ type Config struct {
 	Watch      Watch      `mapstructure:"watch"`
 	Broker     Broker     `mapstructure:"broker"`
 	Log        Log        `mapstructure:"log"`
+	// Types declares record types besides the built-in products, by name
+	// (see Schemas).
+	Types map[string]schemas.Decl `mapstructure:"types"`
 }
 
 // Kafka says where the topic is and what shape it has.
@@ -349,6 +354,7 @@ func (c *Config) Validate() error {
 	default:
 		bad("log.format", "must be text or json; got %q", c.Log.Format)
 	}
+	c.validateTypes(bad)
 	return errors.Join(errs...)
 }
 
@@ -356,20 +362,7 @@ func (c *Config) Validate() error {
 // ASCII letters, digits and _, not starting with a digit. Names that reach
 // ClickHouse's SQL (the database, the tables and columns of a schema) must
 // pass it; they are quoted as well (clickhouse.Ident).
-func CheckIdentifier(name string) error {
-	ok := name != ""
-	for i, r := range name {
-		letter := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r == '_'
-		if !letter && (i == 0 || r < '0' || r > '9') {
-			ok = false
-			break
-		}
-	}
-	if !ok {
-		return fmt.Errorf("%q is not an identifier (letters, digits, _; not starting with a digit)", name)
-	}
-	return nil
-}
+func CheckIdentifier(name string) error { return schemas.CheckIdentifier(name) }
 
 func positive(bad func(string, string, ...any), key string, d time.Duration) {
 	if d <= 0 {

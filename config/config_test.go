@@ -206,3 +206,98 @@ func TestDatabaseMustBeAnIdentifier(t *testing.T) {
 		}
 	}
 }
+
+// A bad type declaration is refused at start-up, each problem named by its
+// key; types may not take products, another type's names or topic.
+func TestTypeDeclarations(t *testing.T) {
+	example, err := filepath.Abs("../skuflow.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inTempDir(t)
+	write := func(body string) string {
+		path := filepath.Join(t.TempDir(), "skuflow.yaml")
+		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	for _, c := range []struct {
+		name, yaml, key, want string
+	}{
+		{"key not a column", `
+types:
+  events:
+    key: [id, tss]
+    columns: [{name: id, type: String, required: true}, {name: ts, type: Timestamp, required: true}]
+`, "types.events.key[1]", `types.events.key[1]: "tss" is not a column`},
+		{"products is built in", `
+types:
+  products:
+    key: [sku]
+    columns: [{name: sku, type: String, required: true}]
+`, "types.products", "built in"},
+		{"a view of another type", `
+types:
+  events:
+    key: [id]
+    columns: [{name: id, type: String, required: true}]
+    aggregates: [{name: products_agg, by: [id]}]
+`, "types.events", `"products_agg" is also a table or view of type products`},
+		{"the same topic", `
+types:
+  events:
+    topic: products
+    key: [id]
+    columns: [{name: id, type: String, required: true}]
+`, "types.events.topic", `topic "products" is also type products's`},
+		{"a bad type name", `
+types:
+  my-events:
+    key: [id]
+    columns: [{name: id, type: String, required: true}]
+`, "types.my-events", "not an identifier"},
+		{"an unknown key", `
+types:
+  events:
+    keys: [id]
+`, "", "keys"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Load(Options{File: write(c.yaml)})
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err = %v, want one with %q", err, c.want)
+			}
+			if c.key != "" && !IsKeyError(err, c.key) {
+				t.Fatalf("err = %v does not name key %s", err, c.key)
+			}
+		})
+	}
+
+	cfg, err := Load(Options{File: example})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range cfg.Schemas() {
+		names = append(names, s.Name+"@"+s.Topic)
+	}
+	if got := strings.Join(names, " "); got != "products@products events@events plays@plays" {
+		t.Fatalf("types %s", got)
+	}
+	plays, err := cfg.Schema("plays")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc := cfg.For(plays)
+	if pc.Kafka.Topic != "plays" || pc.Processor.Group != "skuflow-processor-plays" || pc.Aggregator.Group != "skuflow-aggregator-plays" {
+		t.Fatalf("plays runs with %+v %+v %+v", pc.Kafka, pc.Processor, pc.Aggregator)
+	}
+	products, _ := cfg.Schema("products")
+	if pp := cfg.For(products); pp.Processor.Group != "skuflow-processor" || pp.Kafka.Topic != "products" {
+		t.Fatalf("products runs with %+v", pp.Processor)
+	}
+	if _, err := cfg.Schema("songs"); err == nil || !strings.Contains(err.Error(), `no record type "songs"`) {
+		t.Fatalf("unknown type: %v", err)
+	}
+}

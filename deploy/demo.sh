@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `make demo`: push a sample products file through the local stack (which
-# `make up` has started) and show what ClickHouse holds.
+# `make demo`: push sample files (products, and the shipped types events
+# and plays) through the local stack (which `make up` has started) and show
+# what ClickHouse holds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,6 +46,16 @@ sql "SELECT count() AS products, uniqExact(name) AS names FROM products_final"
 sql "SELECT sku, name, substring(description, 1, 50) AS description FROM products_final ORDER BY sku LIMIT 5"
 sql "SELECT name, no_of_products FROM products_agg ORDER BY no_of_products DESC, name LIMIT 5"
 sql "SELECT stage, count() AS records FROM ingest_errors GROUP BY stage"
+
+step "record types (skuflow.yaml): events keyed by (id, ts), plays summed by (song, date)"
+bin/loader gen --type events --rows 2000 --dup-rate 0.05 --update-rate 0.05 --out .data/sample-events.json 2>/dev/null
+bin/loader gen --type plays --rows 5000 --songs 50 --out .data/sample-plays.csv 2>/dev/null
+bin/loader push --type events --wait .data/sample-events.json
+bin/loader push --type plays --wait .data/sample-plays.csv
+sql "SELECT count() AS events, uniqExact(id) AS ids, min(ts) AS first, max(ts) AS last FROM events_final"
+sql "SELECT id, ts, data FROM events_final ORDER BY id, ts LIMIT 5"
+sql "SELECT song, date, plays FROM plays_by_song_date ORDER BY plays DESC, song, date LIMIT 5"
+sql "SELECT count() AS lines, sum(plays) AS plays FROM plays_final"
 
 printf '\nQuery it yourself: bin/loader sql "SELECT ..." or clickhouse-client --port %s. Stop with: make down\n' \
   "${SKUFLOW_CH_TCP_PORT:-19000}"

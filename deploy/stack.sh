@@ -356,10 +356,22 @@ ready_watcher() {
 
 # --- commands ---------------------------------------------------------------
 
+# The shipped record types (events, plays) are declared in
+# skuflow.example.yaml; a stack without a configuration of its own gets them
+# in a skuflow.yaml written from it, which the loader run from the
+# repository then reads too. An existing skuflow.yaml, or $SKUFLOW_CONFIG,
+# is left as it is.
+ensure_config() {
+	[[ -z ${SKUFLOW_CONFIG:-} && ! -e $ROOT/skuflow.yaml ]] || return 0
+	cp "$ROOT/skuflow.example.yaml" "$ROOT/skuflow.yaml"
+	say "stack: wrote skuflow.yaml from skuflow.example.yaml (the record types products, events and plays); edit it to configure the stack"
+}
+
 cmd_up() {
 	local missing
 	mapfile -t missing < <(missing_packages)
 	((${#missing[@]} == 0)) || cmd_install
+	ensure_config
 	start_clickhouse
 	start_broker
 	local s

@@ -34,7 +34,10 @@ type Job struct {
 	SHA256      string `json:"sha256"`
 	Format      string `json:"format"`
 	Compression string `json:"compression,omitempty"`
-	Topic       string `json:"topic"`
+	// Type is the record type the job's records were pushed as; empty in
+	// jobs of releases before types, which were all products.
+	Type  string `json:"type"`
+	Topic string `json:"topic"`
 	// TopicID is the topic's Kafka ID when the job produced: its end
 	// offsets are positions in that incarnation of the topic only.
 	TopicID string `json:"topic_id,omitempty"`

@@ -43,7 +43,7 @@ const versionBase = uint64(1) << 63
 // ErrNotFound is returned for a job id that ingest_jobs does not hold.
 var ErrNotFound = errors.New("no such job")
 
-const jobColumns = "id, source, size, sha256, format, compression, topic, topic_id, origin, records_read, records_produced, records_rejected, " +
+const jobColumns = "id, source, size, sha256, format, compression, type, topic, topic_id, origin, records_read, records_produced, records_rejected, " +
 	"end_partitions, end_offsets, state, error, started_at, produced_at, finished_at, produce_seconds, load_seconds, updated_at"
 
 // Save writes j's current state as its newest version. A job's state only
@@ -73,7 +73,7 @@ func (s *Store) Save(ctx context.Context, j *Job) error {
 	}
 	b, err := s.conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s (%s, version)", clickhouse.Table(s.db, clickhouse.JobsTable), jobColumns))
 	if err == nil {
-		err = b.Append(j.ID, j.Source, j.Size, j.SHA256, j.Format, j.Compression, j.Topic, j.TopicID, j.Origin,
+		err = b.Append(j.ID, j.Source, j.Size, j.SHA256, j.Format, j.Compression, j.Type, j.Topic, j.TopicID, j.Origin,
 			uint64(j.Read), uint64(j.Produced), uint64(j.Rejected), partitions, offsets,
 			string(j.State), j.Error, j.Started, j.ProducedAt, j.FinishedAt, j.ProduceSeconds, j.LoadSeconds, now, version)
 		if err != nil {
@@ -106,11 +106,12 @@ func (s *Store) Recent(ctx context.Context, limit int) ([]*Job, error) {
 	return s.query(ctx, "", limit)
 }
 
-// Loaded returns the newest job that put content with digest sha256 on the
-// topic in whole (see Job.Blocks), or nil if there is none.
-func (s *Store) Loaded(ctx context.Context, sha256 string) (*Job, error) {
-	js, err := s.query(ctx, fmt.Sprintf("WHERE sha256 = %s AND state IN (%s, %s)",
-		clickhouse.Quote(sha256), clickhouse.Quote(string(Produced)), clickhouse.Quote(string(Done))), 1)
+// Loaded returns the newest job that put content with digest sha256 on
+// topic in whole (see Job.Blocks), or nil if there is none. The same
+// content pushed as another record type, to another topic, is not it.
+func (s *Store) Loaded(ctx context.Context, sha256, topic string) (*Job, error) {
+	js, err := s.query(ctx, fmt.Sprintf("WHERE sha256 = %s AND topic = %s AND state IN (%s, %s)",
+		clickhouse.Quote(sha256), clickhouse.Quote(topic), clickhouse.Quote(string(Produced)), clickhouse.Quote(string(Done))), 1)
 	if err != nil || len(js) == 0 {
 		return nil, err
 	}
@@ -144,7 +145,7 @@ func (s *Store) query(ctx context.Context, where string, limit int) ([]*Job, err
 			partitions               []uint32
 			offsets                  []uint64
 		)
-		if err := rows.Scan(&j.ID, &j.Source, &size, &j.SHA256, &j.Format, &j.Compression, &j.Topic, &j.TopicID, &j.Origin,
+		if err := rows.Scan(&j.ID, &j.Source, &size, &j.SHA256, &j.Format, &j.Compression, &j.Type, &j.Topic, &j.TopicID, &j.Origin,
 			&read, &produced, &rejected, &partitions, &offsets, &state, &j.Error,
 			&j.Started, &j.ProducedAt, &j.FinishedAt, &j.ProduceSeconds, &j.LoadSeconds, &j.Updated); err != nil {
 			return nil, fmt.Errorf("read %s.%s: %w", s.db, clickhouse.JobsTable, err)

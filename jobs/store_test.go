@@ -39,7 +39,7 @@ func newStore(t *testing.T) (*jobs.Store, clickhouse.Conn, *testenv.ClickHouseSe
 // job returns a producing job started at start.
 func job(start time.Time, sha string) *jobs.Job {
 	return &jobs.Job{ID: jobs.NewID(start), Source: "in/" + sha + ".ndjson", Size: 100, SHA256: sha, Format: "ndjson",
-		Topic: "products", Origin: "push", State: jobs.Producing, Started: start}
+		Type: "products", Topic: "products", Origin: "push", State: jobs.Producing, Started: start}
 }
 
 func save(t *testing.T, s *jobs.Store, j *jobs.Job) {
@@ -73,7 +73,7 @@ func TestStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got.State != jobs.Produced || got.Read != 7 || got.Produced != 6 || got.Rejected != 1 || got.Size != 100 ||
-		got.SHA256 != "aaa" || got.Source != a.Source || got.Format != "ndjson" || got.Origin != "push" ||
+		got.SHA256 != "aaa" || got.Type != "products" || got.Source != a.Source || got.Format != "ndjson" || got.Origin != "push" ||
 		!maps.Equal(got.EndOffsets, a.EndOffsets) || got.ProduceSeconds != 1.25 ||
 		!got.Started.Equal(base.Truncate(time.Second)) || !got.ProducedAt.Equal(a.ProducedAt.Truncate(time.Second)) ||
 		!got.FinishedAt.IsZero() {
@@ -84,17 +84,21 @@ func TestStore(t *testing.T) {
 	}
 
 	// Loaded: only produced or done, and only by the newest version.
-	if l, err := s.Loaded(ctx, "aaa"); err != nil || l == nil || l.ID != a.ID {
+	if l, err := s.Loaded(ctx, "aaa", "products"); err != nil || l == nil || l.ID != a.ID {
 		t.Fatalf("Loaded(aaa) = %+v, %v; want job %s", l, err, a.ID)
+	}
+	// The same content loaded onto another type's topic is not loaded here.
+	if l, err := s.Loaded(ctx, "aaa", "events"); err != nil || l != nil {
+		t.Fatalf("Loaded(aaa) on events = %+v, %v; want none", l, err)
 	}
 	b := job(base.Add(100*time.Millisecond), "bbb")
 	save(t, s, b)
-	if l, err := s.Loaded(ctx, "bbb"); err != nil || l != nil {
+	if l, err := s.Loaded(ctx, "bbb", "products"); err != nil || l != nil {
 		t.Fatalf("Loaded of a producing job: %+v, %v", l, err)
 	}
 	b.State, b.Error, b.FinishedAt = jobs.Failed, "broken", base.Add(2*time.Second)
 	save(t, s, b)
-	if l, err := s.Loaded(ctx, "bbb"); err != nil || l != nil {
+	if l, err := s.Loaded(ctx, "bbb", "products"); err != nil || l != nil {
 		t.Fatalf("Loaded of a failed job: %+v, %v", l, err)
 	}
 	// A version that stops a job blocking is the one that counts: a
@@ -104,7 +108,7 @@ func TestStore(t *testing.T) {
 	save(t, s, d)
 	d.State, d.Error = jobs.Failed, "recorded as failed later"
 	save(t, s, d)
-	if l, err := s.Loaded(ctx, "ddd"); err != nil || l != nil {
+	if l, err := s.Loaded(ctx, "ddd", "products"); err != nil || l != nil {
 		t.Fatalf("Loaded found an older version of job %s: %+v, %v", d.ID, l, err)
 	}
 
@@ -119,7 +123,7 @@ func TestStore(t *testing.T) {
 	if got, err := s.Get(ctx, a.ID); err != nil || got.State != jobs.Done || got.FinishedAt.IsZero() || got.LoadSeconds <= 0 {
 		t.Fatalf("after MarkDone: %+v, %v", got, err)
 	}
-	if l, err := s.Loaded(ctx, "aaa"); err != nil || l == nil || l.ID != c.ID {
+	if l, err := s.Loaded(ctx, "aaa", "products"); err != nil || l == nil || l.ID != c.ID {
 		t.Fatalf("Loaded(aaa) = %+v, %v; want the newest job %s", l, err, c.ID)
 	}
 

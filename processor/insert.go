@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"skuflow/internal/clickhouse"
+	"skuflow/schemas"
 )
 
 // errorRow is one record set aside, with why.
@@ -86,13 +87,13 @@ func (p *Processor) send(ctx context.Context, rs *rows) error {
 	if err != nil {
 		return fmt.Errorf("prepare insert of %d rows into %s.%s: %w", n, p.db, p.schema.Name, err)
 	}
-	// In the order of p.columns: the schema's, extra, then provenance.
+	// In the order of p.columns: the block's (the schema's, extra, the
+	// identity columns), then provenance.
 	data := make([]any, 0, len(p.columns))
-	for _, c := range p.schema.Columns {
-		data = append(data, rs.block.Column(c.Name))
+	for _, c := range p.columns[:len(p.columns)-len(schemas.Provenance)] {
+		data = append(data, rs.block.Column(c))
 	}
-	data = append(data, rs.block.Column(p.schema.Extra),
-		rs.jobs, rs.sources, rs.lines, rs.partitions, rs.offsets, rs.versions, rs.ingested(time.Now()))
+	data = append(data, rs.jobs, rs.sources, rs.lines, rs.partitions, rs.offsets, rs.versions, rs.ingested(time.Now()))
 	for i, d := range data {
 		if err := b.Column(i).Append(d); err != nil {
 			_ = b.Abort()

@@ -106,13 +106,9 @@ func New(o Options) *Processor {
 	if o.Backoff == (retry.Backoff{}) {
 		o.Backoff = retry.Default
 	}
-	cols := make([]string, 0, len(o.Schema.Columns)+1+len(schemas.Provenance))
-	for _, c := range o.Schema.Columns {
+	var cols []string
+	for _, c := range o.Schema.TableColumns() {
 		cols = append(cols, c.Name)
-	}
-	cols = append(cols, o.Schema.Extra)
-	for _, pc := range schemas.Provenance {
-		cols = append(cols, pc.Name)
 	}
 	db := o.Config.ClickHouse.Database
 	p := &Processor{

@@ -86,7 +86,7 @@ func (r *rows) add(rec *kgo.Record) error {
 	}
 	r.fields = fields
 	r.rec = rec
-	err = r.block.Append(fields)
+	err = r.block.AppendKeyed(rec.Key, fields)
 	r.rec = nil
 	if err != nil {
 		return err

@@ -198,6 +198,7 @@ func (p *Pusher) Push(ctx context.Context, src Source, o PushOptions) (*Result, 
 		ID:      o.Job,
 		Source:  src.Name,
 		Size:    src.Size,
+		Type:    p.opts.Schema.Name,
 		Topic:   p.opts.Topic,
 		Origin:  p.opts.Origin,
 		State:   jobs.Producing,
@@ -213,6 +214,14 @@ func (p *Pusher) Push(ctx context.Context, src Source, o PushOptions) (*Result, 
 		return res, err
 	}
 	res.TopicID = topic.ID
+	if p.opts.Schema.Identity && src.path == "" {
+		// The key of every record is the file's hash: it must be known
+		// before the first record goes.
+		err := fmt.Errorf("%s: records of type %s are identified by their file's content and place in it: push a file, not stdin or a URL (save it first)",
+			src.Name, p.opts.Schema.Name)
+		res.State, res.Error = jobs.Failed, err.Error()
+		return res, err
+	}
 	if refused, err := p.check(ctx, src, o.Force, res); refused || err != nil {
 		// A refusal is no job, and no failure: check has said why.
 		if !refused {
@@ -382,7 +391,7 @@ func (j *tracker) save(ctx context.Context, job *jobs.Job) error {
 // job loaded the same content. Other sources are hashed as they are read
 // and never refused: their content is known only once it has been pushed.
 func (p *Pusher) check(ctx context.Context, src Source, force bool, res *Result) (refused bool, err error) {
-	if src.path == "" || p.opts.Jobs == nil {
+	if src.path == "" || p.opts.Jobs == nil && !p.opts.Schema.Identity {
 		return false, nil
 	}
 	if res.SHA256 == "" {
@@ -390,12 +399,12 @@ func (p *Pusher) check(ctx context.Context, src Source, force bool, res *Result)
 			return false, fmt.Errorf("%s: %w", src.Name, err)
 		}
 	}
-	if force {
+	if force || p.opts.Jobs == nil {
 		return false, nil
 	}
 	var earlier *jobs.Job
 	err = p.storeRetry(ctx, "look up earlier jobs", func(ctx context.Context) error {
-		earlier, err = p.opts.Jobs.Loaded(ctx, res.SHA256)
+		earlier, err = p.opts.Jobs.Loaded(ctx, res.SHA256, p.opts.Topic)
 		return err
 	})
 	if err != nil || earlier == nil {
@@ -526,6 +535,7 @@ func (p *Pusher) push(ctx context.Context, src Source, prog *Progress, res *Resu
 		}()
 	}
 	rb := p.newRecordBuilder(res.ID, src.Name)
+	rb.file = res.SHA256
 	promise := func(rec *kgo.Record, err error) {
 		if err != nil {
 			failOnce.Do(func() { cancel(unavailable{fmt.Errorf("produce to %s: %w", p.opts.Topic, err)}) })
@@ -605,9 +615,12 @@ func (p *Pusher) reader(in *Input) (Reader, error) {
 		for _, c := range cr.Header() {
 			cols[c] = true
 		}
-		for _, k := range p.opts.Schema.Key {
-			if !cols[k] {
-				return nil, fmt.Errorf("%w: the header has no %q column (columns: %s)", ErrHeader, k, strings.Join(cr.Header(), ", "))
+		// Without a required column every row would be rejected: the
+		// file is refused once instead.
+		for _, c := range p.opts.Schema.Columns {
+			if c.Required && !cols[c.Name] {
+				return nil, fmt.Errorf("%w: the header has no %q column, which records of type %s require (columns: %s)",
+					ErrHeader, c.Name, p.opts.Schema.Name, strings.Join(cr.Header(), ", "))
 			}
 		}
 		return cr, nil
@@ -626,6 +639,9 @@ type recordBuilder struct {
 	slab     slab
 	key      []byte
 	line     []byte
+	// file is the input's SHA-256, a record's identity with its offset
+	// for a schema whose identity is its source.
+	file string
 	// Records and their headers are cut from chunks too, like the bytes
 	// in slab: a chunk lives until its last record is acknowledged.
 	recs []kgo.Record
@@ -646,6 +662,9 @@ func (b *recordBuilder) build(rec *Record) (*kgo.Record, string) {
 	var err error
 	if b.key, err = b.schema.Validate(b.key[:0], rec.Fields); err != nil {
 		return nil, err.Error()
+	}
+	if b.schema.Identity {
+		b.key = schemas.IdentityKey(b.key[:0], b.file, rec.Offset)
 	}
 	b.line = strconv.AppendInt(b.line[:0], rec.Line, 10)
 	if n := len(b.key) + len(rec.JSON) + b.headers.size() + len(b.line); n > b.maxValue {

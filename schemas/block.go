@@ -1,70 +1,40 @@
 package schemas
 
 import (
-	"strconv"
 	"unicode/utf8"
-
-	json "github.com/goccy/go-json"
 )
 
 // Block gathers records column by column for one columnar INSERT: one typed
-// column per schema column, and the extra column. It keeps its memory across
-// Reset, so that filling it again allocates nothing per record.
+// column per schema column, the extra column, and for an Identity schema
+// the identity columns. It keeps its memory across Reset, so that filling it
+// again allocates nothing per record.
 type Block struct {
 	s     *Schema
-	cols  []blockColumn // in the order of s.Columns
+	cols  []*Vector // in the order of s.Columns
 	extra textColumn
-	n     int
+	// file and offset are the identity columns (Identity schemas only).
+	file, offset *Vector
+	n            int
 	// CheckKey, when set, is given each record's key after it validated;
 	// an error refuses the record as a validation error does.
 	CheckKey func(key []byte) error
 
 	// Scratch space of Append.
 	key      []byte         // the key Validate builds
+	text     []byte         // a canonical value
 	last     []int          // per column: index of its last field, or -1
 	fieldCol []int          // per field: index of the column it names, or -1
 	names    map[string]int // for records with many extra fields: name -> last index
 }
 
-type blockColumn struct {
-	typ    ColumnType
-	text   textColumn
-	ints   []int64
-	floats []float64
-}
-
-// textColumn holds the values of a String column end to end in one buffer,
-// so that appending a value costs no allocation.
-type textColumn struct {
-	buf  []byte
-	ends []int // end of each value in buf
-	strs []string
-}
-
-func (c *textColumn) reset() {
-	c.buf, c.ends = c.buf[:0], c.ends[:0]
-	clear(c.strs)
-	c.strs = c.strs[:0]
-}
-
-// strings returns the values as strings: one conversion of the buffer,
-// sliced, so one allocation for the column rather than one per value.
-func (c *textColumn) strings() []string {
-	all := string(c.buf)
-	c.strs = c.strs[:0]
-	start := 0
-	for _, end := range c.ends {
-		c.strs = append(c.strs, all[start:end])
-		start = end
-	}
-	return c.strs
-}
-
 // NewBlock returns an empty block for s.
 func (s *Schema) NewBlock() *Block {
-	b := &Block{s: s, cols: make([]blockColumn, len(s.Columns)), last: make([]int, len(s.Columns))}
+	b := &Block{s: s, cols: make([]*Vector, len(s.Columns)), last: make([]int, len(s.Columns))}
 	for i, c := range s.Columns {
-		b.cols[i].typ = c.Type
+		b.cols[i] = NewVector(c)
+	}
+	if s.Identity {
+		b.file, b.offset = NewVector(IdentityColumns[0]), NewVector(IdentityColumns[1])
 	}
 	return b
 }
@@ -75,33 +45,36 @@ func (b *Block) Len() int { return b.n }
 // Reset empties the block, keeping its memory. Slices that Column returned
 // before are overwritten by later use.
 func (b *Block) Reset() {
-	for i := range b.cols {
-		c := &b.cols[i]
-		c.text.reset()
-		c.ints, c.floats = c.ints[:0], c.floats[:0]
+	for _, c := range b.cols {
+		c.Reset()
+	}
+	if b.file != nil {
+		b.file.Reset()
+		b.offset.Reset()
 	}
 	b.extra.reset()
 	b.n = 0
 }
 
-// Column returns the values of column name (a []string, []int64 or
-// []float64), or of the extra column ([]string), or nil for a name that is
-// neither. The slice is the block's own, valid until the next Reset.
+// Column returns the values of column name as its ClickHouse column takes
+// them (see Vector.Values), or of the extra column ([]string), or nil for
+// a name that is neither. The slice is the block's own, valid until the
+// next Reset.
 func (b *Block) Column(name string) any {
 	if name == b.s.Extra {
 		return b.extra.strings()
 	}
 	for i, c := range b.s.Columns {
-		if c.Name != name {
-			continue
+		if c.Name == name {
+			return b.cols[i].Values()
 		}
-		switch col := &b.cols[i]; col.typ {
-		case String:
-			return col.text.strings()
-		case Int64:
-			return col.ints
-		case Float64:
-			return col.floats
+	}
+	if b.file != nil {
+		switch name {
+		case IdentityColumns[0].Name:
+			return b.file.Values()
+		case IdentityColumns[1].Name:
+			return b.offset.Values()
 		}
 	}
 	return nil
@@ -118,10 +91,24 @@ const manyFields = 32
 // strings unescaped), and the extra column gets the other fields as one
 // compact JSON object, in input order, the last of each name. A record that
 // does not fit is not appended and the error says why.
-func (b *Block) Append(fields []Field) error {
+func (b *Block) Append(fields []Field) error { return b.AppendKeyed(nil, fields) }
+
+// AppendKeyed is Append for a record whose Kafka key is key. For an
+// Identity schema the key is where the record came from (IdentityKey),
+// read into the identity columns and checked by CheckKey; other schemas
+// build the key from the fields, and key is not used.
+func (b *Block) AppendKeyed(key []byte, fields []Field) error {
 	var err error
 	if b.key, err = b.s.Validate(b.key[:0], fields); err != nil {
 		return err
+	}
+	var file []byte
+	var offset uint64
+	if b.s.Identity {
+		if file, offset, err = ParseIdentityKey(key); err != nil {
+			return err
+		}
+		b.key = append(b.key[:0], key...)
 	}
 	if b.CheckKey != nil {
 		if err := b.CheckKey(b.key); err != nil {
@@ -147,13 +134,9 @@ func (b *Block) Append(fields []Field) error {
 	// String values are unescaped into the column buffers as they go; should
 	// one fail, the buffers are cut back, so that every column keeps the
 	// same length.
-	for i := range b.cols {
-		col := &b.cols[i]
-		var v []byte
-		if k := b.last[i]; k >= 0 && !isNull(fields[k].Value) {
-			v = fields[k].Value
-		}
-		if col.typ != String || v == nil {
+	for i, col := range b.cols {
+		v := b.value(i, fields)
+		if col.col.Type != String || v == nil {
 			continue
 		}
 		if col.text.buf, err = AppendText(col.text.buf, v); err != nil {
@@ -162,25 +145,45 @@ func (b *Block) Append(fields []Field) error {
 		}
 	}
 
-	// From here on nothing fails.
-	for i := range b.cols {
-		col := &b.cols[i]
-		var v []byte
-		if k := b.last[i]; k >= 0 && !isNull(fields[k].Value) {
-			v = fields[k].Value
-		}
-		switch col.typ {
-		case String:
+	// From here on nothing fails: Validate has accepted every value.
+	for i, col := range b.cols {
+		v := b.value(i, fields)
+		switch {
+		case col.col.Type == String:
 			col.text.ends = append(col.text.ends, len(col.text.buf))
-		case Int64:
-			col.ints = append(col.ints, parseInt(v))
-		case Float64:
-			col.floats = append(col.floats, parseFloat(v))
+			if col.col.Nullable {
+				col.nulls = append(col.nulls, v == nil)
+			}
+		case v == nil:
+			col.appendMissing()
+		default:
+			b.text, _ = col.col.Canonical(b.text[:0], v)
+			col.appendText(b.text)
 		}
+	}
+	if b.file != nil {
+		b.file.text.buf = append(b.file.text.buf, file...)
+		b.file.text.ends = append(b.file.text.ends, len(b.file.text.buf))
+		b.offset.uints = append(b.offset.uints, offset)
 	}
 	b.appendExtra(fields)
 	b.n++
 	return nil
+}
+
+// value returns the value of column i in the record being appended, or nil
+// when it has none (missing, null, or for a type other than String the
+// empty string of a blank CSV cell).
+func (b *Block) value(i int, fields []Field) []byte {
+	k := b.last[i]
+	if k < 0 {
+		return nil
+	}
+	v, ok := value(fields[k:k+1], b.s.Columns[i])
+	if !ok {
+		return nil
+	}
+	return v
 }
 
 // undo cuts the buffers of the first n columns back to the end of the last
@@ -287,32 +290,4 @@ func appendString(dst, s []byte) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
-}
-
-// parseInt returns the value of an integer that Validate has accepted, or
-// 0 for nil. strconv takes every JSON integer that fits in an int64, as
-// Validate's decoder does; should the text hold more (white space around
-// it), that decoder has the last word.
-func parseInt(v []byte) int64 {
-	if v == nil {
-		return 0
-	}
-	n, err := strconv.ParseInt(string(v), 10, 64)
-	if err != nil {
-		_ = json.Unmarshal(v, &n)
-	}
-	return n
-}
-
-// parseFloat is parseInt for numbers.
-func parseFloat(v []byte) float64 {
-	if v == nil {
-		return 0
-	}
-	f, err := strconv.ParseFloat(string(v), 64)
-	if err != nil {
-		f = 0
-		_ = json.Unmarshal(v, &f)
-	}
-	return f
 }

@@ -25,26 +25,104 @@ var Provenance = []struct{ Name, Type string }{
 // VersionColumn is the column ReplacingMergeTree keeps the highest of.
 const VersionColumn = "_version"
 
+// TableColumn is a column of a type's table: its name and ClickHouse type.
+type TableColumn struct{ Name, Type string }
+
+// TableColumns returns the columns of the schema's table, in order: its
+// columns, the extra column, the identity columns of an Identity schema,
+// and the provenance columns.
+func (s *Schema) TableColumns() []TableColumn {
+	var out []TableColumn
+	for _, c := range s.Columns {
+		out = append(out, TableColumn{c.Name, c.ClickHouseType()})
+	}
+	out = append(out, TableColumn{s.Extra, "String"})
+	if s.Identity {
+		for _, c := range IdentityColumns {
+			out = append(out, TableColumn{c.Name, c.ClickHouseType()})
+		}
+	}
+	for _, p := range Provenance {
+		out = append(out, TableColumn{p.Name, p.Type})
+	}
+	return out
+}
+
+// OrderBy returns the columns that identify a row: the key fields, or the
+// identity columns.
+func (s *Schema) OrderBy() []string {
+	if !s.Identity {
+		return s.Key
+	}
+	return []string{IdentityColumns[0].Name, IdentityColumns[1].Name}
+}
+
 // DDL returns the statements that create the schema's database and table.
 // They are idempotent (IF NOT EXISTS) and use only SQL that ClickHouse 18.16
-// and current releases both accept.
+// and current releases both accept. Names are written as they are: the
+// caller has checked that they are plain identifiers.
 func (s *Schema) DDL(database string) []string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s.%s\n(\n", database, s.Name)
-	for _, c := range s.Columns {
-		fmt.Fprintf(&b, "    %s %s,\n", c.Name, c.Type)
-	}
-	fmt.Fprintf(&b, "    %s String,\n", s.Extra)
-	for i, p := range Provenance {
+	cols := s.TableColumns()
+	for i, c := range cols {
 		sep := ","
-		if i == len(Provenance)-1 {
+		if i == len(cols)-1 {
 			sep = ""
 		}
-		fmt.Fprintf(&b, "    %s %s%s\n", p.Name, p.Type, sep)
+		fmt.Fprintf(&b, "    %s %s%s\n", c.Name, c.Type, sep)
 	}
-	fmt.Fprintf(&b, ")\nENGINE = ReplacingMergeTree(%s)\nORDER BY (%s)", VersionColumn, strings.Join(s.Key, ", "))
+	fmt.Fprintf(&b, ")\nENGINE = ReplacingMergeTree(%s)\nORDER BY (%s)", VersionColumn, strings.Join(s.OrderBy(), ", "))
 	return []string{
 		fmt.Sprintf("CREATE DATABASE IF NOT EXISTS %s", database),
 		b.String(),
 	}
+}
+
+// Columns of an aggregate's table besides the partition and the group
+// columns: the number of keys in the group, and for a sum the group's sum.
+const (
+	AggCount = "count"
+	AggTotal = "total"
+)
+
+// AggregateColumns returns the columns of aggregate a's table, in order:
+// partition, the By columns (typed as in the records table), count, total
+// (sums only), version and updated_at. Each row is one group's absolute
+// value in one partition, versioned like the records (internal/kafka.Version):
+// products' product_counts is one of them.
+func (s *Schema) AggregateColumns(a *Aggregate) []TableColumn {
+	out := []TableColumn{{"partition", "UInt32"}}
+	for _, b := range a.By {
+		c, _ := s.Column(b)
+		out = append(out, TableColumn{b, c.ClickHouseType()})
+	}
+	out = append(out, TableColumn{AggCount, "Int64"})
+	if !a.Counts() {
+		out = append(out, TableColumn{AggTotal, "Int64"})
+	}
+	return append(out, TableColumn{"version", "UInt64"}, TableColumn{"updated_at", "DateTime"})
+}
+
+// AppendKeyFromTexts appends the Kafka key of a row whose key columns hold
+// the canonical texts given, in key order (as toString reads them back from
+// ClickHouse): the key Validate builds from the record. For an Identity
+// schema the texts are the identity columns'.
+func (s *Schema) AppendKeyFromTexts(dst []byte, texts [][]byte) []byte {
+	if s.Identity {
+		dst = append(dst, texts[0]...)
+		dst = append(dst, '/')
+		return append(dst, texts[1]...)
+	}
+	if len(texts) == 1 {
+		return append(dst, texts[0]...)
+	}
+	dst = append(dst, '[')
+	for i, t := range texts {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendString(dst, t)
+	}
+	return append(dst, ']')
 }

@@ -4,48 +4,68 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
 	json "github.com/goccy/go-json"
 )
 
-// ColumnType is the ClickHouse type of a column. Only types that behave the
-// same on ClickHouse 18.16 and on current releases are offered.
-type ColumnType string
-
-// The column types a schema may use.
-const (
-	String  ColumnType = "String"
-	Int64   ColumnType = "Int64"
-	Float64 ColumnType = "Float64"
-)
-
 // Column is one typed field of a record.
 type Column struct {
 	// Name is both the record's field name and the ClickHouse column name.
 	// It is case-sensitive.
-	Name     string
-	Type     ColumnType
-	Required bool // the field must be present, not null, and (for String) not empty
+	Name string
+	Type ColumnType
+	// Required: the field must be present, not null, and not empty.
+	Required bool
+	// Nullable: a missing or null value is stored as NULL rather than the
+	// type's default (0, "", 1970-01-01). Never for a key or group column.
+	Nullable bool
 }
 
 // Schema describes one record type.
 type Schema struct {
 	// Name names the record type and its ClickHouse table.
 	Name string
+	// Topic is the Kafka topic of its records.
+	Topic string
 	// Key lists the fields whose values form the Kafka key, in order. Every
-	// key field is also a required column.
+	// key field is also a required column. Empty when Identity is set.
 	Key []string
+	// Identity, when set, makes a record's identity where it came from
+	// rather than its fields: the content hash of its file and its place
+	// in it (IdentityColumns). Pushing the same file again replaces its own
+	// records; another file adds new ones.
+	Identity bool
 	// Columns are the typed fields, in table order. Fields of a record that
 	// are not columns are kept, as JSON text, in the Extra column.
 	Columns []Column
 	// Extra is the name of the column holding the record's other fields as a
 	// JSON object ("{}" when there are none).
 	Extra string
-	// AggregateBy names the column whose values the aggregate counts keys by.
-	AggregateBy string
+	// Aggregates are kept exact by the aggregator, each in a view.
+	Aggregates []Aggregate
 }
+
+// Aggregate is a declared aggregate of a record type: per group of the By
+// columns' values, the number of keys (Sum empty) or the sum of column Sum
+// over the current row of every key.
+type Aggregate struct {
+	// Name is the view users query: the By columns, then As.
+	Name string
+	// Table holds the aggregator's partial results, one row per
+	// (partition, group), versioned.
+	Table string
+	By    []string
+	// Sum is the integer column summed; empty counts keys.
+	Sum string
+	// As names the view's result column.
+	As string
+}
+
+// Counts reports whether the aggregate counts keys rather than summing.
+func (a *Aggregate) Counts() bool { return a.Sum == "" }
 
 // Field is one top-level member of a decoded record: its name, unescaped, and
 // its value as JSON text. Readers fill these; slices may point into reader
@@ -55,50 +75,162 @@ type Field struct {
 	Value []byte
 }
 
-// Products is the built-in schema: products keyed by sku.
+// Products is the built-in schema: products keyed by sku, counted by name
+// in products_agg.
 var Products = &Schema{
-	Name: "products",
-	Key:  []string{"sku"},
+	Name:  "products",
+	Topic: "products",
+	Key:   []string{"sku"},
 	Columns: []Column{
 		{Name: "sku", Type: String, Required: true},
 		{Name: "name", Type: String},
 		{Name: "description", Type: String},
 	},
-	Extra:       "extra",
-	AggregateBy: "name",
+	Extra: "extra",
+	Aggregates: []Aggregate{
+		{Name: "products_agg", Table: "product_counts", By: []string{"name"}, As: "no_of_products"},
+	},
 }
 
 // ErrInvalidSchema is returned by Check for a schema that cannot work.
 var ErrInvalidSchema = errors.New("invalid schema")
 
-// Check reports whether the schema is usable: a name, at least one key
-// field, every key field a required column, and no duplicate names.
+// Check reports whether the schema is usable, with the first reason it is
+// not (Problems gives them all, each with where it is).
 func (s *Schema) Check() error {
-	if s.Name == "" {
-		return fmt.Errorf("%w: no name", ErrInvalidSchema)
-	}
-	if len(s.Key) == 0 {
-		return fmt.Errorf("%w %s: no key field", ErrInvalidSchema, s.Name)
-	}
-	seen := map[string]bool{s.Extra: true}
-	for _, c := range s.Columns {
-		if c.Name == "" || seen[c.Name] || strings.HasPrefix(c.Name, "_") {
-			return fmt.Errorf("%w %s: column name %q is empty, repeated or reserved", ErrInvalidSchema, s.Name, c.Name)
+	if ps := s.Problems(); len(ps) > 0 {
+		name := s.Name
+		if name == "" {
+			name = "(no name)"
 		}
-		seen[c.Name] = true
-	}
-	for _, k := range s.Key {
-		c, ok := s.Column(k)
-		if !ok || !c.Required {
-			return fmt.Errorf("%w %s: key field %q must be a required column", ErrInvalidSchema, s.Name, k)
-		}
-	}
-	if s.AggregateBy != "" {
-		if _, ok := s.Column(s.AggregateBy); !ok {
-			return fmt.Errorf("%w %s: aggregate column %q is not a column", ErrInvalidSchema, s.Name, s.AggregateBy)
-		}
+		return fmt.Errorf("%w %s: %s: %s", ErrInvalidSchema, name, ps[0].Path, ps[0].Reason)
 	}
 	return nil
+}
+
+// Problem is one reason a schema cannot work, and where: a path below the
+// type's declaration ("key[1]", "columns[2].type", "aggregates[0].by[1]").
+type Problem struct {
+	Path   string
+	Reason string
+}
+
+// Problems returns every reason the schema cannot work: a name, a key
+// (or Identity, not both), every key field a required column, names that
+// are unique and not reserved, known types, and aggregates over columns
+// that can be grouped and summed exactly.
+func (s *Schema) Problems() []Problem {
+	var ps []Problem
+	bad := func(path, format string, args ...any) {
+		ps = append(ps, Problem{Path: path, Reason: fmt.Sprintf(format, args...)})
+	}
+	if s.Name == "" {
+		bad("name", "must not be empty")
+	}
+	ps = append(ps, s.identifierProblems()...)
+	if s.Extra == "" {
+		bad("extra", "must not be empty")
+	} else if strings.HasPrefix(s.Extra, "_") {
+		bad("extra", "%q: names starting with _ are skuflow's (provenance)", s.Extra)
+	}
+	seen := map[string]bool{s.Extra: true}
+	for i, c := range s.Columns {
+		path := fmt.Sprintf("columns[%d]", i)
+		switch {
+		case c.Name == "":
+			bad(path+".name", "must not be empty")
+		case seen[c.Name]:
+			bad(path+".name", "%q is repeated (or is the extra column)", c.Name)
+		case strings.HasPrefix(c.Name, "_"):
+			bad(path+".name", "%q: names starting with _ are skuflow's (provenance)", c.Name)
+		}
+		seen[c.Name] = true
+		if !c.Type.Valid() {
+			bad(path+".type", "%q is not a column type (one of %s)", c.Type, typeList())
+		}
+		if c.Nullable && c.Required {
+			bad(path+".nullable", "a required column is never null")
+		}
+	}
+	switch {
+	case s.Identity && len(s.Key) > 0:
+		bad("key", "a type whose identity is its source has no key fields")
+	case !s.Identity && len(s.Key) == 0:
+		bad("key", "at least one key field is needed (or identity: source)")
+	}
+	for i, k := range s.Key {
+		path := fmt.Sprintf("key[%d]", i)
+		c, ok := s.Column(k)
+		switch {
+		case !ok:
+			bad(path, "%q is not a column", k)
+		case !c.Required:
+			bad(path, "key column %q must be required", k)
+		case c.Type == Float64:
+			bad(path, "key column %q is Float64: two spellings of one number would be two keys", k)
+		case slices.Contains(s.Key[:i], k):
+			bad(path, "%q is repeated", k)
+		}
+	}
+	views := map[string]bool{}
+	for i, a := range s.Aggregates {
+		path := fmt.Sprintf("aggregates[%d]", i)
+		if a.Name == "" {
+			bad(path+".name", "must not be empty")
+		} else if views[a.Name] {
+			bad(path+".name", "%q is repeated", a.Name)
+		}
+		views[a.Name] = true
+		if a.Table == "" {
+			bad(path+".table", "must not be empty")
+		}
+		if a.As == "" {
+			bad(path+".as", "must not be empty")
+		} else if slices.Contains(aggregateOwn, a.As) {
+			bad(path+".as", "%q is a column of the aggregate's table (%s): choose another name", a.As, strings.Join(aggregateOwn, ", "))
+		}
+		if len(a.By) == 0 {
+			bad(path+".by", "at least one column to group by is needed")
+		}
+		for j, b := range a.By {
+			at := fmt.Sprintf("%s.by[%d]", path, j)
+			c, ok := s.Column(b)
+			switch {
+			case !ok:
+				bad(at, "%q is not a column", b)
+			case c.Nullable:
+				bad(at, "column %q is nullable: a group needs a value", b)
+			case c.Type == Float64:
+				bad(at, "column %q is Float64: two spellings of one number would be two groups", b)
+			case slices.Contains(a.By[:j], b):
+				bad(at, "%q is repeated", b)
+			case slices.Contains(aggregateOwn, b):
+				bad(at, "%q is a column of the aggregate's table (%s): rename the column", b, strings.Join(aggregateOwn, ", "))
+			case b == a.As:
+				bad(path+".as", "%q is also a column grouped by", b)
+			}
+		}
+		if a.Sum != "" {
+			if c, ok := s.Column(a.Sum); !ok {
+				bad(path+".sum", "%q is not a column", a.Sum)
+			} else if !c.Type.Integer() {
+				bad(path+".sum", "column %q is %s: only integer columns (Int64, UInt64) sum exactly", a.Sum, c.Type)
+			}
+		}
+	}
+	return ps
+}
+
+// aggregateOwn are the columns of an aggregate's table besides its groups
+// (AggregateColumns): no group or result column may take their names.
+var aggregateOwn = []string{"partition", AggCount, AggTotal, "version", "updated_at"}
+
+func typeList() string {
+	names := make([]string, len(ColumnTypes))
+	for i, t := range ColumnTypes {
+		names[i] = string(t)
+	}
+	return strings.Join(names, ", ")
 }
 
 // Column returns the column with the given name.
@@ -131,59 +263,90 @@ func (e *ValidationError) Error() string {
 }
 
 // Validate checks a record's fields against the schema and returns its Kafka
-// key, appended to dst. When a field occurs more than once, the last
-// occurrence counts, as in most JSON decoders.
+// key, appended to dst (nothing for an Identity schema, whose key is where
+// the record came from: IdentityKey). When a field occurs more than once,
+// the last occurrence counts, as in most JSON decoders.
+//
+// The key is built from the canonical text of the key values (see
+// Column.Canonical), so that every spelling of a value gives one key: a
+// single key is that text, a composite key the JSON array of the texts as
+// strings, which keeps the parts apart whatever bytes they hold.
 func (s *Schema) Validate(dst []byte, fields []Field) ([]byte, error) {
 	for _, c := range s.Columns {
-		v, present := lastValue(fields, c.Name)
-		if !present || isNull(v) {
+		v, ok := value(fields, c)
+		if !ok {
 			if c.Required {
-				return dst, &ValidationError{Field: c.Name, Reason: "required field is missing"}
+				return dst, c.invalid(requiredReason(fields, c))
 			}
 			continue
 		}
-		if err := checkType(c, v); err != nil {
+		if c.Type == String {
+			// The cheap check: the text is unescaped where it is stored.
+			if v[0] != '"' {
+				return dst, c.invalid(fmt.Sprintf("want a string, got %s", kind(v)))
+			}
+			if c.Required && len(v) == 2 {
+				return dst, c.invalid("required field is empty")
+			}
+			continue
+		}
+		// Converted into dst's spare room, and dropped: only the check counts.
+		if _, err := c.Canonical(dst[len(dst):], v); err != nil {
 			return dst, err
 		}
 	}
-	if len(s.Key) == 1 {
-		v, _ := lastValue(fields, s.Key[0])
-		return AppendText(dst, v)
+	return s.AppendKey(dst, fields)
+}
+
+// AppendKey appends the key of a record that Validate has accepted.
+func (s *Schema) AppendKey(dst []byte, fields []Field) ([]byte, error) {
+	if s.Identity {
+		return dst, nil
 	}
-	// A composite key is the JSON array of the key values, which keeps the
-	// parts apart whatever bytes they hold.
+	if len(s.Key) == 1 {
+		c, _ := s.Column(s.Key[0])
+		v, _ := value(fields, c)
+		return c.Canonical(dst, v)
+	}
 	dst = append(dst, '[')
 	for i, k := range s.Key {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		v, _ := lastValue(fields, k)
-		dst = append(dst, v...)
+		c, _ := s.Column(k)
+		v, _ := value(fields, c)
+		// The text goes in, then its JSON string after it, which moves
+		// over it: appendString reads the text where it is while
+		// appending past its end (or into a new array).
+		start := len(dst)
+		var err error
+		if dst, err = c.Canonical(dst, v); err != nil {
+			return dst[:start], err
+		}
+		end := len(dst)
+		dst = appendString(dst, dst[start:end])
+		n := copy(dst[start:], dst[end:])
+		dst = dst[:start+n]
 	}
 	return append(dst, ']'), nil
 }
 
-func checkType(c Column, v []byte) error {
-	switch c.Type {
-	case String:
-		if v[0] != '"' {
-			return &ValidationError{Field: c.Name, Reason: fmt.Sprintf("want a string, got %s", kind(v))}
-		}
-		if c.Required && len(v) == 2 {
-			return &ValidationError{Field: c.Name, Reason: "required field is empty"}
-		}
-	case Int64:
-		var n int64
-		if err := json.Unmarshal(v, &n); err != nil {
-			return &ValidationError{Field: c.Name, Reason: fmt.Sprintf("want an integer, got %s", kind(v))}
-		}
-	case Float64:
-		var f float64
-		if err := json.Unmarshal(v, &f); err != nil {
-			return &ValidationError{Field: c.Name, Reason: fmt.Sprintf("want a number, got %s", kind(v))}
-		}
+// value returns the value of column c in fields: the last field of its
+// name, or false when there is none, it is null, or (for a type other
+// than String) it is the empty string a blank CSV cell gives.
+func value(fields []Field, c Column) ([]byte, bool) {
+	v, ok := lastValue(fields, c.Name)
+	if !ok || isNull(v) || c.Type != String && empty(v) {
+		return nil, false
 	}
-	return nil
+	return v, true
+}
+
+func requiredReason(fields []Field, c Column) string {
+	if v, ok := lastValue(fields, c.Name); ok && !isNull(v) {
+		return "required field is empty"
+	}
+	return "required field is missing"
 }
 
 // lastValue returns the value of the last field called name.
@@ -252,4 +415,17 @@ func Text(dst []byte, fields []Field, name string) ([]byte, bool, error) {
 	}
 	out, err := AppendText(dst, v)
 	return out, true, err
+}
+
+// AppendValue appends the canonical text of column c's value in a record's
+// fields (Column.Canonical), and reports whether it has one: false for a
+// missing, null or (not String) blank value, whose column then holds NULL
+// or the type's default.
+func AppendValue(dst []byte, fields []Field, c Column) ([]byte, bool, error) {
+	v, ok := value(fields, c)
+	if !ok {
+		return dst, false, nil
+	}
+	out, err := c.Canonical(dst, v)
+	return out, err == nil, err
 }

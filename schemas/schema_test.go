@@ -55,12 +55,69 @@ func TestCheck(t *testing.T) {
 		{Name: "x", Key: []string{"sku"}, Columns: []Column{{Name: "sku", Type: String}}},
 		{Name: "x", Key: []string{"sku"}, Columns: []Column{{Name: "sku", Type: String, Required: true}, {Name: "sku", Type: String}}},
 		{Name: "x", Key: []string{"sku"}, Columns: []Column{{Name: "sku", Type: String, Required: true}, {Name: "_job", Type: String}}},
-		{Name: "x", Key: []string{"sku"}, Columns: []Column{{Name: "sku", Type: String, Required: true}}, AggregateBy: "name"},
+		{Name: "x", Key: []string{"sku"}, Columns: []Column{{Name: "sku", Type: String, Required: true}},
+			Aggregates: []Aggregate{{Name: "a", Table: "t", By: []string{"name"}, As: "n"}}},
 	}
 	for i, s := range bad {
+		s.Extra = "extra"
 		if err := s.Check(); err == nil {
 			t.Errorf("schema %d %+v passed Check", i, s)
 		}
+	}
+}
+
+// TestDeclProblems gives a declaration with each mistake a user can make,
+// and checks that each is found, at its path, with a reason a user reads.
+func TestDeclProblems(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		decl Decl
+		path string
+		want string
+	}{
+		{"key not a column", Decl{Key: []string{"id", "tss"}, Columns: []ColDecl{{Name: "id", Type: "String", Required: true}, {Name: "ts", Type: "Timestamp", Required: true}}},
+			"key[1]", `"tss" is not a column`},
+		{"key not required", Decl{Key: []string{"id"}, Columns: []ColDecl{{Name: "id", Type: "String"}}}, "key[0]", `must be required`},
+		{"float key", Decl{Key: []string{"id"}, Columns: []ColDecl{{Name: "id", Type: "Float64", Required: true}}}, "key[0]", `Float64`},
+		{"no key", Decl{Columns: []ColDecl{{Name: "id", Type: "String"}}}, "key", `at least one key field`},
+		{"key and identity", Decl{Identity: "source", Key: []string{"id"}, Columns: []ColDecl{{Name: "id", Type: "String", Required: true}}}, "key", `no key fields`},
+		{"bad identity", Decl{Identity: "file", Columns: []ColDecl{{Name: "id", Type: "String"}}}, "identity", `the only identity is "source"`},
+		{"unknown type", Decl{Key: []string{"id"}, Columns: []ColDecl{{Name: "id", Type: "String", Required: true}, {Name: "n", Type: "int"}}}, "columns[1].type", `"int" is not a column type (one of String, Int64`},
+		{"reserved column", Decl{Key: []string{"id"}, Columns: []ColDecl{{Name: "id", Type: "String", Required: true}, {Name: "_line", Type: "Int64"}}}, "columns[1].name", `skuflow's`},
+		{"not an identifier", Decl{Key: []string{"id"}, Columns: []ColDecl{{Name: "id", Type: "String", Required: true}, {Name: "a b", Type: "Int64"}}}, "columns[1].name", `not an identifier`},
+		{"repeated column", Decl{Key: []string{"id"}, Columns: []ColDecl{{Name: "id", Type: "String", Required: true}, {Name: "id", Type: "Int64"}}}, "columns[1].name", `repeated`},
+		{"required and nullable", Decl{Key: []string{"id"}, Columns: []ColDecl{{Name: "id", Type: "String", Required: true}, {Name: "n", Type: "Int64", Required: true, Nullable: true}}}, "columns[1].nullable", `never null`},
+		{"sum of a string", Decl{Key: []string{"id"}, Columns: []ColDecl{{Name: "id", Type: "String", Required: true}, {Name: "n", Type: "String"}},
+			Aggs: []AggDecl{{Name: "s", Sum: "n", By: []string{"id"}}}}, "aggregates[0].sum", `only integer columns`},
+		{"sum of a float", Decl{Key: []string{"id"}, Columns: []ColDecl{{Name: "id", Type: "String", Required: true}, {Name: "n", Type: "Float64"}},
+			Aggs: []AggDecl{{Name: "s", Sum: "n", By: []string{"id"}}}}, "aggregates[0].sum", `sum exactly`},
+		{"group by nullable", Decl{Key: []string{"id"}, Columns: []ColDecl{{Name: "id", Type: "String", Required: true}, {Name: "n", Type: "Int64", Nullable: true}},
+			Aggs: []AggDecl{{Name: "s", By: []string{"n"}}}}, "aggregates[0].by[0]", `nullable`},
+		{"group by nothing", Decl{Key: []string{"id"}, Columns: []ColDecl{{Name: "id", Type: "String", Required: true}}, Aggs: []AggDecl{{Name: "s"}}}, "aggregates[0].by", `at least one column`},
+		{"group by unknown", Decl{Key: []string{"id"}, Columns: []ColDecl{{Name: "id", Type: "String", Required: true}}, Aggs: []AggDecl{{Name: "s", By: []string{"x"}}}}, "aggregates[0].by[0]", `"x" is not a column`},
+		{"aggregate without name", Decl{Key: []string{"id"}, Columns: []ColDecl{{Name: "id", Type: "String", Required: true}}, Aggs: []AggDecl{{By: []string{"id"}}}}, "aggregates[0].name", `must not be empty`},
+		{"result named as a column of the table", Decl{Key: []string{"id"}, Columns: []ColDecl{{Name: "id", Type: "String", Required: true}}, Aggs: []AggDecl{{Name: "s", By: []string{"id"}, As: "count"}}}, "aggregates[0].as", `column of the aggregate's table`},
+		{"group by a column named like the table's own", Decl{Key: []string{"id"}, Columns: []ColDecl{{Name: "id", Type: "String", Required: true}, {Name: "version", Type: "Int64"}}, Aggs: []AggDecl{{Name: "s", By: []string{"version"}}}}, "aggregates[0].by[0]", `rename the column`},
+		{"result named as a group column", Decl{Key: []string{"id"}, Columns: []ColDecl{{Name: "id", Type: "String", Required: true}}, Aggs: []AggDecl{{Name: "s", By: []string{"id"}, As: "id"}}}, "aggregates[0].as", `also a column grouped by`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, ps := c.decl.Schema("t")
+			for _, p := range ps {
+				if p.Path == c.path && strings.Contains(p.Reason, c.want) {
+					return
+				}
+			}
+			t.Fatalf("problems %+v; want one at %s containing %q", ps, c.path, c.want)
+		})
+	}
+	good := Decl{Identity: "source", Columns: []ColDecl{{Name: "song", Type: "String", Required: true}, {Name: "date", Type: "Date", Required: true}, {Name: "plays", Type: "UInt64", Required: true}},
+		Aggs: []AggDecl{{Name: "plays_by_song_date", Sum: "plays", By: []string{"song", "date"}}}}
+	s, ps := good.Schema("plays")
+	if len(ps) > 0 {
+		t.Fatalf("good declaration refused: %+v", ps)
+	}
+	if s.Topic != "plays" || s.Extra != "extra" || s.Aggregates[0].Table != "plays_by_song_date_state" || s.Aggregates[0].As != "plays" {
+		t.Fatalf("defaults not filled: %+v", s)
 	}
 }
 
@@ -109,9 +166,13 @@ func TestValidate(t *testing.T) {
 func TestValidateCompositeKey(t *testing.T) {
 	events := &Schema{Name: "events", Key: []string{"id", "ts"}, Extra: "extra",
 		Columns: []Column{{Name: "id", Type: String, Required: true}, {Name: "ts", Type: Int64, Required: true}}}
-	key, err := events.Validate(nil, fields("ts", "17", "id", `"a,b"`))
-	if err != nil || string(key) != `["a,b",17]` {
+	key, err := events.Validate(nil, fields("ts", "17", "id", `"a,b\"\u00e9"`))
+	if err != nil || string(key) != `["a,b\"é","17"]` {
 		t.Fatalf("key %s, err %v", key, err)
+	}
+	// Another spelling of the same values is the same key.
+	if again, err := events.Validate(nil, fields("id", `"a,b\"é"`, "ts", `"17"`)); err != nil || string(again) != string(key) {
+		t.Fatalf("key %s, err %v; want %s", again, err, key)
 	}
 	if _, err := events.Validate(nil, fields("id", `"a"`, "ts", `1.5`)); err == nil {
 		t.Fatal("a fractional ts passed as Int64")

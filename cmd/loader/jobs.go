@@ -19,6 +19,7 @@ import (
 	"skuflow/internal/kafka"
 	"skuflow/internal/logging"
 	"skuflow/jobs"
+	"skuflow/schemas"
 )
 
 // jobFlags adds the flags of the commands that read jobs: where ClickHouse
@@ -83,16 +84,24 @@ func (r *jobReader) Close() {
 	r.conn.Close()
 }
 
-func (r *jobReader) groups() []string {
-	return []string{r.cfg.Processor.Group, r.cfg.Aggregator.Group}
+// jobType returns the record type of job j (products for a job of a
+// release before types), or an error when the configuration no longer
+// declares it.
+func (r *jobReader) jobType(j *jobs.Job) (*schemas.Schema, error) {
+	name := j.Type
+	if name == "" {
+		name = config.BuiltinType
+	}
+	return r.cfg.Schema(name)
 }
 
-// committed reads the groups' offsets, or says why it cannot: without
-// them a produced job's progress is unknown, but its row still shows.
-func (r *jobReader) committed(ctx context.Context) (*jobs.Committed, error) {
+// committed reads the offsets of the groups that load jobs of type s on
+// topic, or says why it cannot: without them a produced job's progress is
+// unknown, but its row still shows.
+func (r *jobReader) committed(ctx context.Context, s *schemas.Schema, topic string) (*jobs.Committed, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Kafka.DialTimeout+5*time.Second)
 	defer cancel()
-	c, err := jobs.FetchCommitted(ctx, r.cl, r.groups(), r.cfg.Kafka.Topic)
+	c, err := jobs.FetchCommitted(ctx, r.cl, waitGroups(r.cfg.For(s), s), topic)
 	if err != nil {
 		return nil, fmt.Errorf("Kafka at %v: %w", r.cfg.Kafka.Brokers, err)
 	}
@@ -108,6 +117,7 @@ type jobStatus struct {
 	*jobs.Job
 	Progress []jobs.GroupProgress `json:"progress,omitempty"`
 	Stalled  bool                 `json:"stalled,omitempty"`
+	schema   *schemas.Schema      // the job's type, when the configuration has it
 }
 
 func runJobs(ctx context.Context, args []string, stdio stdio) error {
@@ -137,10 +147,10 @@ func runJobs(ctx context.Context, args []string, stdio stdio) error {
 	if *asJSON {
 		return writeJSON(stdio.out, statuses)
 	}
-	header := []string{"JOB", "STATE", "SOURCE", "FORMAT", "READ", "PRODUCED", "REJECTED", "STARTED", "TOOK"}
+	header := []string{"JOB", "TYPE", "STATE", "SOURCE", "FORMAT", "READ", "PRODUCED", "REJECTED", "STARTED", "TOOK"}
 	rows := make([][]string, 0, len(statuses))
 	for _, s := range statuses {
-		rows = append(rows, []string{s.ID, stateText(s), s.Source, formatText(s.Job), cli.Count(s.Read), cli.Count(s.Produced),
+		rows = append(rows, []string{s.ID, typeText(s.Job), stateText(s), s.Source, formatText(s.Job), cli.Count(s.Read), cli.Count(s.Produced),
 			cli.Count(s.Rejected), s.Started.Local().Format("2006-01-02 15:04:05"), took(s.Job)})
 	}
 	return cli.WriteTable(stdio.out, header, rows, 50)
@@ -149,18 +159,29 @@ func runJobs(ctx context.Context, args []string, stdio stdio) error {
 // settle brings produced jobs up to date with the groups' offsets.
 func (r *jobReader) settle(ctx context.Context, list []*jobs.Job) ([]jobStatus, error) {
 	out := make([]jobStatus, len(list))
-	var c *jobs.Committed
+	// The groups' offsets, read once per type and topic.
+	read := map[string]*jobs.Committed{}
 	var cerr error
 	now := time.Now()
 	for i, j := range list {
 		out[i] = jobStatus{Job: j, Stalled: j.Stalled(now)}
+		s, err := r.jobType(j)
+		if err == nil {
+			out[i].schema = s
+		}
 		if j.State != jobs.Produced || cerr != nil {
 			continue
 		}
+		if err != nil {
+			cerr = fmt.Errorf("job %s: %w", j.ID, err)
+			continue
+		}
+		c := read[s.Name+"\x00"+j.Topic]
 		if c == nil {
-			if c, cerr = r.committed(ctx); cerr != nil {
+			if c, cerr = r.committed(ctx, s, j.Topic); cerr != nil {
 				continue
 			}
+			read[s.Name+"\x00"+j.Topic] = c
 		}
 		p, err := r.store.Settle(ctx, c, j)
 		if err != nil {
@@ -179,6 +200,14 @@ func stateText(s jobStatus) string {
 		return "produced (loading)"
 	}
 	return string(s.State)
+}
+
+// typeText is the job's record type: products for a job from before types.
+func typeText(j *jobs.Job) string {
+	if j.Type == "" {
+		return config.BuiltinType
+	}
+	return j.Type
 }
 
 func formatText(j *jobs.Job) string {
@@ -261,6 +290,7 @@ func writeStatus(w io.Writer, s jobStatus) {
 		size = cli.Size(j.Size)
 	}
 	line("source", "%s (%s, %s, from %s)", j.Source, formatText(j), size, j.Origin)
+	line("type", "%s (topic %s)", typeText(j), j.Topic)
 	if j.SHA256 != "" {
 		line("sha256", "%s", j.SHA256)
 	}
@@ -277,7 +307,11 @@ func writeStatus(w io.Writer, s jobStatus) {
 		}
 		line("state", "produced; loading into ClickHouse (%s)", strings.Join(parts, ", "))
 	case j.State == jobs.Done:
-		line("state", "done: products and products_agg hold every record of the job")
+		what := typeText(j) + " holds"
+		if s.schema != nil {
+			what = holders(s.schema)
+		}
+		line("state", "done: %s every record of the job", what)
 	default:
 		line("state", "%s", j.State)
 	}
@@ -320,7 +354,8 @@ func runErrors(ctx context.Context, args []string, stdio stdio) error {
 		return err
 	}
 	defer r.Close()
-	if _, err := r.store.Get(ctx, id); err != nil {
+	job, err := r.store.Get(ctx, id)
+	if err != nil {
 		if errors.Is(err, jobs.ErrNotFound) {
 			return err
 		}
@@ -354,7 +389,7 @@ func runErrors(ctx context.Context, args []string, stdio stdio) error {
 		}
 		fmt.Fprintf(stdio.out, "%s: %s: %s\n    %s\n", where, e.Stage, e.Reason, shorten(string(e.Raw), 200))
 	}
-	fmt.Fprintf(stdio.err, "%s of %s rejected records of job %s\n", cli.Count(int64(len(rows))), cli.Count(total), id)
+	fmt.Fprintf(stdio.err, "%s of %s rejected records of job %s (type %s)\n", cli.Count(int64(len(rows))), cli.Count(total), id, typeText(job))
 	return nil
 }
 

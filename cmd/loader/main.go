@@ -8,7 +8,7 @@
 //	loader errors JOB             the records a job rejected
 //	loader sql  "SELECT ..."      query ClickHouse: an aligned table, or TSV with --tsv
 //	loader prune --older-than D   drop old months of ingest_jobs and ingest_errors
-//	loader gen  [flags]           write a synthetic products file
+//	loader gen  [flags]           write a synthetic file of products, events or plays
 package main
 
 import (
@@ -45,7 +45,7 @@ func commands() []command {
 		{"errors", "[flags] JOB", "print the records a job rejected, with line and reason", runErrors},
 		{"sql", `"SELECT ..."`, "run a query against ClickHouse and print the result", runSQL},
 		{"prune", "--older-than D", "drop the months of ingest_jobs and ingest_errors older than D (90d)", runPrune},
-		{"gen", "[flags]", "write a synthetic products file", runGen},
+		{"gen", "[flags]", "write a synthetic file of products, events or plays (--type)", runGen},
 	}
 }
 

@@ -9,9 +9,11 @@ import (
 	"log/slog"
 	"os"
 	"runtime/pprof"
+	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/spf13/pflag"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"skuflow/config"
@@ -43,6 +45,7 @@ func kafkaFlags(fs interface {
 func runPush(ctx context.Context, args []string, stdio stdio) error {
 	fs := newFlags("push", "[flags] PATH...", stdio.err)
 	bind := kafkaFlags(fs)
+	typeName := fs.String("type", config.BuiltinType, "record type of the records (products, or one the configuration declares under types:)")
 	format := fs.String("format", "", "input format: json, ndjson or csv (default: from the name, then the first bytes)")
 	asJSON := fs.Bool("json", false, "print a machine-readable summary on stdout")
 	noProgress := fs.Bool("no-progress", false, "do not draw a progress bar (it is drawn only on a terminal)")
@@ -61,7 +64,7 @@ func runPush(ctx context.Context, args []string, stdio stdio) error {
 		return usageError{err}
 	}
 	file, _ := fs.GetString("config")
-	cfg, err := config.Load(config.Options{File: file, Flags: fs, Bind: bind})
+	cfg, s, err := loadForType(fs, file, bind, *typeName)
 	if err != nil {
 		return err
 	}
@@ -78,7 +81,7 @@ func runPush(ctx context.Context, args []string, stdio stdio) error {
 	}
 
 	log := clientLog(stdio.err, cfg.Log)
-	c, err := connect(ctx, cfg, log)
+	c, err := connect(ctx, cfg, s, log)
 	if err != nil {
 		return err
 	}
@@ -87,7 +90,7 @@ func runPush(ctx context.Context, args []string, stdio stdio) error {
 
 	shown := 0
 	pusher := producer.NewPusher(cl, producer.Options{
-		Schema:         schemas.Products,
+		Schema:         s,
 		Topic:          cfg.Kafka.Topic,
 		Format:         forced,
 		MaxRecordBytes: int(cfg.Loader.MaxRecordBytes),
@@ -166,7 +169,7 @@ func runPush(ctx context.Context, args []string, stdio stdio) error {
 				pushed = append(pushed, j)
 			}
 		}
-		waited = waitLoaded(ctx, cl, cfg, pushed, *waitTimeout, !*noProgress && !*asJSON, stdio)
+		waited = waitLoaded(ctx, cl, cfg, s, pushed, *waitTimeout, !*noProgress && !*asJSON, stdio)
 		failed = waited.Error != ""
 		if !failed {
 			for _, j := range pushed {
@@ -229,10 +232,28 @@ type conns struct {
 	close   func()
 }
 
-// connect reaches what a push writes to: the topic (created if missing)
-// through a producer client, and ClickHouse's job tables (migrated if
-// missing). close releases both.
-func connect(ctx context.Context, cfg config.Config, log *slog.Logger) (*conns, error) {
+// loadForType loads the configuration for pushing records of the type
+// called name: kafka.topic is the type's topic (config.Config.For).
+// --topic names products' topic; another type's is in its declaration.
+func loadForType(fs *pflag.FlagSet, file string, bind map[string]string, name string) (config.Config, *schemas.Schema, error) {
+	cfg, err := config.Load(config.Options{File: file, Flags: fs, Bind: bind})
+	if err != nil {
+		return cfg, nil, err
+	}
+	s, err := cfg.Schema(name)
+	if err != nil {
+		return cfg, nil, usageError{fmt.Errorf("--type: %w", err)}
+	}
+	if f := fs.Lookup("topic"); f != nil && f.Changed && s.Name != config.BuiltinType {
+		return cfg, nil, usageError{fmt.Errorf("--topic names products' topic; type %s's is %q, set in its declaration (types.%s.topic)", s.Name, s.Topic, s.Name)}
+	}
+	return cfg.For(s), s, nil
+}
+
+// connect reaches what a push of records of type s writes to: the type's
+// topic (created if missing) through a producer client, and ClickHouse's
+// job tables and the type's (migrated if missing). close releases both.
+func connect(ctx context.Context, cfg config.Config, s *schemas.Schema, log *slog.Logger) (*conns, error) {
 	cl, part, err := newProducer(cfg, log)
 	if err != nil {
 		return nil, err
@@ -250,7 +271,7 @@ func connect(ctx context.Context, cfg config.Config, log *slog.Logger) (*conns, 
 	}
 	conn, err := clickhouse.Open(cfg.ClickHouse)
 	if err == nil {
-		err = clickhouse.Migrate(setup, conn, cfg.ClickHouse.Database, schemas.Products)
+		err = clickhouse.Migrate(setup, conn, cfg.ClickHouse.Database, s)
 		if err != nil {
 			conn.Close()
 		}
@@ -326,15 +347,16 @@ const stallHint = 30 * time.Second
 
 // waitLoaded waits until the consumer groups have committed past every
 // partition's last offset of the pushes (invariant 4).
-func waitLoaded(ctx context.Context, cl *kgo.Client, cfg config.Config, pushed []*jobs.Job, timeout time.Duration, bar bool, stdio stdio) *waitResult {
+func waitLoaded(ctx context.Context, cl *kgo.Client, cfg config.Config, s *schemas.Schema, pushed []*jobs.Job, timeout time.Duration, bar bool, stdio stdio) *waitResult {
 	ends := map[int32]int64{}
 	for _, r := range pushed {
 		for p, o := range r.EndOffsets {
 			ends[p] = max(ends[p], o)
 		}
 	}
-	// Both groups: when --wait returns, products and products_agg are current.
-	groups := []string{cfg.Processor.Group, cfg.Aggregator.Group}
+	// Both groups: when --wait returns, the table and its aggregates
+	// (products and products_agg) are current.
+	groups := waitGroups(cfg, s)
 	res := &waitResult{Groups: groups}
 	if timeout > 0 {
 		var cancel context.CancelFunc
@@ -382,6 +404,28 @@ func waitLoaded(ctx context.Context, cl *kgo.Client, cfg config.Config, pushed [
 		fmt.Fprintln(stdio.err, res.Error)
 		return res
 	}
-	fmt.Fprintf(stdio.err, "loaded: products and products_agg hold every record (waited %s)\n", time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(stdio.err, "loaded: %s every record (waited %s)\n", holders(s), time.Since(start).Round(time.Millisecond))
 	return res
+}
+
+// waitGroups are the consumer groups a job of type s is done for: the
+// processor's, and the aggregator's when the type has aggregates.
+func waitGroups(cfg config.Config, s *schemas.Schema) []string {
+	if len(s.Aggregates) == 0 {
+		return []string{cfg.Processor.Group}
+	}
+	return []string{cfg.Processor.Group, cfg.Aggregator.Group}
+}
+
+// holders says what a loaded job of type s is in: "products and
+// products_agg hold", "events holds".
+func holders(s *schemas.Schema) string {
+	names := []string{s.Name}
+	for _, a := range s.Aggregates {
+		names = append(names, a.Name)
+	}
+	if len(names) == 1 {
+		return names[0] + " holds"
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1] + " hold"
 }

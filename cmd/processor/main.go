@@ -1,13 +1,16 @@
-// Command processor loads the keyed topic into ClickHouse. Run as many as
-// the topic has partitions; they share the work through one consumer group.
-// SIGTERM or SIGINT flushes, commits, leaves the group and exits 0.
+// Command processor loads the keyed topics into ClickHouse: every record
+// type's topic into its table, or those --types names. Run as many as the
+// topics have partitions; they share the work through one consumer group
+// per type. SIGTERM or SIGINT flushes, commits, leaves the groups and exits 0.
 // --pprof ADDR serves Go's profiler on a loopback address.
 package main
 
 import (
 	"context"
+	"log/slog"
 	"os"
 
+	"skuflow/config"
 	"skuflow/internal/service"
 	"skuflow/processor"
 	"skuflow/schemas"
@@ -15,6 +18,8 @@ import (
 
 func main() {
 	service.Main("processor", os.Args[1:], func(ctx context.Context, env service.Env) error {
-		return processor.New(processor.Options{Config: env.Config, Schema: schemas.Products, Conn: env.Conn, Log: env.Log}).Run(ctx)
+		return service.EachType(ctx, env, env.Types, func(ctx context.Context, cfg config.Config, s *schemas.Schema, log *slog.Logger) error {
+			return processor.New(processor.Options{Config: cfg, Schema: s, Conn: env.Conn, Log: log}).Run(ctx)
+		})
 	})
 }

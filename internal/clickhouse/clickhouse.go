@@ -30,12 +30,16 @@ func Open(c config.ClickHouse) (Conn, error) { return OpenDatabase(c, "default")
 // table names of queries resolve.
 func OpenDatabase(c config.ClickHouse, database string) (Conn, error) {
 	conn, err := ch.Open(&ch.Options{
-		Addr:         []string{c.Addr},
-		Protocol:     ch.Native,
-		Auth:         ch.Auth{Database: database, Username: c.Username, Password: c.Password},
-		DialTimeout:  c.DialTimeout,
-		Compression:  compression(c),
-		MaxOpenConns: 4,
+		Addr:        []string{c.Addr},
+		Protocol:    ch.Native,
+		Auth:        ch.Auth{Database: database, Username: c.Username, Password: c.Password},
+		DialTimeout: c.DialTimeout,
+		Compression: compression(c),
+		// A service runs one processor or aggregator per record type, each
+		// with an insert in flight and a write of rejected records or a
+		// state load beside it: 16 serves several types without one
+		// waiting for another's connection. They open only when used.
+		MaxOpenConns: 16,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse %s: %w", c.Addr, err)

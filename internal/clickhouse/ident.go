@@ -25,9 +25,12 @@ func Table(db, name string) string { return Ident(db) + "." + Ident(name) }
 // CheckNames refuses a schema whose table, view or column names are not
 // plain identifiers (config.CheckIdentifier), before they reach SQL.
 func CheckNames(s *schemas.Schema) error {
-	names := []string{s.Name, FinalView(s), s.Extra}
+	names := append(s.Names(), s.Extra)
 	for _, c := range s.Columns {
 		names = append(names, c.Name)
+	}
+	for _, a := range s.Aggregates {
+		names = append(names, a.As)
 	}
 	for _, n := range names {
 		if err := config.CheckIdentifier(n); err != nil {

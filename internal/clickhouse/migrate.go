@@ -27,12 +27,6 @@ const (
 	// TopicsTable records each topic's partition count when data was first
 	// written, so that a changed count is noticed (invariant 2).
 	TopicsTable = "topics"
-	// CountsTable holds the aggregator's absolute counts per (partition,
-	// value), versioned by the offset they are true at.
-	CountsTable = "product_counts"
-	// AggView sums CountsTable over partitions and hides zeros: the
-	// aggregate users query.
-	AggView = "products_agg"
 )
 
 // FinalView names the view that gives a schema's table with FINAL applied:
@@ -40,11 +34,13 @@ const (
 func FinalView(s *schemas.Schema) string { return s.Name + "_final" }
 
 // table is a table's shape: its columns, in order, and the engine clause
-// that follows them.
+// that follows them; orderBy, when set, is its sorting key, which a table
+// of that name must have.
 type table struct {
 	name    string
 	columns [][2]string // name, type
 	engine  string
+	orderBy []string
 }
 
 func (t table) ddl(db string) string {
@@ -64,15 +60,30 @@ func (t table) ddl(db string) string {
 // recordColumns are the columns of the table of schema s's records, whose
 // DDL the schema gives.
 func recordColumns(s *schemas.Schema) [][2]string {
-	var cols [][2]string
-	for _, c := range s.Columns {
-		cols = append(cols, [2]string{c.Name, string(c.Type)})
-	}
-	cols = append(cols, [2]string{s.Extra, "String"})
-	for _, p := range schemas.Provenance {
-		cols = append(cols, [2]string{p.Name, p.Type})
+	return pairs(s.TableColumns())
+}
+
+func pairs(tcs []schemas.TableColumn) [][2]string {
+	cols := make([][2]string, len(tcs))
+	for i, c := range tcs {
+		cols[i] = [2]string{c.Name, c.Type}
 	}
 	return cols
+}
+
+// aggregateTable is the table of aggregate a's partial results: one row
+// per (partition, group), the newest version of each the true one.
+func aggregateTable(s *schemas.Schema, a *schemas.Aggregate) table {
+	by := make([]string, len(a.By))
+	for i, b := range a.By {
+		by[i] = Ident(b)
+	}
+	return table{
+		name:    a.Table,
+		columns: pairs(s.AggregateColumns(a)),
+		engine:  fmt.Sprintf("ENGINE = ReplacingMergeTree(version)\nORDER BY (partition, %s)", strings.Join(by, ", ")),
+		orderBy: append([]string{"partition"}, a.By...),
+	}
 }
 
 // bookkeeping are the tables every service shares, whatever the schema.
@@ -87,6 +98,9 @@ var bookkeeping = []table{
 			{"sha256", "String"},
 			{"format", "String"},
 			{"compression", "String"},
+			// The record type; empty in rows written before types existed
+			// (all products).
+			{"type", "String"},
 			{"topic", "String"},
 			// The topic's Kafka ID when the job produced: its end offsets
 			// mean nothing on another incarnation of the topic.
@@ -134,17 +148,6 @@ var bookkeeping = []table{
 		engine: "ENGINE = ReplacingMergeTree\nPARTITION BY toYYYYMM(at)\nORDER BY (job, source, stage, line, partition, offset)",
 	},
 	{
-		name: CountsTable,
-		columns: [][2]string{
-			{"partition", "UInt32"},
-			{"name", "String"},
-			{"count", "Int64"},
-			{"version", "UInt64"},
-			{"updated_at", "DateTime"},
-		},
-		engine: "ENGINE = ReplacingMergeTree(version)\nORDER BY (partition, name)",
-	},
-	{
 		name: TopicsTable,
 		columns: [][2]string{
 			{"topic", "String"},
@@ -163,11 +166,16 @@ var bookkeeping = []table{
 // tables returns every table of a database holding schema s, with the
 // statement that creates each.
 func tables(db string, s *schemas.Schema) (ts []table, create []string) {
-	ts = append([]table{{name: s.Name, columns: recordColumns(s)}}, bookkeeping...)
+	ts = append([]table{{name: s.Name, columns: recordColumns(s), orderBy: s.OrderBy()}}, bookkeeping...)
 	// The schema's DDL names its table and columns as they are: CheckNames
 	// has made sure they are plain identifiers.
 	create = []string{s.DDL(Ident(db))[1]}
 	for _, t := range bookkeeping {
+		create = append(create, t.ddl(db))
+	}
+	for i := range s.Aggregates {
+		t := aggregateTable(s, &s.Aggregates[i])
+		ts = append(ts, t)
 		create = append(create, t.ddl(db))
 	}
 	return ts, create
@@ -188,14 +196,34 @@ func views(db string, s *schemas.Schema) []view {
 		names = append(names, c[0])
 		cols = append(cols, Ident(c[0]))
 	}
-	return []view{
+	vs := []view{
 		{FinalView(s), names, fmt.Sprintf("CREATE VIEW IF NOT EXISTS %s AS SELECT %s FROM %s FINAL",
 			Table(db, FinalView(s)), strings.Join(cols, ", "), Table(db, s.Name))},
-		// HAVING repeats the sum: 18.16 cannot use the alias there.
-		{AggView, []string{"name", "no_of_products"}, fmt.Sprintf(
-			"CREATE VIEW IF NOT EXISTS %s AS SELECT name, sum(count) AS no_of_products FROM %s FINAL GROUP BY name HAVING sum(count) > 0",
-			Table(db, AggView), Table(db, CountsTable))},
 	}
+	for _, a := range s.Aggregates {
+		vs = append(vs, aggregateView(db, &a))
+	}
+	return vs
+}
+
+// aggregateView is the view users query of aggregate a: its partial
+// results summed over partitions, groups without keys left out. For
+// products: SELECT name, sum(count) AS no_of_products FROM product_counts
+// FINAL GROUP BY name HAVING sum(count) > 0.
+func aggregateView(db string, a *schemas.Aggregate) view {
+	by := make([]string, len(a.By))
+	for i, b := range a.By {
+		by[i] = Ident(b)
+	}
+	of := schemas.AggCount
+	if !a.Counts() {
+		of = schemas.AggTotal
+	}
+	group := strings.Join(by, ", ")
+	// HAVING repeats the sum: 18.16 cannot use the alias there.
+	return view{a.Name, append(slices.Clone(a.By), a.As), fmt.Sprintf(
+		"CREATE VIEW IF NOT EXISTS %s AS SELECT %s, sum(%s) AS %s FROM %s FINAL GROUP BY %s HAVING sum(%s) > 0",
+		Table(db, a.Name), group, Ident(of), Ident(a.As), Table(db, a.Table), group, Ident(schemas.AggCount))}
 }
 
 // Statements returns the DDL for a database holding schema s: the
@@ -237,6 +265,9 @@ func Migrate(ctx context.Context, conn Conn, db string, s *schemas.Schema) error
 			return err
 		}
 		if err := addColumns(ctx, conn, db, t); err != nil {
+			return err
+		}
+		if err := checkOrderBy(ctx, conn, db, t); err != nil {
 			return err
 		}
 	}
@@ -298,6 +329,26 @@ func addColumns(ctx context.Context, conn Conn, db string, t table) error {
 			return fmt.Errorf("migrate: column %s.%s.%s is %s in ClickHouse but %s in skuflow; only additive changes are made automatically",
 				db, t.name, w[0], typ, w[1])
 		}
+	}
+	return nil
+}
+
+// checkOrderBy refuses a table whose sorting key is not t's: the key of a
+// record type (or the groups of an aggregate) changed in the
+// configuration, which no migration can make true of the rows stored.
+func checkOrderBy(ctx context.Context, conn Conn, db string, t table) error {
+	if len(t.orderBy) == 0 {
+		return nil
+	}
+	var have string
+	err := conn.QueryRow(ctx, fmt.Sprintf("SELECT sorting_key FROM system.tables WHERE database = %s AND name = %s",
+		Quote(db), Quote(t.name))).Scan(&have)
+	if err != nil {
+		return fmt.Errorf("migrate: read the sorting key of %s.%s: %w", db, t.name, err)
+	}
+	if want := strings.Join(t.orderBy, ", "); have != want {
+		return fmt.Errorf("migrate: table %s.%s is keyed by (%s) in ClickHouse but by (%s) in the configuration; "+
+			"a key cannot change under stored rows: keep the old key, or load the type under a new name", db, t.name, have, want)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package clickhouse_test
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -57,5 +58,75 @@ func TestMigrate(t *testing.T) {
 	}
 	if err := clickhouse.CheckPartitions(ctx, conn, "skuflow", "products", 8); !errors.Is(err, clickhouse.ErrPartitionsChanged) {
 		t.Fatalf("a changed count: %v", err)
+	}
+}
+
+// Declared types get their table, final view, and a table and view per
+// aggregate; a column added later is added; a changed key is refused.
+func TestMigrateTypes(t *testing.T) {
+	ch, conn, ctx := server(t)
+	events, ps := schemas.Decl{Key: []string{"id", "ts"}, Columns: []schemas.ColDecl{
+		{Name: "id", Type: "String", Required: true}, {Name: "data", Type: "String"}, {Name: "ts", Type: "Timestamp", Required: true},
+	}}.Schema("events")
+	if len(ps) > 0 {
+		t.Fatal(ps)
+	}
+	plays, ps := schemas.Decl{Identity: "source", Columns: []schemas.ColDecl{
+		{Name: "song", Type: "String", Required: true}, {Name: "date", Type: "Date", Required: true}, {Name: "plays", Type: "UInt64", Required: true},
+		{Name: "liked", Type: "Bool", Nullable: true}, {Name: "at", Type: "DateTime"},
+	}, Aggs: []schemas.AggDecl{{Name: "plays_by_song_date", Sum: "plays", By: []string{"song", "date"}}, {Name: "lines_per_day", By: []string{"date"}}}}.Schema("plays")
+	if len(ps) > 0 {
+		t.Fatal(ps)
+	}
+	for _, s := range []*schemas.Schema{schemas.Products, events, plays, events} {
+		if err := clickhouse.Migrate(ctx, conn, "skuflow", s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tables := ch.Query(t, "SELECT name, sorting_key FROM system.tables WHERE database = 'skuflow' ORDER BY name FORMAT TSV")
+	want := strings.Join([]string{
+		"events\tid, ts", "events_final\t", "ingest_errors\tjob, source, stage, line, partition, offset", "ingest_jobs\tid",
+		"lines_per_day\t", "lines_per_day_state\tpartition, date",
+		"plays\t_file_sha256, _file_offset", "plays_by_song_date\t", "plays_by_song_date_state\tpartition, song, date", "plays_final\t",
+		"product_counts\tpartition, name", "products\tsku", "products_agg\t", "products_final\t", "topics\ttopic",
+	}, "\n")
+	if tables != want {
+		t.Fatalf("tables:\n%s\nwant\n%s", tables, want)
+	}
+	types := ch.Query(t, "SELECT name, type FROM system.columns WHERE database = 'skuflow' AND table = 'plays' FORMAT TSV")
+	for _, c := range []string{"date\tDate", "plays\tUInt64", "liked\tNullable(UInt8)", "at\tDateTime(\\'UTC\\')", "_file_sha256\tString", "_file_offset\tUInt64"} {
+		if !strings.Contains(types, c+"\n") {
+			t.Fatalf("plays lacks %q:\n%s", c, types)
+		}
+	}
+	// The views sum the partial rows (FINAL: the newest of each) and leave
+	// out groups without keys.
+	ch.Query(t, "INSERT INTO skuflow.plays_by_song_date_state (partition, song, date, count, total, version) VALUES "+
+		"(0, 'a', '2024-01-01', 2, 10, 1), (1, 'a', '2024-01-01', 1, 5, 1), (0, 'a', '2024-01-01', 3, 12, 2), (0, 'b', '2024-01-02', 0, 0, 3)")
+	if got := ch.Query(t, "SELECT song, date, plays FROM skuflow.plays_by_song_date"); got != "a\t2024-01-01\t17" {
+		t.Fatalf("plays_by_song_date: %q", got)
+	}
+
+	// A column declared later is added, and the final view shows it.
+	grown := *events
+	grown.Columns = append(slices.Clone(events.Columns), schemas.Column{Name: "source_ip", Type: schemas.String})
+	if err := clickhouse.Migrate(ctx, conn, "skuflow", &grown); err != nil {
+		t.Fatal(err)
+	}
+	if cols := ch.Query(t, "SELECT name FROM system.columns WHERE database = 'skuflow' AND table = 'events_final' FORMAT TSV"); !strings.Contains(cols, "source_ip") {
+		t.Fatalf("events_final lacks the new column: %s", cols)
+	}
+
+	// A changed key cannot be made true of stored rows: refused.
+	rekeyed := *events
+	rekeyed.Key = []string{"id"}
+	err := clickhouse.Migrate(ctx, conn, "skuflow", &rekeyed)
+	if err == nil || !strings.Contains(err.Error(), "table skuflow.events is keyed by (id, ts) in ClickHouse but by (id) in the configuration") {
+		t.Fatalf("a changed key: %v", err)
+	}
+	regrouped := *plays
+	regrouped.Aggregates = []schemas.Aggregate{{Name: "plays_by_song_date", Table: "plays_by_song_date_state", By: []string{"song"}, Sum: "plays", As: "plays"}}
+	if err := clickhouse.Migrate(ctx, conn, "skuflow", &regrouped); err == nil || !strings.Contains(err.Error(), "keyed by (partition, song, date)") {
+		t.Fatalf("a changed grouping: %v", err)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"skuflow/config"
 	"skuflow/internal/clickhouse"
 	"skuflow/internal/logging"
+	"skuflow/schemas"
 )
 
 // Env is what a service runs with.
@@ -25,6 +26,39 @@ type Env struct {
 	Config config.Config
 	Log    *slog.Logger
 	Conn   clickhouse.Conn
+	// Types are the record types the service serves: every type, or
+	// those --types names.
+	Types []*schemas.Schema
+}
+
+// EachType runs run once for each of the types, each with its own
+// configuration (config.Config.For: its topic and consumer groups) and a
+// logger saying its type, all at once. The first to fail stops the
+// others; EachType returns when all have, with that first error.
+func EachType(ctx context.Context, env Env, types []*schemas.Schema, run func(ctx context.Context, cfg config.Config, s *schemas.Schema, log *slog.Logger) error) error {
+	if len(types) == 0 {
+		return errors.New("no record type to serve")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, len(types))
+	for _, s := range types {
+		go func() {
+			err := run(ctx, env.Config.For(s), s, env.Log.With("type", s.Name))
+			if err != nil {
+				err = fmt.Errorf("type %s: %w", s.Name, err)
+				cancel()
+			}
+			errs <- err
+		}()
+	}
+	var first error
+	for range types {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 // Main parses args, loads the configuration, and calls run with a context
@@ -46,6 +80,7 @@ func main(name string, args []string, run func(ctx context.Context, env Env) err
 	fs.Int("partitions", def.Kafka.Partitions, "partitions the topic must have")
 	fs.String("clickhouse", def.ClickHouse.Addr, "ClickHouse native address, host:port")
 	fs.String("database", def.ClickHouse.Database, "ClickHouse database")
+	only := fs.StringSlice("types", nil, "record types to serve, comma-separated (default: every type: products and those the configuration declares)")
 	pprofAddr := fs.String("pprof", "", "serve Go's profiler (net/http/pprof, under /debug/pprof/) on this loopback\n"+
 		"address, e.g. 127.0.0.1:6060 (off when empty)")
 	if err := fs.Parse(args); err != nil {
@@ -60,6 +95,17 @@ func main(name string, args []string, run func(ctx context.Context, env Env) err
 	}})
 	if err != nil {
 		return err
+	}
+	types := cfg.Schemas()
+	if len(*only) > 0 {
+		types = types[:0]
+		for _, name := range *only {
+			s, err := cfg.Schema(name)
+			if err != nil {
+				return fmt.Errorf("--types: %w", err)
+			}
+			types = append(types, s)
+		}
 	}
 	log := logging.New(os.Stderr, cfg.Log, name)
 	if *pprofAddr != "" {
@@ -77,5 +123,5 @@ func main(name string, args []string, run func(ctx context.Context, env Env) err
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return run(ctx, Env{Config: cfg, Log: log, Conn: conn})
+	return run(ctx, Env{Config: cfg, Log: log, Conn: conn, Types: types})
 }

@@ -76,11 +76,13 @@ func (s *Stack) PushWait(t testing.TB, files ...string) {
 	}
 }
 
-// StartPush starts `loader push --wait` of file in the background; the
-// returned function waits for it to return and fails the test if it failed.
-func (s *Stack) StartPush(t testing.TB, file string) func() {
+// StartPush starts `loader push --wait` of file (with more flags, if
+// given) in the background; the returned function waits for it to return
+// and fails the test if it failed.
+func (s *Stack) StartPush(t testing.TB, file string, flags ...string) func() {
 	t.Helper()
-	cmd := exec.Command(BuildBinary(t, "loader"), "push", "--wait", "--wait-timeout", "5m", "--no-progress", file)
+	args := append([]string{"push", "--wait", "--wait-timeout", "5m", "--no-progress"}, flags...)
+	cmd := exec.Command(BuildBinary(t, "loader"), append(args, file)...)
 	cmd.Env = childEnv(s.Env...)
 	cmd.Dir = t.TempDir()
 	var out bytes.Buffer

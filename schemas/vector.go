@@ -1,0 +1,197 @@
+package schemas
+
+import (
+	"strconv"
+	"time"
+)
+
+// Vector holds one column's values for a columnar INSERT, in the Go type
+// its ClickHouse column takes. It keeps its memory across Reset.
+type Vector struct {
+	col    Column
+	text   textColumn // String, Timestamp
+	ints   []int64
+	uints  []uint64
+	floats []float64
+	bools  []uint8
+	times  []time.Time // Date, DateTime
+	// nulls marks the NULL values of a Nullable column; the values
+	// beside them hold the type's zero value.
+	nulls []bool
+}
+
+// NewVector returns an empty vector for column c.
+func NewVector(c Column) *Vector { return &Vector{col: c} }
+
+// Reset empties the vector, keeping its memory.
+func (v *Vector) Reset() {
+	v.text.reset()
+	v.ints, v.uints, v.floats, v.bools, v.times, v.nulls = v.ints[:0], v.uints[:0], v.floats[:0], v.bools[:0], v.times[:0], v.nulls[:0]
+}
+
+// Len is the number of values.
+func (v *Vector) Len() int {
+	switch v.col.Type {
+	case String, Timestamp:
+		return len(v.text.ends)
+	case Int64:
+		return len(v.ints)
+	case UInt64:
+		return len(v.uints)
+	case Float64:
+		return len(v.floats)
+	case Bool:
+		return len(v.bools)
+	}
+	return len(v.times)
+}
+
+// Append appends a value given as its canonical text (Column.Canonical),
+// or the column's missing value (NULL, or the type's default) for nil. A
+// text that is not canonical for the type is an error.
+func (v *Vector) Append(text []byte) error {
+	if text == nil {
+		v.appendMissing()
+		return nil
+	}
+	if v.col.Type == String {
+		v.text.buf = append(v.text.buf, text...)
+		v.text.ends = append(v.text.ends, len(v.text.buf))
+		if v.col.Nullable {
+			v.nulls = append(v.nulls, false)
+		}
+		return nil
+	}
+	// Checked against the canonical form: a value read back from
+	// ClickHouse must mean what a record's did.
+	check, err := v.col.Canonical(nil, strconv.AppendQuote(nil, string(text)))
+	if err != nil || string(check) != string(text) {
+		return &ValidationError{Field: v.col.Name, Reason: "not the canonical text of a " + string(v.col.Type) + ": " + strconv.Quote(string(text))}
+	}
+	v.appendText(text)
+	return nil
+}
+
+// appendText appends the canonical text of a value of a type other than
+// String, which Canonical has produced.
+func (v *Vector) appendText(text []byte) {
+	switch v.col.Type {
+	case Timestamp:
+		v.text.buf = append(v.text.buf, text...)
+		v.text.ends = append(v.text.ends, len(v.text.buf))
+	case Int64:
+		n, _ := strconv.ParseInt(string(text), 10, 64)
+		v.ints = append(v.ints, n)
+	case UInt64:
+		n, _ := strconv.ParseUint(string(text), 10, 64)
+		v.uints = append(v.uints, n)
+	case Float64:
+		f, _ := strconv.ParseFloat(string(text), 64)
+		v.floats = append(v.floats, f)
+	case Bool:
+		v.bools = append(v.bools, text[0]-'0')
+	case Date:
+		t, _ := time.Parse(dateLayout, string(text))
+		v.times = append(v.times, t)
+	case DateTime:
+		t, _ := time.Parse(dateTimeLayout, string(text))
+		v.times = append(v.times, t)
+	}
+	if v.col.Nullable {
+		v.nulls = append(v.nulls, false)
+	}
+}
+
+// appendMissing appends NULL to a Nullable column, else the type's default
+// (what ClickHouse itself fills in for an omitted column).
+func (v *Vector) appendMissing() {
+	switch v.col.Type {
+	case String:
+		v.text.ends = append(v.text.ends, len(v.text.buf))
+	case Timestamp:
+		if !v.col.Nullable {
+			v.text.buf = append(v.text.buf, zeroTimestamp...)
+		}
+		v.text.ends = append(v.text.ends, len(v.text.buf))
+	case Int64:
+		v.ints = append(v.ints, 0)
+	case UInt64:
+		v.uints = append(v.uints, 0)
+	case Float64:
+		v.floats = append(v.floats, 0)
+	case Bool:
+		v.bools = append(v.bools, 0)
+	case Date, DateTime:
+		v.times = append(v.times, minTime)
+	}
+	if v.col.Nullable {
+		v.nulls = append(v.nulls, true)
+	}
+}
+
+// zeroTimestamp is a Timestamp's default: the start of the Unix epoch, as
+// a DateTime's is.
+const zeroTimestamp = "1970-01-01 00:00:00.000"
+
+// Values returns the values as the column's ClickHouse type takes them
+// from clickhouse-go: []string (String, Timestamp), []int64, []uint64,
+// []float64, []uint8 (Bool), []time.Time (Date, DateTime), or for a
+// Nullable column a slice of pointers to those, nil for NULL. The slice
+// is the vector's own, valid until the next Reset.
+func (v *Vector) Values() any {
+	switch v.col.Type {
+	case String, Timestamp:
+		return nullable(v, v.text.strings())
+	case Int64:
+		return nullable(v, v.ints)
+	case UInt64:
+		return nullable(v, v.uints)
+	case Float64:
+		return nullable(v, v.floats)
+	case Bool:
+		return nullable(v, v.bools)
+	}
+	return nullable(v, v.times)
+}
+
+// nullable returns vals, or for a Nullable column pointers to them with
+// nil for each NULL.
+func nullable[T any](v *Vector, vals []T) any {
+	if !v.col.Nullable {
+		return vals
+	}
+	out := make([]*T, len(vals))
+	for i := range vals {
+		if !v.nulls[i] {
+			out[i] = &vals[i]
+		}
+	}
+	return out
+}
+
+// textColumn holds the values of a String column end to end in one buffer,
+// so that appending a value costs no allocation.
+type textColumn struct {
+	buf  []byte
+	ends []int // end of each value in buf
+	strs []string
+}
+
+func (c *textColumn) reset() {
+	c.buf, c.ends = c.buf[:0], c.ends[:0]
+	clear(c.strs)
+	c.strs = c.strs[:0]
+}
+
+// strings returns the values as strings: one conversion of the buffer,
+// sliced, so one allocation for the column rather than one per value.
+func (c *textColumn) strings() []string {
+	all := string(c.buf)
+	c.strs = c.strs[:0]
+	start := 0
+	for _, end := range c.ends {
+		c.strs = append(c.strs, all[start:end])
+		start = end
+	}
+	return c.strs
+}
