@@ -96,3 +96,20 @@ func (c *Config) validateTypes(bad func(string, string, ...any)) {
 		}
 	}
 }
+
+// Select returns the record types named, or every type when names is
+// empty (a --types flag).
+func (c *Config) Select(names []string) ([]*schemas.Schema, error) {
+	if len(names) == 0 {
+		return c.Schemas(), nil
+	}
+	var out []*schemas.Schema
+	for _, name := range names {
+		s, err := c.Schema(name)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}

@@ -34,25 +34,23 @@ func runWatch(ctx context.Context, args []string, stdio stdio) error {
 	if err != nil {
 		return err
 	}
-	types := cfg.Schemas()
-	if len(*only) > 0 {
-		types = types[:0]
-		for _, name := range *only {
-			s, err := cfg.Schema(name)
-			if err != nil {
-				return usageError{fmt.Errorf("--types: %w", err)}
-			}
-			types = append(types, s)
-		}
+	types, err := cfg.Select(*only)
+	if err != nil {
+		return usageError{fmt.Errorf("--types: %w", err)}
 	}
 	log := logging.New(stdio.err, cfg.Log, "watcher")
 
 	// One inbox per type: DIR for products, DIR/TYPE for another type,
 	// each with its own processing/, done/ and failed/. The products
 	// inbox leaves the other types' folders alone (it takes files only).
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	errs := make(chan error, len(types))
+	// Every inbox is ready (connected, its folders made) before the
+	// watcher says it started.
+	var inboxes []*inbox
+	defer func() {
+		for _, in := range inboxes {
+			in.close()
+		}
+	}()
 	for _, s := range types {
 		dir := fs.Arg(0)
 		if s.Name != config.BuiltinType {
@@ -61,17 +59,29 @@ func runWatch(ctx context.Context, args []string, stdio stdio) error {
 				return fmt.Errorf("inbox of type %s: %w", s.Name, err)
 			}
 		}
+		in, err := openInbox(ctx, cfg.For(s), s, dir, log.With("type", s.Name), stdio)
+		if err != nil {
+			return err
+		}
+		inboxes = append(inboxes, in)
+	}
+	log.Info("started", "dir", fs.Arg(0), "types", len(types), "quiet_period", cfg.Watch.QuietPeriod, "parallel", cfg.Watch.Parallel)
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	errs := make(chan error, len(inboxes))
+	for _, in := range inboxes {
 		go func() {
-			err := watchType(ctx, cfg.For(s), s, dir, log.With("type", s.Name), stdio)
+			err := in.w.Run(ctx)
 			if err != nil {
+				err = fmt.Errorf("watch %s: %w", in.dir, err)
 				cancel(err)
 			}
 			errs <- err
 		}()
 	}
-	log.Info("started", "dir", fs.Arg(0), "types", len(types), "quiet_period", cfg.Watch.QuietPeriod, "parallel", cfg.Watch.Parallel)
 	var first error
-	for range types {
+	for range inboxes {
 		if err := <-errs; err != nil && first == nil {
 			first = err
 		}
@@ -80,13 +90,19 @@ func runWatch(ctx context.Context, args []string, stdio stdio) error {
 	return first
 }
 
-// watchType pushes the files of dir as records of type s until ctx ends.
-func watchType(ctx context.Context, cfg config.Config, s *schemas.Schema, dir string, log *slog.Logger, stdio stdio) error {
+// inbox is the watcher of one type's folder, with what it pushes through.
+type inbox struct {
+	dir   string
+	w     *watcher.Watcher
+	close func()
+}
+
+// openInbox prepares the watcher of dir, whose files are records of type s.
+func openInbox(ctx context.Context, cfg config.Config, s *schemas.Schema, dir string, log *slog.Logger, stdio stdio) (*inbox, error) {
 	c, err := connect(ctx, cfg, s, clientLog(stdio.err, cfg.Log))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer c.close()
 	cl, store := c.cl, c.store
 	w, err := watcher.New(watcher.Options{
 		Dir: dir,
@@ -113,12 +129,9 @@ func watchType(ctx context.Context, cfg config.Config, s *schemas.Schema, dir st
 		Log:          log,
 	})
 	if err != nil {
-		return err
+		c.close()
+		return nil, err
 	}
-	defer w.Close()
 	log.Info("watching", "dir", dir, "topic", cfg.Kafka.Topic)
-	if err := w.Run(ctx); err != nil {
-		return fmt.Errorf("watch %s: %w", dir, err)
-	}
-	return nil
+	return &inbox{dir: dir, w: w, close: func() { w.Close(); c.close() }}, nil
 }

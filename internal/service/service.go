@@ -96,16 +96,9 @@ func main(name string, args []string, run func(ctx context.Context, env Env) err
 	if err != nil {
 		return err
 	}
-	types := cfg.Schemas()
-	if len(*only) > 0 {
-		types = types[:0]
-		for _, name := range *only {
-			s, err := cfg.Schema(name)
-			if err != nil {
-				return fmt.Errorf("--types: %w", err)
-			}
-			types = append(types, s)
-		}
+	types, err := cfg.Select(*only)
+	if err != nil {
+		return fmt.Errorf("--types: %w", err)
 	}
 	log := logging.New(os.Stderr, cfg.Log, name)
 	if *pprofAddr != "" {

@@ -41,6 +41,28 @@ type Stats struct {
 // written, and each sku in it holds its current name, so a repeat is exact.
 const recent = 4096
 
+// recentRing holds the last `recent` values added, for repeats to pick
+// from.
+type recentRing[T any] struct {
+	vals []T
+	next int
+}
+
+func (r *recentRing[T]) len() int { return len(r.vals) }
+
+// pick returns one of the values, at random, to read or change in place.
+func (r *recentRing[T]) pick(rng *rand.Rand) *T { return &r.vals[rng.IntN(len(r.vals))] }
+
+// add keeps v, in place of the oldest value once the ring is full.
+func (r *recentRing[T]) add(v T) {
+	if len(r.vals) < recent {
+		r.vals = append(r.vals, v)
+		return
+	}
+	r.vals[r.next] = v
+	r.next = (r.next + 1) % recent
+}
+
 type entry struct {
 	idx  int64 // the sku's number
 	name int   // index of its current name
@@ -66,8 +88,7 @@ func Write(w io.Writer, o Options) (Stats, error) {
 	bw := bufio.NewWriterSize(cw, 1<<20)
 	var (
 		st    Stats
-		ring  = make([]entry, 0, recent)
-		next  int
+		ring  recentRing[entry]
 		buf   []byte
 		first = true
 	)
@@ -81,24 +102,19 @@ func Write(w io.Writer, o Options) (Stats, error) {
 		var e entry
 		roll := rng.Float64()
 		switch {
-		case len(ring) > 0 && roll < o.DupRate:
-			e = ring[rng.IntN(len(ring))]
+		case ring.len() > 0 && roll < o.DupRate:
+			e = *ring.pick(rng)
 			st.Dups++
-		case len(ring) > 0 && roll < o.DupRate+o.RenameRate:
-			j := rng.IntN(len(ring))
-			ring[j].name = (ring[j].name + 1 + rng.IntN(names-1)) % names
-			ring[j].desc = rng.Uint64()
-			e = ring[j]
+		case ring.len() > 0 && roll < o.DupRate+o.RenameRate:
+			r := ring.pick(rng)
+			r.name = (r.name + 1 + rng.IntN(names-1)) % names
+			r.desc = rng.Uint64()
+			e = *r
 			st.Renames++
 		default:
 			e = entry{idx: st.Skus, name: rng.IntN(names), desc: rng.Uint64()}
 			st.Skus++
-			if len(ring) < recent {
-				ring = append(ring, e)
-			} else {
-				ring[next] = e
-				next = (next + 1) % recent
-			}
+			ring.add(e)
 		}
 		st.Rows++
 		buf = appendRecord(buf[:0], o.Format, e, first)

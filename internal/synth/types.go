@@ -90,8 +90,7 @@ func WriteEvents(w io.Writer, o EventOptions) (EventStats, error) {
 	bw := bufio.NewWriterSize(cw, 1<<20)
 	var (
 		st     EventStats
-		ring   = make([]event, 0, recent)
-		next   int
+		ring   recentRing[event]
 		buf    []byte
 		first  = true
 		lastID = int64(10000)
@@ -107,25 +106,25 @@ func WriteEvents(w io.Writer, o EventOptions) (EventStats, error) {
 		var e event
 		roll := rng.Float64()
 		switch {
-		case len(ring) > 0 && roll < o.DupRate:
-			e = ring[rng.IntN(len(ring))]
+		case ring.len() > 0 && roll < o.DupRate:
+			e = *ring.pick(rng)
 			st.Dups++
-		case len(ring) > 0 && roll < o.DupRate+o.UpdateRate:
-			j := rng.IntN(len(ring))
+		case ring.len() > 0 && roll < o.DupRate+o.UpdateRate:
+			r := ring.pick(rng)
 			// Draw until the data differs, so that an update is never a
 			// replay in disguise and the stats can be checked from the file.
 			d := newEventData(rng)
-			for d == ring[j].data {
+			for d == r.data {
 				d = newEventData(rng)
 			}
-			ring[j].data = d
-			e = ring[j]
+			r.data = d
+			e = *r
 			st.Updates++
 		default:
 			// Up to two seconds after the last new key, at least 1 ms.
 			now += 1 + rng.Int64N(2000)
-			if len(ring) > 0 && rng.Float64() < sameIDShare {
-				e.id = ring[rng.IntN(len(ring))].id
+			if ring.len() > 0 && rng.Float64() < sameIDShare {
+				e.id = ring.pick(rng).id
 			} else {
 				// Ids grow with gaps, so they look issued, not counted.
 				lastID += 1 + rng.Int64N(50)
@@ -134,12 +133,7 @@ func WriteEvents(w io.Writer, o EventOptions) (EventStats, error) {
 			e.ts = now
 			e.data = newEventData(rng)
 			st.Keys++
-			if len(ring) < recent {
-				ring = append(ring, e)
-			} else {
-				ring[next] = e
-				next = (next + 1) % recent
-			}
+			ring.add(e)
 		}
 		st.Rows++
 		buf = appendEvent(buf[:0], o.Format, e, first)
