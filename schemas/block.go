@@ -179,7 +179,7 @@ func (b *Block) value(i int, fields []Field) []byte {
 	if k < 0 {
 		return nil
 	}
-	v, ok := value(fields[k:k+1], b.s.Columns[i])
+	v, ok := present(fields[k].Value, &b.s.Columns[i])
 	if !ok {
 		return nil
 	}

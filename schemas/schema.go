@@ -272,7 +272,12 @@ func (e *ValidationError) Error() string {
 // single key is that text, a composite key the JSON array of the texts as
 // strings, which keeps the parts apart whatever bytes they hold.
 func (s *Schema) Validate(dst []byte, fields []Field) ([]byte, error) {
-	for _, c := range s.Columns {
+	// The value of a single String key, kept from the loop: the common
+	// case (products) then looks its key up once.
+	var key []byte
+	single := len(s.Key) == 1
+	for i := range s.Columns {
+		c := &s.Columns[i]
 		v, ok := value(fields, c)
 		if !ok {
 			if c.Required {
@@ -288,12 +293,18 @@ func (s *Schema) Validate(dst []byte, fields []Field) ([]byte, error) {
 			if c.Required && len(v) == 2 {
 				return dst, c.invalid("required field is empty")
 			}
+			if single && c.Name == s.Key[0] {
+				key = v
+			}
 			continue
 		}
 		// Converted into dst's spare room, and dropped: only the check counts.
 		if _, err := c.Canonical(dst[len(dst):], v); err != nil {
 			return dst, err
 		}
+	}
+	if key != nil {
+		return AppendText(dst, key)
 	}
 	return s.AppendKey(dst, fields)
 }
@@ -305,7 +316,7 @@ func (s *Schema) AppendKey(dst []byte, fields []Field) ([]byte, error) {
 	}
 	if len(s.Key) == 1 {
 		c, _ := s.Column(s.Key[0])
-		v, _ := value(fields, c)
+		v, _ := value(fields, &c)
 		return c.Canonical(dst, v)
 	}
 	dst = append(dst, '[')
@@ -314,7 +325,7 @@ func (s *Schema) AppendKey(dst []byte, fields []Field) ([]byte, error) {
 			dst = append(dst, ',')
 		}
 		c, _ := s.Column(k)
-		v, _ := value(fields, c)
+		v, _ := value(fields, &c)
 		// The text goes in, then its JSON string after it, which moves
 		// over it: appendString reads the text where it is while
 		// appending past its end (or into a new array).
@@ -334,15 +345,24 @@ func (s *Schema) AppendKey(dst []byte, fields []Field) ([]byte, error) {
 // value returns the value of column c in fields: the last field of its
 // name, or false when there is none, it is null, or (for a type other
 // than String) it is the empty string a blank CSV cell gives.
-func value(fields []Field, c Column) ([]byte, bool) {
+func value(fields []Field, c *Column) ([]byte, bool) {
 	v, ok := lastValue(fields, c.Name)
-	if !ok || isNull(v) || c.Type != String && empty(v) {
+	if !ok {
+		return nil, false
+	}
+	return present(v, c)
+}
+
+// present returns v, a value of column c, or false when it is no value:
+// null, or (for a type other than String) the empty string.
+func present(v []byte, c *Column) ([]byte, bool) {
+	if isNull(v) || c.Type != String && empty(v) {
 		return nil, false
 	}
 	return v, true
 }
 
-func requiredReason(fields []Field, c Column) string {
+func requiredReason(fields []Field, c *Column) string {
 	if v, ok := lastValue(fields, c.Name); ok && !isNull(v) {
 		return "required field is empty"
 	}
@@ -422,7 +442,7 @@ func Text(dst []byte, fields []Field, name string) ([]byte, bool, error) {
 // missing, null or (not String) blank value, whose column then holds NULL
 // or the type's default.
 func AppendValue(dst []byte, fields []Field, c Column) ([]byte, bool, error) {
-	v, ok := value(fields, c)
+	v, ok := value(fields, &c)
 	if !ok {
 		return dst, false, nil
 	}

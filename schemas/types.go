@@ -100,7 +100,7 @@ var (
 // Values come as JSON: a number of a numeric column may also be a string
 // holding the number, as every value of a CSV row is. A value that does
 // not fit is a *ValidationError naming the field and why.
-func (c Column) Canonical(dst, v []byte) ([]byte, error) {
+func (c *Column) Canonical(dst, v []byte) ([]byte, error) {
 	if c.Type == String {
 		if len(v) == 0 || v[0] != '"' {
 			return dst, c.invalid(fmt.Sprintf("want a string, got %s", kind(v)))
@@ -172,7 +172,7 @@ func (c Column) Canonical(dst, v []byte) ([]byte, error) {
 	return dst, c.invalid(fmt.Sprintf("unknown column type %q", c.Type))
 }
 
-func (c Column) invalid(reason string) error { return &ValidationError{Field: c.Name, Reason: reason} }
+func (c *Column) invalid(reason string) error { return &ValidationError{Field: c.Name, Reason: reason} }
 
 // want names what a column of type t takes, for error messages.
 func (t ColumnType) want() string {
