@@ -341,8 +341,15 @@ func checkOrderBy(ctx context.Context, conn Conn, db string, t table) error {
 		return nil
 	}
 	var have string
-	err := conn.QueryRow(ctx, fmt.Sprintf("SELECT sorting_key FROM system.tables WHERE database = %s AND name = %s",
-		Quote(db), Quote(t.name))).Scan(&have)
+	q := fmt.Sprintf("SELECT sorting_key FROM system.tables WHERE database = %s AND name = %s", Quote(db), Quote(t.name))
+	err := conn.QueryRow(ctx, q).Scan(&have)
+	// 18.16 reads every table of the database for system.tables: a view
+	// that another service drops and creates again meanwhile (ensureView)
+	// fails the query. It is read again.
+	for try := 0; try < 10 && isCode(err, codeUnknownTable); try++ {
+		time.Sleep(50 * time.Millisecond)
+		err = conn.QueryRow(ctx, q).Scan(&have)
+	}
 	if err != nil {
 		return fmt.Errorf("migrate: read the sorting key of %s.%s: %w", db, t.name, err)
 	}
