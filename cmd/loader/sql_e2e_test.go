@@ -23,6 +23,13 @@ func TestSQL(t *testing.T) {
 		t.Fatalf("--tsv printed %q, want %q", out, want)
 	}
 
+	// A Date is shown as its day, also when nullable; a DateTime to the second.
+	out, _, code = loader(t, nil, "sql", "--clickhouse", ch.TCPAddr, "--tsv",
+		"SELECT toDate('2024-02-29') AS d, toNullable(toDate('2024-03-01')) AS nd, toDateTime('2024-02-29 10:11:12', 'UTC') AS dt")
+	if want := "d\tnd\tdt\n2024-02-29\t2024-03-01\t2024-02-29 10:11:12\n"; code != 0 || out != want {
+		t.Fatalf("dates: exit %d, %q, want %q", code, out, want)
+	}
+
 	out, _, code = loader(t, nil, "sql", "--clickhouse", ch.TCPAddr, "SELECT count() AS rows FROM t")
 	if code != 0 || out != "rows\n----\n1\n(1 row)\n" {
 		t.Fatalf("table: exit %d, %q", code, out)

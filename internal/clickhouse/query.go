@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -43,9 +44,15 @@ func StreamText(ctx context.Context, conn Conn, query string, header, row func([
 	types := rows.ColumnTypes()
 	names := make([]string, len(types))
 	ptrs := make([]any, len(types))
+	// A Date scans into a time.Time too; it is shown as the day it is.
+	layouts := make([]string, len(types))
 	for i, t := range types {
 		names[i] = t.Name()
 		ptrs[i] = reflect.New(t.ScanType()).Interface()
+		layouts[i] = time.DateTime
+		if typ := t.DatabaseTypeName(); strings.Contains(typ, "Date") && !strings.Contains(typ, "DateTime") {
+			layouts[i] = time.DateOnly
+		}
 	}
 	if err := header(names); err != nil {
 		return err
@@ -56,7 +63,7 @@ func StreamText(ctx context.Context, conn Conn, query string, header, row func([
 			return fmt.Errorf("read row %d: %w", n, err)
 		}
 		for i, p := range ptrs {
-			values[i] = text(reflect.ValueOf(p).Elem().Interface())
+			values[i] = text(reflect.ValueOf(p).Elem().Interface(), layouts[i])
 		}
 		if err := row(values); err != nil {
 			return err
@@ -65,12 +72,12 @@ func StreamText(ctx context.Context, conn Conn, query string, header, row func([
 	return rows.Err()
 }
 
-func text(v any) string {
+func text(v any, layout string) string {
 	switch x := v.(type) {
 	case string:
 		return x
 	case time.Time:
-		return x.Format(time.DateTime)
+		return x.Format(layout)
 	case float64:
 		return strconv.FormatFloat(x, 'g', -1, 64)
 	case float32:
@@ -88,7 +95,7 @@ func text(v any) string {
 		if rv.IsNil() {
 			return "NULL"
 		}
-		return text(rv.Elem().Interface())
+		return text(rv.Elem().Interface(), layout)
 	}
 	return fmt.Sprint(v)
 }
