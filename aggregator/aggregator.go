@@ -255,7 +255,8 @@ func (a *Aggregator) loadFromClickHouse(ctx context.Context, parts []int32) (map
 		if c.Nullable { // a summed column: NULL sums as nothing
 			cols[i] = "toString(ifNull(" + clickhouse.Ident(c.Name) + ", 0))"
 		} else {
-			cols[i] = "toString(" + clickhouse.Ident(c.Name) + ")"
+			// The canonical text, as a record's value gives it.
+			cols[i] = c.TextSQL(clickhouse.Ident(c.Name))
 		}
 	}
 	rows, err := a.conn.Query(ctx, fmt.Sprintf("SELECT _partition, %s, %s FROM %s FINAL WHERE _partition IN (%s)",
@@ -337,7 +338,7 @@ func (a *Aggregator) loadStored(ctx context.Context, i int, where string, out ma
 	ap := &a.plan.aggs[i]
 	cols := make([]string, len(ap.by))
 	for j, c := range ap.by {
-		cols[j] = "toString(" + clickhouse.Ident(c.Name) + ")"
+		cols[j] = c.TextSQL(clickhouse.Ident(c.Name))
 	}
 	total := "0"
 	if ap.sums() {
@@ -590,7 +591,17 @@ func (a *Aggregator) write(ctx context.Context, i int, rows []change) error {
 	}
 	values = append(values, counts)
 	if totals != nil {
-		values = append(values, totals)
+		if cols[len(cols)-3].Type == "UInt64" {
+			// A UInt64 column's sum, held as int64 (sums wrap at 2^64
+			// either way): the same bits, as the column's type.
+			u := make([]uint64, n)
+			for j, t := range totals {
+				u[j] = uint64(t)
+			}
+			values = append(values, u)
+		} else {
+			values = append(values, totals)
+		}
 	}
 	values = append(values, versions, at)
 	b, err := a.conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s (%s)", table, strings.Join(names, ", ")))

@@ -141,7 +141,9 @@ func (x *index) store(b []byte) uint64 {
 		x.arena = append(x.arena, bytes.Clone(b))
 		return span(len(x.arena)-1, 0, spanLong)
 	}
-	if x.open < 0 || len(x.arena[x.open])+len(b) > cap(x.arena[x.open]) {
+	// A full chunk takes no more, not even an empty string: its offset
+	// would be the chunk's size, one past what a span holds.
+	if x.open < 0 || len(x.arena[x.open])+len(b) > cap(x.arena[x.open]) || len(x.arena[x.open]) == cap(x.arena[x.open]) {
 		size := firstChunk
 		if x.open >= 0 {
 			size = min(2*cap(x.arena[x.open]), arenaChunk)

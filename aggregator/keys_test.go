@@ -1,6 +1,7 @@
 package aggregator
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"testing"
@@ -76,4 +77,38 @@ func TestIndexAllocs(t *testing.T) {
 	if allocs > 0.05 {
 		t.Errorf("%.3f allocations per new key", allocs)
 	}
+}
+
+// Strings that fill every chunk to the byte, then the empty string: it
+// must not take the offset one past a full 1 MiB chunk (which a span
+// cannot hold, and which once made the next lookup of it panic), and
+// every string must read back as itself.
+func TestIndexFullChunks(t *testing.T) {
+	x := newIndex()
+	var all [][]byte
+	for size := firstChunk; ; size = min(2*size, arenaChunk) {
+		for range size / 1024 {
+			b := fmt.Appendf(nil, "%08d", len(all))
+			all = append(all, append(b, bytes.Repeat([]byte{'x'}, 1024-len(b))...))
+			x.intern(all[len(all)-1])
+		}
+		if size == arenaChunk {
+			break
+		}
+	}
+	all = append(all, []byte{})
+	x.intern(all[len(all)-1])
+	check := func() {
+		t.Helper()
+		for i, b := range all {
+			id, _, ok := x.find(b)
+			if !ok || !bytes.Equal(x.bytes(id), b) {
+				t.Fatalf("string %d (%d bytes): found %v, reads %q", i, len(b), ok, x.bytes(id))
+			}
+		}
+	}
+	check()
+	all = append(all, []byte("after"))
+	x.intern(all[len(all)-1])
+	check()
 }

@@ -251,6 +251,12 @@ types:
     key: [id]
     columns: [{name: id, type: String, required: true}]
 `, "types.events.topic", `topic "products" is also type products's`},
+		{"an inbox folder's name", `
+types:
+  done:
+    key: [id]
+    columns: [{name: id, type: String, required: true}]
+`, "types.done", "a folder of the products inbox"},
 		{"a bad type name", `
 types:
   my-events:

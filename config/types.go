@@ -11,6 +11,10 @@ import (
 // BuiltinType is the record type skuflow has without configuration.
 const BuiltinType = "products"
 
+// inboxFolders are the watcher's folders inside an inbox, beside the
+// folders of the types (inbox/TYPE/): no type may be called so.
+var inboxFolders = []string{"processing", "done", "failed"}
+
 // bookkeepingNames are tables every type shares; no type may take them.
 var bookkeepingNames = []string{"ingest_jobs", "ingest_errors", "topics"}
 
@@ -81,6 +85,10 @@ func (c *Config) validateTypes(bad func(string, string, ...any)) {
 		key := "types." + name
 		if name == BuiltinType {
 			bad(key, "products is built in; declare another name")
+			continue
+		}
+		if slices.Contains(inboxFolders, name) {
+			bad(key, "%q is a folder of the products inbox; declare another name", name)
 			continue
 		}
 		s, problems := c.Types[name].Schema(name)

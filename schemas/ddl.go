@@ -59,20 +59,26 @@ func (s *Schema) OrderBy() []string {
 
 // DDL returns the statements that create the schema's database and table.
 // They are idempotent (IF NOT EXISTS) and use only SQL that ClickHouse 18.16
-// and current releases both accept. Names are written as they are: the
-// caller has checked that they are plain identifiers.
+// and current releases both accept. The database is written as given (the
+// caller quotes it); the schema's names, which Problems has checked are
+// plain identifiers, are quoted as well, so that one that is also a
+// keyword (not, interval, null) is still a name.
 func (s *Schema) DDL(database string) []string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s.%s\n(\n", database, s.Name)
+	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s.%s\n(\n", database, quote(s.Name))
 	cols := s.TableColumns()
 	for i, c := range cols {
 		sep := ","
 		if i == len(cols)-1 {
 			sep = ""
 		}
-		fmt.Fprintf(&b, "    %s %s%s\n", c.Name, c.Type, sep)
+		fmt.Fprintf(&b, "    %s %s%s\n", quote(c.Name), c.Type, sep)
 	}
-	fmt.Fprintf(&b, ")\nENGINE = ReplacingMergeTree(%s)\nORDER BY (%s)", VersionColumn, strings.Join(s.OrderBy(), ", "))
+	order := make([]string, len(s.OrderBy()))
+	for i, k := range s.OrderBy() {
+		order[i] = quote(k)
+	}
+	fmt.Fprintf(&b, ")\nENGINE = ReplacingMergeTree(%s)\nORDER BY (%s)", VersionColumn, strings.Join(order, ", "))
 	return []string{
 		fmt.Sprintf("CREATE DATABASE IF NOT EXISTS %s", database),
 		b.String(),
@@ -99,7 +105,13 @@ func (s *Schema) AggregateColumns(a *Aggregate) []TableColumn {
 	}
 	out = append(out, TableColumn{AggCount, "Int64"})
 	if !a.Counts() {
-		out = append(out, TableColumn{AggTotal, "Int64"})
+		// A UInt64 column's sum is UInt64, as ClickHouse's sum of it is
+		// (both wrap at 2^64); an Int64 column's is Int64.
+		total := "Int64"
+		if c, _ := s.Column(a.Sum); c.Type == UInt64 {
+			total = "UInt64"
+		}
+		out = append(out, TableColumn{AggTotal, total})
 	}
 	return append(out, TableColumn{"version", "UInt64"}, TableColumn{"updated_at", "DateTime"})
 }
@@ -125,4 +137,10 @@ func (s *Schema) AppendKeyFromTexts(dst []byte, texts [][]byte) []byte {
 		dst = appendString(dst, t)
 	}
 	return append(dst, ']')
+}
+
+// quote writes an identifier in backticks, as clickhouse.Ident does for
+// the names that reach SQL elsewhere.
+func quote(name string) string {
+	return "`" + strings.NewReplacer(`\`, `\\`, "`", "\\`").Replace(name) + "`"
 }

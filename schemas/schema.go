@@ -172,17 +172,28 @@ func (s *Schema) Problems() []Problem {
 			bad(path, "%q is repeated", k)
 		}
 	}
-	views := map[string]bool{}
+	// The type's own tables and views: an aggregate's view or table must
+	// not be one of them (migration would take the records table for an
+	// outdated view, or add an aggregate's columns to it).
+	taken := map[string]string{s.Name: "the type's table", s.Name + "_final": "the type's final view"}
+	claim := func(path, name, what string) {
+		if other, ok := taken[name]; ok {
+			bad(path, "%q is already %s", name, other)
+			return
+		}
+		taken[name] = what
+	}
 	for i, a := range s.Aggregates {
 		path := fmt.Sprintf("aggregates[%d]", i)
 		if a.Name == "" {
 			bad(path+".name", "must not be empty")
-		} else if views[a.Name] {
-			bad(path+".name", "%q is repeated", a.Name)
+		} else {
+			claim(path+".name", a.Name, fmt.Sprintf("the view of aggregates[%d]", i))
 		}
-		views[a.Name] = true
 		if a.Table == "" {
 			bad(path+".table", "must not be empty")
+		} else {
+			claim(path+".table", a.Table, fmt.Sprintf("the table of aggregates[%d]", i))
 		}
 		if a.As == "" {
 			bad(path+".as", "must not be empty")

@@ -22,10 +22,13 @@ const (
 	Float64 ColumnType = "Float64"
 	// Bool is stored as UInt8, 0 or 1: 18.16 has no Bool.
 	Bool ColumnType = "Bool"
-	// Date is a calendar day, 1970-01-01 to 2149-06-06 (ClickHouse's Date).
+	// Date is a calendar day, 1970-01-01 to 2105-12-31: ClickHouse's Date,
+	// within what 18.16 prints back as it is (it prints days from
+	// 2106-02-07 on as 1970-01-01).
 	Date ColumnType = "Date"
 	// DateTime is a time to the second, in UTC: DateTime('UTC'), so that
-	// it reads the same whatever the server's time zone.
+	// it reads the same whatever the server's time zone; 1970 to the end
+	// of 2105, as Date.
 	DateTime ColumnType = "DateTime"
 	// Timestamp is a time to the millisecond, in UTC. 18.16 has no
 	// DateTime64, so it is stored as the String "YYYY-MM-DD hh:mm:ss.sss":
@@ -80,11 +83,13 @@ const (
 	timestampLayout = "2006-01-02 15:04:05.000"
 )
 
-// The range of ClickHouse's Date and DateTime (both unsigned on 18.16).
+// The range of Date and DateTime: from the Unix epoch (both are unsigned
+// on 18.16) to the end of 2105, which 18.16's Date and DateTime both print
+// back as they are and clickhouse-go writes.
 var (
 	minTime  = time.Unix(0, 0).UTC()
-	maxDate  = time.Date(2149, 6, 6, 0, 0, 0, 0, time.UTC)
-	maxTime  = time.Unix(math.MaxUint32, 0).UTC()
+	maxDate  = time.Date(2105, 12, 31, 0, 0, 0, 0, time.UTC)
+	maxTime  = time.Date(2105, 12, 31, 23, 59, 59, 0, time.UTC)
 	minStamp = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
 	maxStamp = time.Date(9999, 12, 31, 23, 59, 59, 999e6, time.UTC)
 )
@@ -148,7 +153,7 @@ func (c *Column) Canonical(dst, v []byte) ([]byte, error) {
 	case Date:
 		t, err := time.Parse(dateLayout, text)
 		if !quoted || err != nil || t.Before(minTime) || t.After(maxDate) {
-			return dst, c.invalid(fmt.Sprintf("not a date (YYYY-MM-DD, 1970-01-01 to 2149-06-06): %s", show(v)))
+			return dst, c.invalid(fmt.Sprintf("not a date (YYYY-MM-DD, 1970-01-01 to 2105-12-31): %s", show(v)))
 		}
 		return t.AppendFormat(dst, dateLayout), nil
 	case DateTime, Timestamp:
@@ -159,7 +164,7 @@ func (c *Column) Canonical(dst, v []byte) ([]byte, error) {
 		if c.Type == DateTime {
 			t = t.Truncate(time.Second)
 			if t.Before(minTime) || t.After(maxTime) {
-				return dst, c.invalid(fmt.Sprintf("time out of DateTime's range (1970 to 2106): %s", show(v)))
+				return dst, c.invalid(fmt.Sprintf("time out of DateTime's range (1970 to 2105): %s", show(v)))
 			}
 			return t.AppendFormat(dst, dateTimeLayout), nil
 		}
@@ -170,6 +175,19 @@ func (c *Column) Canonical(dst, v []byte) ([]byte, error) {
 		return t.AppendFormat(dst, timestampLayout), nil
 	}
 	return dst, c.invalid(fmt.Sprintf("unknown column type %q", c.Type))
+}
+
+// TextSQL returns the SQL that reads column expression expr back as its
+// canonical text, on ClickHouse 18.16 and current releases alike:
+// toString, but for the epoch, which 18.16 prints as 0000-00-00.
+func (c *Column) TextSQL(expr string) string {
+	switch c.Type {
+	case Date:
+		return fmt.Sprintf("if(toUInt16(%s) = 0, '1970-01-01', toString(%s))", expr, expr)
+	case DateTime:
+		return fmt.Sprintf("if(toUInt32(%s) = 0, '1970-01-01 00:00:00', toString(%s))", expr, expr)
+	}
+	return "toString(" + expr + ")"
 }
 
 func (c *Column) invalid(reason string) error { return &ValidationError{Field: c.Name, Reason: reason} }

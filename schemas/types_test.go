@@ -32,12 +32,18 @@ func TestCanonical(t *testing.T) {
 		{Bool, `"0"`, "0", ""},
 		{Bool, `"yes"`, "", `not a boolean (true, false, 1 or 0): "yes"`},
 		{Date, `"2019-04-23"`, "2019-04-23", ""},
-		{Date, `"2019-02-30"`, "", `not a date (YYYY-MM-DD, 1970-01-01 to 2149-06-06): "2019-02-30"`},
+		{Date, `"2019-02-30"`, "", `not a date (YYYY-MM-DD, 1970-01-01 to 2105-12-31): "2019-02-30"`},
 		{Date, `"1969-12-31"`, "", `not a date`},
+		{Date, `"1970-01-01"`, "1970-01-01", ""},
+		{Date, `"2105-12-31"`, "2105-12-31", ""},
+		{Date, `"2106-02-07"`, "", `not a date`},
 		{Date, `20190423`, "", `not a date`},
 		{DateTime, `"2019-04-23T17:25:43.999+02:00"`, "2019-04-23 15:25:43", ""},
 		{DateTime, `"2019-04-23 17:25:43"`, "2019-04-23 17:25:43", ""},
 		{DateTime, `"2200-01-01T00:00:00Z"`, "", `time out of DateTime's range`},
+		{DateTime, `"2106-01-01T00:00:00Z"`, "", `time out of DateTime's range`},
+		{DateTime, `"2105-12-31T23:59:59Z"`, "2105-12-31 23:59:59", ""},
+		{DateTime, `"1970-01-01T00:00:00Z"`, "1970-01-01 00:00:00", ""},
 		{Timestamp, `"2019-04-23T17:25:43.111Z"`, "2019-04-23 17:25:43.111", ""},
 		{Timestamp, `"2019-04-23T17:25:43.1119Z"`, "2019-04-23 17:25:43.111", ""},
 		{Timestamp, `"2019-04-23T19:25:43+02:00"`, "2019-04-23 17:25:43.000", ""},
@@ -107,7 +113,7 @@ func TestBlockAllTypes(t *testing.T) {
 	if err := b.Append(fields("id", `2`, "u", `""`, "f", `""`, "d", `null`, "s", `null`)); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Append(fields("id", `3`, "d", `"2020-02-30"`)); err == nil || err.Error() != `field "d": not a date (YYYY-MM-DD, 1970-01-01 to 2149-06-06): "2020-02-30"` {
+	if err := b.Append(fields("id", `3`, "d", `"2020-02-30"`)); err == nil || err.Error() != `field "d": not a date (YYYY-MM-DD, 1970-01-01 to 2105-12-31): "2020-02-30"` {
 		t.Fatalf("bad date: %v", err)
 	}
 	day := time.Date(2020, 2, 29, 0, 0, 0, 0, time.UTC)

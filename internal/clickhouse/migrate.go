@@ -290,6 +290,14 @@ func ensureView(ctx context.Context, conn Conn, db string, v view) error {
 		return err
 	}
 	if len(have) > 0 {
+		// Only a view is ever dropped: a table of that name holds data.
+		engine, err := tableInfo(ctx, conn, db, v.name, "engine")
+		if err != nil {
+			return err
+		}
+		if engine != "" && engine != "View" {
+			return fmt.Errorf("%w: %s.%s is a table (%s), where skuflow wants a view; rename it, or the aggregate", ErrIncompatible, db, v.name, engine)
+		}
 		same := len(have) == len(v.columns)
 		for _, c := range v.columns {
 			_, ok := have[c]
@@ -326,8 +334,8 @@ func addColumns(ctx context.Context, conn Conn, db string, t table) error {
 				}
 			}
 		case typ != w[1]:
-			return fmt.Errorf("migrate: column %s.%s.%s is %s in ClickHouse but %s in skuflow; only additive changes are made automatically",
-				db, t.name, w[0], typ, w[1])
+			return fmt.Errorf("%w: column %s.%s.%s is %s in ClickHouse but %s in skuflow; only additive changes are made automatically",
+				ErrIncompatible, db, t.name, w[0], typ, w[1])
 		}
 	}
 	return nil
@@ -340,22 +348,58 @@ func checkOrderBy(ctx context.Context, conn Conn, db string, t table) error {
 	if len(t.orderBy) == 0 {
 		return nil
 	}
-	var have string
-	q := fmt.Sprintf("SELECT sorting_key FROM system.tables WHERE database = %s AND name = %s", Quote(db), Quote(t.name))
-	err := conn.QueryRow(ctx, q).Scan(&have)
+	have, err := tableInfo(ctx, conn, db, t.name, "sorting_key")
+	if err != nil {
+		return err
+	}
+	if want := strings.Join(t.orderBy, ", "); have != want {
+		return fmt.Errorf("%w: table %s.%s is keyed by (%s) in ClickHouse but by (%s) in the configuration; "+
+			"a key cannot change under stored rows: keep the old key, or load the type under a new name", ErrIncompatible, db, t.name, have, want)
+	}
+	return nil
+}
+
+// tableInfo reads a column of system.tables (engine, sorting_key) for
+// table name, "" when there is no such table.
+func tableInfo(ctx context.Context, conn Conn, db, name, column string) (string, error) {
+	var v string
+	q := fmt.Sprintf("SELECT any(%s) FROM system.tables WHERE database = %s AND name = %s", column, Quote(db), Quote(name))
+	err := conn.QueryRow(ctx, q).Scan(&v)
 	// 18.16 reads every table of the database for system.tables: a view
 	// that another service drops and creates again meanwhile (ensureView)
 	// fails the query. It is read again.
 	for try := 0; try < 10 && isCode(err, codeUnknownTable); try++ {
 		time.Sleep(50 * time.Millisecond)
-		err = conn.QueryRow(ctx, q).Scan(&have)
+		err = conn.QueryRow(ctx, q).Scan(&v)
 	}
 	if err != nil {
-		return fmt.Errorf("migrate: read the sorting key of %s.%s: %w", db, t.name, err)
+		return "", fmt.Errorf("migrate: read the %s of %s.%s: %w", column, db, name, err)
 	}
-	if want := strings.Join(t.orderBy, ", "); have != want {
-		return fmt.Errorf("migrate: table %s.%s is keyed by (%s) in ClickHouse but by (%s) in the configuration; "+
-			"a key cannot change under stored rows: keep the old key, or load the type under a new name", db, t.name, have, want)
+	return v, nil
+}
+
+// ErrIncompatible marks what ClickHouse holds that the configuration
+// contradicts in a way no migration can resolve (a changed column type or
+// key, a table where a view should be, a type moved to another topic):
+// a person must decide, so services stop with it instead of retrying.
+var ErrIncompatible = errors.New("ClickHouse holds data the configuration contradicts")
+
+// CheckTopic refuses to load type s from topic when its table holds rows
+// and topic has never been loaded: the type moved to another topic. Row
+// versions (internal/kafka.Version) and the aggregator's reading position
+// belong to one topic's incarnations, so the new topic's records would
+// lose to the old ones under FINAL.
+func CheckTopic(ctx context.Context, conn Conn, db string, s *schemas.Schema, topic string) error {
+	var known, rows uint64
+	q := fmt.Sprintf("SELECT (SELECT count() FROM %s WHERE topic = %s), (SELECT count() FROM %s)",
+		Table(db, TopicsTable), Quote(topic), Table(db, s.Name))
+	if err := conn.QueryRow(ctx, q).Scan(&known, &rows); err != nil {
+		return fmt.Errorf("check the topic of %s: %w", s.Name, err)
+	}
+	if known == 0 && rows > 0 {
+		return fmt.Errorf("%w: table %s.%s holds %d rows loaded from another topic, and its topic is %s now, never loaded before; "+
+			"row versions restart with a new topic, so its records would lose to the old ones: keep the old topic, or load the new one as a new type",
+			ErrIncompatible, db, s.Name, rows, topic)
 	}
 	return nil
 }
@@ -445,8 +489,12 @@ func firstLine(s string) string {
 // writes to ClickHouse runs it at start-up.
 func Prepare(ctx context.Context, conn Conn, cfg config.Config, s *schemas.Schema, log *slog.Logger, b retry.Backoff) error {
 	db := cfg.ClickHouse.Database
-	err := retry.Forever(ctx, b, log, "migrate ClickHouse", Retriable, func(ctx context.Context) error {
-		return Migrate(ctx, conn, db, s)
+	permanent := func(err error) bool { return Retriable(err) && !errors.Is(err, ErrIncompatible) }
+	err := retry.Forever(ctx, b, log, "migrate ClickHouse", permanent, func(ctx context.Context) error {
+		if err := Migrate(ctx, conn, db, s); err != nil {
+			return err
+		}
+		return CheckTopic(ctx, conn, db, s, cfg.Kafka.Topic)
 	})
 	if err != nil {
 		return err

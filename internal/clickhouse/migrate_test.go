@@ -2,11 +2,14 @@ package clickhouse_test
 
 import (
 	"errors"
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
 
+	"skuflow/config"
 	"skuflow/internal/clickhouse"
+	"skuflow/internal/retry"
 	"skuflow/schemas"
 )
 
@@ -128,5 +131,47 @@ func TestMigrateTypes(t *testing.T) {
 	regrouped.Aggregates = []schemas.Aggregate{{Name: "plays_by_song_date", Table: "plays_by_song_date_state", By: []string{"song"}, Sum: "plays", As: "plays"}}
 	if err := clickhouse.Migrate(ctx, conn, "skuflow", &regrouped); err == nil || !strings.Contains(err.Error(), "keyed by (partition, song, date)") {
 		t.Fatalf("a changed grouping: %v", err)
+	}
+}
+
+// What no migration can resolve stops a service with the reason, not a
+// retry for ever: a table where a view should be (never dropped), and a
+// type whose table holds rows moved to a topic never loaded.
+func TestMigrateRefusals(t *testing.T) {
+	ch, conn, ctx := server(t)
+	s, ps := schemas.Decl{Key: []string{"id"}, Columns: []schemas.ColDecl{{Name: "id", Type: "String", Required: true},
+		{Name: "n", Type: "UInt64"}}, Aggs: []schemas.AggDecl{{Name: "n_by_id", Sum: "n", By: []string{"id"}}}}.Schema("things")
+	if len(ps) > 0 {
+		t.Fatal(ps)
+	}
+	ch.Query(t, "CREATE DATABASE skuflow")
+	ch.Query(t, "CREATE TABLE skuflow.n_by_id (id String, x UInt8) ENGINE = MergeTree ORDER BY id")
+	ch.Query(t, "INSERT INTO skuflow.n_by_id VALUES ('kept', 1)")
+	err := clickhouse.Migrate(ctx, conn, "skuflow", s)
+	if !errors.Is(err, clickhouse.ErrIncompatible) || !strings.Contains(err.Error(), "skuflow.n_by_id is a table (MergeTree), where skuflow wants a view") {
+		t.Fatalf("a table in a view's place: %v", err)
+	}
+	if got := ch.Query(t, "SELECT id FROM skuflow.n_by_id"); got != "kept" {
+		t.Fatalf("the table was touched: %q", got)
+	}
+	ch.Query(t, "DROP TABLE skuflow.n_by_id")
+
+	cfg := config.Default()
+	cfg.ClickHouse.Database = "skuflow"
+	cfg.Kafka.Topic = "things"
+	log := slog.New(slog.DiscardHandler)
+	if err := clickhouse.Prepare(ctx, conn, cfg, s, log, retry.Default); err != nil {
+		t.Fatal(err)
+	}
+	// A UInt64 sum is UInt64 in the view, as sum() over the rows is.
+	ch.Query(t, "INSERT INTO skuflow.things (id, n) VALUES ('a', 10000000000000000000)")
+	ch.Query(t, "INSERT INTO skuflow.n_by_id_state (partition, id, count, total, version) VALUES (0, 'a', 1, 10000000000000000000, 1)")
+	if got, want := ch.Query(t, "SELECT n FROM skuflow.n_by_id"), ch.Query(t, "SELECT sum(n) FROM skuflow.things FINAL"); got != want || got != "10000000000000000000" {
+		t.Fatalf("n_by_id says %s, the rows sum to %s", got, want)
+	}
+	cfg.Kafka.Topic = "things2"
+	err = clickhouse.Prepare(ctx, conn, cfg, s, log, retry.Default)
+	if !errors.Is(err, clickhouse.ErrIncompatible) || !strings.Contains(err.Error(), "its topic is things2 now, never loaded before") {
+		t.Fatalf("a moved topic: %v", err)
 	}
 }
