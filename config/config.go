@@ -21,6 +21,7 @@ type Config struct {
 	Aggregator Aggregator `mapstructure:"aggregator"`
 	Watch      Watch      `mapstructure:"watch"`
 	Broker     Broker     `mapstructure:"broker"`
+	API        API        `mapstructure:"api"`
 	Log        Log        `mapstructure:"log"`
 	// Types declares record types besides the built-in products, by name
 	// (see Schemas).
@@ -134,6 +135,45 @@ type Broker struct {
 	DataDir string `mapstructure:"data_dir"`
 }
 
+// API configures cmd/api, the HTTP door.
+type API struct {
+	// Addr is where it listens: loopback unless tokens are configured.
+	Addr string `mapstructure:"addr"`
+	// Tokens may call it; with none, only loopback clients can, and all
+	// may do everything.
+	Tokens []Token `mapstructure:"tokens"`
+	// SpoolDir holds uploaded files while they are pushed.
+	SpoolDir string `mapstructure:"spool_dir"`
+	// MaxUploadBytes bounds one uploaded file (as sent, compressed).
+	MaxUploadBytes Bytes `mapstructure:"max_upload_bytes"`
+	// MaxRecordsBody bounds the body of one POST of records, and
+	// MaxRecords the records in it.
+	MaxRecordsBody Bytes `mapstructure:"max_records_body"`
+	MaxRecords     int   `mapstructure:"max_records"`
+	// RateLimit is the requests per second each token (or, without
+	// tokens, each client address) may make, RateBurst how many at once.
+	RateLimit float64 `mapstructure:"rate_limit"`
+	RateBurst int     `mapstructure:"rate_burst"`
+	// ReadHeaderTimeout bounds a request's headers, IdleTimeout a kept-alive
+	// connection without requests, BodyIdleTimeout a request body that
+	// sends nothing.
+	ReadHeaderTimeout time.Duration `mapstructure:"read_header_timeout"`
+	IdleTimeout       time.Duration `mapstructure:"idle_timeout"`
+	BodyIdleTimeout   time.Duration `mapstructure:"body_idle_timeout"`
+	// ShutdownTimeout bounds a graceful stop: uploads in flight finish, or
+	// their jobs fail with the reason.
+	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
+}
+
+// Token is one bearer token the API accepts: its name (for logs and rate
+// limits), the SHA-256 of the token (hex; the token itself is never
+// stored), and what it may do: read, write.
+type Token struct {
+	Name   string   `mapstructure:"name"`
+	SHA256 string   `mapstructure:"sha256"`
+	Scopes []string `mapstructure:"scopes"`
+}
+
 // Log configures the services' logs.
 type Log struct {
 	Level  string `mapstructure:"level"`  // debug, info, warn, error
@@ -240,6 +280,23 @@ func Default() Config {
 		Broker: Broker{
 			Port:    19092,
 			DataDir: ".data/broker",
+		},
+		API: API{
+			Addr:     "127.0.0.1:18080",
+			SpoolDir: ".data/api-spool",
+			// As a URL push: size costs disk and time, not memory.
+			MaxUploadBytes: 64 << 30,
+			// A POST of records is for a trickle; files are for bulk.
+			MaxRecordsBody: 16 << 20,
+			MaxRecords:     10000,
+			// Far above a person or a script's steady use, low enough
+			// that one runaway client cannot take the loader's share.
+			RateLimit:         100,
+			RateBurst:         200,
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			BodyIdleTimeout:   30 * time.Second,
+			ShutdownTimeout:   30 * time.Second,
 		},
 		Log: Log{Level: "info", Format: "text"},
 	}
@@ -354,6 +411,7 @@ func (c *Config) Validate() error {
 	default:
 		bad("log.format", "must be text or json; got %q", c.Log.Format)
 	}
+	c.validateAPI(bad)
 	c.validateTypes(bad)
 	return errors.Join(errs...)
 }

@@ -121,3 +121,13 @@ func (c *Config) Select(names []string) ([]*schemas.Schema, error) {
 	}
 	return out, nil
 }
+
+// LoadGroups are the consumer groups a job of type s is done for, in the
+// configuration of that type (For): the processor's, and the aggregator's
+// when the type has aggregates.
+func (c Config) LoadGroups(s *schemas.Schema) []string {
+	if len(s.Aggregates) == 0 {
+		return []string{c.Processor.Group}
+	}
+	return []string{c.Processor.Group, c.Aggregator.Group}
+}

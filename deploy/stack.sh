@@ -15,7 +15,7 @@
 #   SKUFLOW_DATA_DIR=.data       data, logs and pid files (relative to the repository)
 #   SKUFLOW_BIN=bin              where `make build` puts the binaries
 #   SKUFLOW_INBOX=inbox          the folder the watcher pushes files from (relative to the repository)
-#   SKUFLOW_STACK_SERVICES="processor aggregator watcher"
+#   SKUFLOW_STACK_SERVICES="processor aggregator watcher api"
 #                                what up starts after ClickHouse and the broker (benchmarks start their own)
 #   SKUFLOW_START_TIMEOUT=60     seconds a service may take to answer
 #   SKUFLOW_STOP_TIMEOUT=20      seconds a service may take to stop before SIGKILL
@@ -343,6 +343,16 @@ ready_aggregator() {
 	printf 'keeping products_agg'
 }
 
+start_api() {
+	build_if_stale api
+	start_service api "$BIN/api"
+}
+
+ready_api() {
+	grep -qE 'msg=started|"msg":"started"' < <(tail -c "+$((LOG_OFFSET + 1))" "$LOGS/api.log") || return 1
+	printf 'serving the API and the operations page on %s' "$(sed -nE 's/.*addr=(http[^ ]*).*/\1/p' "$LOGS/api.log" | tail -1)"
+}
+
 start_watcher() {
 	build_if_stale loader
 	mkdir -p "$INBOX"
@@ -375,7 +385,7 @@ cmd_up() {
 	start_clickhouse
 	start_broker
 	local s
-	for s in ${SKUFLOW_STACK_SERVICES-processor aggregator watcher}; do
+	for s in ${SKUFLOW_STACK_SERVICES-processor aggregator watcher api}; do
 		declare -F "start_$s" >/dev/null || die "unknown service $s in SKUFLOW_STACK_SERVICES"
 		"start_$s"
 	done

@@ -101,6 +101,37 @@ func (s *Store) Get(ctx context.Context, id string) (*Job, error) {
 	return js[0], nil
 }
 
+// Filter narrows List: a state, a record type (products matches jobs from
+// before types too), and Before, a job id, for the page after it.
+type Filter struct {
+	State  State
+	Type   string
+	Before string
+}
+
+// List returns up to limit jobs that pass f, newest first.
+func (s *Store) List(ctx context.Context, f Filter, limit int) ([]*Job, error) {
+	var conds []string
+	if f.State != "" {
+		conds = append(conds, "state = "+clickhouse.Quote(string(f.State)))
+	}
+	switch f.Type {
+	case "":
+	case "products":
+		conds = append(conds, "type IN ('products', '')")
+	default:
+		conds = append(conds, "type = "+clickhouse.Quote(f.Type))
+	}
+	if f.Before != "" {
+		conds = append(conds, "id < "+clickhouse.Quote(f.Before))
+	}
+	where := ""
+	if len(conds) > 0 {
+		where = "WHERE " + strings.Join(conds, " AND ")
+	}
+	return s.query(ctx, where, limit)
+}
+
 // Recent returns up to limit jobs, newest first.
 func (s *Store) Recent(ctx context.Context, limit int) ([]*Job, error) {
 	return s.query(ctx, "", limit)

@@ -77,6 +77,10 @@ type PushOptions struct {
 	Force bool
 	// SHA256 is the file's digest when the caller has it (see HashFile).
 	SHA256 string
+	// Started, when set, is called once the job's first row is saved,
+	// before any record is read: the push is a job from then on, and its
+	// id is job.ID. A push refused or failed before then never calls it.
+	Started func(job jobs.Job)
 }
 
 // Rejection is one record a push did not produce, and why.
@@ -234,6 +238,9 @@ func (p *Pusher) Push(ctx context.Context, src Source, o PushOptions) (*Result, 
 	if err := j.save(ctx, &res.Job); err != nil {
 		res.State, res.Error = jobs.Failed, err.Error()
 		return res, err
+	}
+	if o.Started != nil {
+		o.Started(res.Job)
 	}
 	err = p.push(ctx, src, prog, res, offsets, j)
 	// The heartbeat reads res: stop it before res changes.

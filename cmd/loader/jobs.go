@@ -101,7 +101,7 @@ func (r *jobReader) jobType(j *jobs.Job) (*schemas.Schema, error) {
 func (r *jobReader) committed(ctx context.Context, s *schemas.Schema, topic string) (*jobs.Committed, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Kafka.DialTimeout+5*time.Second)
 	defer cancel()
-	c, err := jobs.FetchCommitted(ctx, r.cl, waitGroups(r.cfg.For(s), s), topic)
+	c, err := jobs.FetchCommitted(ctx, r.cl, r.cfg.For(s).LoadGroups(s), topic)
 	if err != nil {
 		return nil, fmt.Errorf("Kafka at %v: %w", r.cfg.Kafka.Brokers, err)
 	}

@@ -18,8 +18,6 @@ import (
 
 	"skuflow/config"
 	"skuflow/internal/cli"
-	"skuflow/internal/clickhouse"
-	"skuflow/internal/kafka"
 	"skuflow/internal/logging"
 	"skuflow/internal/metrics"
 	"skuflow/jobs"
@@ -81,42 +79,23 @@ func runPush(ctx context.Context, args []string, stdio stdio) error {
 	}
 
 	log := clientLog(stdio.err, cfg.Log)
-	c, err := connect(ctx, cfg, s, log)
+	c, err := producer.Connect(ctx, cfg, s, log)
 	if err != nil {
 		return err
 	}
-	defer c.close()
-	cl, store := c.cl, c.store
+	defer c.Close()
+	cl, store := c.Kafka, c.Jobs
 
 	shown := 0
-	pusher := producer.NewPusher(cl, producer.Options{
-		Schema:         s,
-		Topic:          cfg.Kafka.Topic,
-		Format:         forced,
-		MaxRecordBytes: int(cfg.Loader.MaxRecordBytes),
-		URL: producer.URLLimits{
-			ConnectTimeout: cfg.Loader.URLConnectTimeout,
-			HeaderTimeout:  cfg.Loader.URLHeaderTimeout,
-			IdleTimeout:    cfg.Loader.URLIdleTimeout,
-			MaxBytes:       int64(cfg.Loader.URLMaxBytes),
-		},
-		ZstdMaxWindow: int64(cfg.Loader.ZstdMaxWindow),
-		// Leave room for the record batch's own framing.
-		MaxValueBytes: int(cfg.Loader.BatchMaxBytes) - 512,
-		Jobs:          store,
-		Origin:        "push",
-		Log:           log,
-		Partitioner:   c.part,
-		TopicID:       c.topicID,
-		// A push checks the topic as often as the services do.
-		TopicCheckInterval: cfg.Kafka.TopicCheckInterval,
-		OnReject: func(r producer.Rejection) {
-			if shown < cfg.Loader.ShowErrors {
-				fmt.Fprintf(stdio.err, "\r\033[Krejected %s\n", r)
-			}
-			shown++
-		},
-	})
+	opts := c.Options("push", log)
+	opts.Format = forced
+	opts.OnReject = func(r producer.Rejection) {
+		if shown < cfg.Loader.ShowErrors {
+			fmt.Fprintf(stdio.err, "\r\033[Krejected %s\n", r)
+		}
+		shown++
+	}
+	pusher := producer.NewPusher(cl, opts)
 
 	var (
 		results   []*producer.Result
@@ -221,91 +200,6 @@ func clientLog(w io.Writer, c config.Log) *slog.Logger {
 	return logging.New(w, c, "loader")
 }
 
-// conns is what a push writes to: the topic through a producer client
-// (with its partitioner, and the topic's ID when the client started), and
-// ClickHouse's job tables.
-type conns struct {
-	cl      *kgo.Client
-	part    *kafka.FixedPartitioner
-	topicID string
-	store   *jobs.Store
-	close   func()
-}
-
-// loadForType loads the configuration for pushing records of the type
-// called name: kafka.topic is the type's topic (config.Config.For).
-// --topic names products' topic; another type's is in its declaration.
-func loadForType(fs *pflag.FlagSet, file string, bind map[string]string, name string) (config.Config, *schemas.Schema, error) {
-	cfg, err := config.Load(config.Options{File: file, Flags: fs, Bind: bind})
-	if err != nil {
-		return cfg, nil, err
-	}
-	s, err := cfg.Schema(name)
-	if err != nil {
-		return cfg, nil, usageError{fmt.Errorf("--type: %w", err)}
-	}
-	if f := fs.Lookup("topic"); f != nil && f.Changed && s.Name != config.BuiltinType {
-		return cfg, nil, usageError{fmt.Errorf("--topic names products' topic; type %s's is %q, set in its declaration (types.%s.topic)", s.Name, s.Topic, s.Name)}
-	}
-	return cfg.For(s), s, nil
-}
-
-// connect reaches what a push of records of type s writes to: the type's
-// topic (created if missing) through a producer client, and ClickHouse's
-// job tables and the type's (migrated if missing). close releases both.
-func connect(ctx context.Context, cfg config.Config, s *schemas.Schema, log *slog.Logger) (*conns, error) {
-	cl, part, err := newProducer(cfg, log)
-	if err != nil {
-		return nil, err
-	}
-	setup, cancel := context.WithTimeout(ctx, cfg.Kafka.DialTimeout+10*time.Second)
-	defer cancel()
-	err = kafka.EnsureTopic(setup, cl, cfg.Kafka)
-	var st kafka.TopicState
-	if err == nil {
-		st, err = kafka.Describe(setup, cl, cfg.Kafka.Topic)
-	}
-	if err != nil {
-		cl.Close()
-		return nil, fmt.Errorf("Kafka at %v: %w (is the stack up? run 'make up')", cfg.Kafka.Brokers, err)
-	}
-	conn, err := clickhouse.Open(cfg.ClickHouse)
-	if err == nil {
-		err = clickhouse.Migrate(setup, conn, cfg.ClickHouse.Database, s)
-		if err != nil {
-			conn.Close()
-		}
-	}
-	if err != nil {
-		cl.Close()
-		return nil, fmt.Errorf("ClickHouse at %s, which keeps the jobs: %w (is the stack up? run 'make up')", cfg.ClickHouse.Addr, err)
-	}
-	return &conns{cl: cl, part: part, topicID: st.ID, store: jobs.NewStore(conn, cfg.ClickHouse.Database),
-		close: func() { cl.Close(); conn.Close() }}, nil
-}
-
-func newProducer(cfg config.Config, log *slog.Logger) (*kgo.Client, *kafka.FixedPartitioner, error) {
-	// Kafka's default partitioner (murmur2 of the key), so that every
-	// client, in any language, puts a key in the same partition, over the
-	// configured count: a topic that grows partitions while the loader
-	// runs never gets a key on a second one (the push stops instead).
-	part := &kafka.FixedPartitioner{N: cfg.Kafka.Partitions}
-	opts := append(kafka.ClientOptions(cfg.Kafka, log),
-		kgo.DefaultProduceTopic(cfg.Kafka.Topic),
-		kgo.ProducerLinger(cfg.Loader.Linger),
-		kgo.ProducerBatchMaxBytes(int32(cfg.Loader.BatchMaxBytes)),
-		kgo.MaxBufferedRecords(cfg.Loader.MaxBufferedRecords),
-		kgo.ProducerBatchCompression(kafka.Compression(cfg.Kafka.Compression)),
-		kgo.RecordDeliveryTimeout(cfg.Loader.DeliveryTimeout),
-		kgo.RecordPartitioner(part),
-	)
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		return nil, nil, fmt.Errorf("kafka client: %w", err)
-	}
-	return cl, part, nil
-}
-
 func progressLine(src producer.Source, p *producer.Progress) func(time.Duration) string {
 	return func(elapsed time.Duration) string {
 		raw := p.RawBytes()
@@ -356,7 +250,7 @@ func waitLoaded(ctx context.Context, cl *kgo.Client, cfg config.Config, s *schem
 	}
 	// Both groups: when --wait returns, the table and its aggregates
 	// (products and products_agg) are current.
-	groups := waitGroups(cfg, s)
+	groups := cfg.LoadGroups(s)
 	res := &waitResult{Groups: groups}
 	if timeout > 0 {
 		var cancel context.CancelFunc
@@ -408,15 +302,6 @@ func waitLoaded(ctx context.Context, cl *kgo.Client, cfg config.Config, s *schem
 	return res
 }
 
-// waitGroups are the consumer groups a job of type s is done for: the
-// processor's, and the aggregator's when the type has aggregates.
-func waitGroups(cfg config.Config, s *schemas.Schema) []string {
-	if len(s.Aggregates) == 0 {
-		return []string{cfg.Processor.Group}
-	}
-	return []string{cfg.Processor.Group, cfg.Aggregator.Group}
-}
-
 // holders says what a loaded job of type s is in: "products and
 // products_agg hold", "events holds".
 func holders(s *schemas.Schema) string {
@@ -428,4 +313,22 @@ func holders(s *schemas.Schema) string {
 		return names[0] + " holds"
 	}
 	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1] + " hold"
+}
+
+// loadForType loads the configuration for pushing records of the type
+// called name: kafka.topic is the type's topic (config.Config.For).
+// --topic names products' topic; another type's is in its declaration.
+func loadForType(fs *pflag.FlagSet, file string, bind map[string]string, name string) (config.Config, *schemas.Schema, error) {
+	cfg, err := config.Load(config.Options{File: file, Flags: fs, Bind: bind})
+	if err != nil {
+		return cfg, nil, err
+	}
+	s, err := cfg.Schema(name)
+	if err != nil {
+		return cfg, nil, usageError{fmt.Errorf("--type: %w", err)}
+	}
+	if f := fs.Lookup("topic"); f != nil && f.Changed && s.Name != config.BuiltinType {
+		return cfg, nil, usageError{fmt.Errorf("--topic names products' topic; type %s's is %q, set in its declaration (types.%s.topic)", s.Name, s.Topic, s.Name)}
+	}
+	return cfg.For(s), s, nil
 }

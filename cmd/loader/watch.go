@@ -99,29 +99,17 @@ type inbox struct {
 
 // openInbox prepares the watcher of dir, whose files are records of type s.
 func openInbox(ctx context.Context, cfg config.Config, s *schemas.Schema, dir string, log *slog.Logger, stdio stdio) (*inbox, error) {
-	c, err := connect(ctx, cfg, s, clientLog(stdio.err, cfg.Log))
+	c, err := producer.Connect(ctx, cfg, s, clientLog(stdio.err, cfg.Log))
 	if err != nil {
 		return nil, err
 	}
-	cl, store := c.cl, c.store
+	cl, store := c.Kafka, c.Jobs
 	w, err := watcher.New(watcher.Options{
-		Dir: dir,
-		Pusher: producer.NewPusher(cl, producer.Options{
-			Schema:             s,
-			Topic:              cfg.Kafka.Topic,
-			MaxRecordBytes:     int(cfg.Loader.MaxRecordBytes),
-			MaxValueBytes:      int(cfg.Loader.BatchMaxBytes) - 512,
-			ZstdMaxWindow:      int64(cfg.Loader.ZstdMaxWindow),
-			Jobs:               store,
-			Origin:             "watch " + dir,
-			Log:                log,
-			Partitioner:        c.part,
-			TopicID:            c.topicID,
-			TopicCheckInterval: cfg.Kafka.TopicCheckInterval,
-		}),
+		Dir:    dir,
+		Pusher: producer.NewPusher(cl, c.Options("watch "+dir, log)),
 		Jobs:         store,
 		Kafka:        cl,
-		Groups:       waitGroups(cfg, s),
+		Groups:       cfg.LoadGroups(s),
 		Topic:        cfg.Kafka.Topic,
 		QuietPeriod:  cfg.Watch.QuietPeriod,
 		PollInterval: cfg.Watch.PollInterval,
@@ -129,9 +117,9 @@ func openInbox(ctx context.Context, cfg config.Config, s *schemas.Schema, dir st
 		Log:          log,
 	})
 	if err != nil {
-		c.close()
+		c.Close()
 		return nil, err
 	}
 	log.Info("watching", "dir", dir, "topic", cfg.Kafka.Topic)
-	return &inbox{dir: dir, w: w, close: func() { w.Close(); c.close() }}, nil
+	return &inbox{dir: dir, w: w, close: func() { w.Close(); c.Close() }}, nil
 }

@@ -1,0 +1,162 @@
+package api
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"skuflow/jobs"
+	"skuflow/producer"
+)
+
+// postFile takes a file (the raw body, or the first file of a multipart
+// form, as the page sends it), streams it to the spool folder with a size
+// cap while hashing it, and pushes it as a job through the loader's
+// pipeline: 202 with the job once its row exists, 409 naming the earlier
+// job when the same content was loaded, 413 past the cap, 415 for content
+// no reader takes. The push goes on after the answer; GET /v1/jobs/{id}
+// follows it.
+func (s *Server) postFile(w http.ResponseWriter, r *http.Request) {
+	t := s.typeOf(w, r.URL.Query().Get("type"))
+	if t == nil {
+		return
+	}
+	name := r.URL.Query().Get("name")
+	force := r.URL.Query().Get("force") == "true"
+	a := s.o.Config.API
+	body, filename, err := uploadBody(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bad_upload", err.Error())
+		return
+	}
+	if name == "" {
+		name = filename
+	}
+	if name == "" {
+		name = "upload"
+	}
+	name = filepath.Base(name)
+	if err := os.MkdirAll(a.SpoolDir, 0o700); err != nil {
+		writeError(w, http.StatusInternalServerError, "spool", fmt.Sprintf("spool folder %s: %v", a.SpoolDir, err))
+		return
+	}
+	f, err := os.CreateTemp(a.SpoolDir, "upload-*-"+name)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "spool", err.Error())
+		return
+	}
+	path := f.Name()
+	keep := false
+	defer func() {
+		if !keep {
+			os.Remove(path)
+		}
+	}()
+	h := sha256.New()
+	limited := http.MaxBytesReader(w, io.NopCloser(idleReader{r: body, rc: http.NewResponseController(w), idle: a.BodyIdleTimeout}), int64(a.MaxUploadBytes))
+	_, err = io.Copy(io.MultiWriter(f, h), limited)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("the file is larger than api.max_upload_bytes (%d bytes)", a.MaxUploadBytes))
+			return
+		}
+		writeError(w, http.StatusBadRequest, "upload_failed", fmt.Sprintf("reading the upload: %v", err))
+		return
+	}
+	src, err := producer.FileSource(path, name)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "spool", err.Error())
+		return
+	}
+	// What no reader takes is refused now, not as a failed job.
+	if in, err := producer.Open(r.Context(), src, producer.FormatAuto); err != nil {
+		writeError(w, http.StatusUnsupportedMediaType, "unsupported", fmt.Sprintf("%s: %v (send JSON, NDJSON or CSV, optionally gzip or zstd)", name, err))
+		return
+	} else {
+		in.Close()
+	}
+
+	started := make(chan jobs.Job, 1)
+	ended := make(chan error, 1)
+	keep = true
+	s.pushes.Add(1)
+	go func() {
+		defer s.pushes.Done()
+		defer os.Remove(path)
+		res, err := t.Pusher.Push(s.pushCtx, src, producer.PushOptions{
+			SHA256: hex.EncodeToString(h.Sum(nil)),
+			Force:  force,
+			Started: func(j jobs.Job) {
+				started <- j
+				s.feed.Publish(Event{Kind: "job", Job: &j})
+			},
+		})
+		if res != nil && res.ID != "" {
+			j := res.Job
+			s.feed.Publish(Event{Kind: "job", Job: &j})
+		}
+		ended <- err
+	}()
+	select {
+	case j := <-started:
+		w.Header().Set("Location", "/v1/jobs/"+j.ID)
+		writeJSON(w, http.StatusAccepted, jobView(&j, nil))
+	case err := <-ended:
+		var dup *producer.DuplicateError
+		switch {
+		case errors.As(err, &dup):
+			writeJSON(w, http.StatusConflict, apiError{errorBody{Code: "duplicate", Message: err.Error(), Job: dup.Earlier.ID}})
+		case errors.Is(err, producer.ErrUnavailable):
+			writeError(w, http.StatusServiceUnavailable, "unavailable", err.Error())
+		default:
+			writeError(w, http.StatusUnprocessableEntity, "push_failed", fmt.Sprint(err))
+		}
+	case <-r.Context().Done():
+	}
+}
+
+// uploadBody returns the file of a request: its body, or for a multipart
+// form its first file part and that part's file name.
+func uploadBody(r *http.Request) (io.Reader, string, error) {
+	mt, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if !strings.HasPrefix(mt, "multipart/") {
+		return r.Body, "", nil
+	}
+	mr := multipart.NewReader(r.Body, params["boundary"])
+	for {
+		p, err := mr.NextPart()
+		if err != nil {
+			return nil, "", fmt.Errorf("a multipart upload needs a file part: %w", err)
+		}
+		if p.FileName() != "" {
+			return p, p.FileName(), nil
+		}
+	}
+}
+
+// idleReader cuts off a body that sends nothing for idle: every read
+// moves the connection's read deadline on.
+type idleReader struct {
+	r    io.Reader
+	rc   *http.ResponseController
+	idle time.Duration
+}
+
+func (i idleReader) Read(p []byte) (int, error) {
+	_ = i.rc.SetReadDeadline(time.Now().Add(i.idle))
+	return i.r.Read(p)
+}
+
