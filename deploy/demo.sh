@@ -57,5 +57,11 @@ sql "SELECT id, ts, data FROM events_final ORDER BY id, ts LIMIT 5"
 sql "SELECT song, date, plays FROM plays_by_song_date ORDER BY plays DESC, song, date LIMIT 5"
 sql "SELECT count() AS lines, sum(plays) AS plays FROM plays_final"
 
+API=http://${SKUFLOW_API_ADDR:-127.0.0.1:18080}
+step "the HTTP API (bin/api): a record POSTed is acknowledged by Kafka, with where it went"
+printf '$ curl -X POST --data-binary %s %s/v1/records/products\n' "'{\"sku\":\"demo-api-1\",\"name\":\"Posted Over HTTP\"}'" "$API"
+curl -s -X POST --data-binary '{"sku":"demo-api-1","name":"Posted Over HTTP"}' "$API/v1/records/products"
+printf '\nThe operations page: %s/ (jobs, uploads, the live feed, aggregates)\n' "$API"
+
 printf '\nQuery it yourself: bin/loader sql "SELECT ..." or clickhouse-client --port %s. Stop with: make down\n' \
   "${SKUFLOW_CH_TCP_PORT:-19000}"
