@@ -1,6 +1,8 @@
 package api
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -142,7 +144,15 @@ func (s *Server) jobErrors(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "unavailable", err.Error())
 		return
 	}
-	rows, total, err := s.o.Jobs.Errors(r.Context(), id, limit)
+	var after *jobs.ErrorPlace
+	if c := r.URL.Query().Get("after"); c != "" {
+		after = new(jobs.ErrorPlace)
+		if err := decodeErrorCursor(c, after); err != nil {
+			writeError(w, http.StatusBadRequest, "bad_cursor", "after is not a cursor this API gave")
+			return
+		}
+	}
+	rows, total, err := s.o.Jobs.ErrorsAfter(r.Context(), id, after, limit)
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, "unavailable", err.Error())
 		return
@@ -158,11 +168,15 @@ func (s *Server) jobErrors(w http.ResponseWriter, r *http.Request) {
 		Offset    int64  `json:"offset"`
 	}
 	out := struct {
-		Total  int64 `json:"total"`
-		Errors []row `json:"errors"`
+		Total  int64  `json:"total"`
+		Errors []row  `json:"errors"`
+		Next   string `json:"next,omitempty"`
 	}{Total: total, Errors: []row{}}
 	for _, e := range rows {
 		out.Errors = append(out.Errors, row{e.Source, e.Line, e.Stage, e.Reason, string(e.Raw), e.Topic, e.Partition, e.Offset})
+	}
+	if len(rows) == limit {
+		out.Next = encodeErrorCursor(jobs.Place(rows[len(rows)-1]))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -179,3 +193,18 @@ func limitParam(v string, def, most int) (int, error) {
 	return n, nil
 }
 
+
+// encodeErrorCursor makes an opaque cursor of v: base64url of its JSON.
+func encodeErrorCursor(v any) string {
+	b, _ := json.Marshal(v)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// decodeErrorCursor reads a cursor encodeErrorCursor made into v.
+func decodeErrorCursor(c string, v any) error {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, v)
+}

@@ -81,3 +81,54 @@ func toJSON(v any) string {
 	b, _ := json.MarshalIndent(v, "", "  ")
 	return string(b)
 }
+
+// A job's rejected records come a page at a time, each page after the
+// cursor of the one before, every record once.
+func TestJobErrorsPaged(t *testing.T) {
+	st := testenv.NewStack(t)
+	base, _ := st.API(t)
+	var b strings.Builder
+	for i := range 25 {
+		if i%5 == 0 {
+			b.WriteString(`{"sku":"ok` + string(rune('a'+i)) + `"}` + "\n")
+		} else {
+			b.WriteString(`{"name":"no sku"}` + "\n")
+		}
+	}
+	code, body, _ := call(t, "POST", base+"/v1/files?name=bad.ndjson", b.String())
+	if code != http.StatusAccepted {
+		t.Fatalf("upload: %d %v", code, body)
+	}
+	id := body["id"].(string)
+	st.WaitCount(t, "SELECT count() FROM skuflow.ingest_errors WHERE job = '"+id+"'", 20, time.Minute)
+	seen := map[float64]bool{}
+	next := ""
+	for pages := 0; ; pages++ {
+		url := base + "/v1/jobs/" + id + "/errors?limit=7"
+		if next != "" {
+			url += "&after=" + next
+		}
+		code, body, _ := call(t, "GET", url, "")
+		if code != http.StatusOK || body["total"] != float64(20) {
+			t.Fatalf("errors page %d: %d %v", pages, code, body)
+		}
+		for _, e := range body["errors"].([]any) {
+			line := e.(map[string]any)["line"].(float64)
+			if seen[line] {
+				t.Fatalf("line %v on two pages", line)
+			}
+			seen[line] = true
+		}
+		n, _ := body["next"].(string)
+		if n == "" {
+			break
+		}
+		next = n
+	}
+	if len(seen) != 20 {
+		t.Fatalf("%d rejected records seen, want 20", len(seen))
+	}
+	if code, _, _ := call(t, "GET", base+"/v1/jobs/"+id+"/errors?after=!!", ""); code != http.StatusBadRequest {
+		t.Fatalf("a bad cursor: %d", code)
+	}
+}

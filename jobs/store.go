@@ -208,10 +208,33 @@ func (s *Store) SaveErrors(ctx context.Context, rows []clickhouse.ErrorRow) erro
 // Errors returns up to limit of job id's rows in ingest_errors, in input
 // order, and how many it has in all.
 func (s *Store) Errors(ctx context.Context, id string, limit int) ([]clickhouse.ErrorRow, int64, error) {
+	return s.ErrorsAfter(ctx, id, nil, limit)
+}
+
+// ErrorPlace is where a row of ingest_errors sorts among a job's: the
+// cursor of the page after it.
+type ErrorPlace struct {
+	Line, Partition, Offset int64
+	Stage                   string
+}
+
+// Place returns where e sorts.
+func Place(e clickhouse.ErrorRow) ErrorPlace {
+	return ErrorPlace{Line: e.Line, Partition: int64(e.Partition), Offset: e.Offset, Stage: e.Stage}
+}
+
+// ErrorsAfter is Errors for the rows after the place after (all when it
+// is nil), so that a page costs the same however deep it is.
+func (s *Store) ErrorsAfter(ctx context.Context, id string, after *ErrorPlace, limit int) ([]clickhouse.ErrorRow, int64, error) {
 	where := "WHERE job = " + clickhouse.Quote(id)
 	var total uint64
 	if err := s.conn.QueryRow(ctx, fmt.Sprintf("SELECT count() FROM %s FINAL %s", clickhouse.Table(s.db, clickhouse.ErrorsTable), where)).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("count %s.%s: %w", s.db, clickhouse.ErrorsTable, err)
+	}
+	if after != nil {
+		// The sort order spelled out, which every ClickHouse release takes.
+		where += fmt.Sprintf(" AND (line > %d OR line = %d AND (partition > %d OR partition = %d AND (offset > %d OR offset = %d AND stage > %s)))",
+			after.Line, after.Line, after.Partition, after.Partition, after.Offset, after.Offset, clickhouse.Quote(after.Stage))
 	}
 	rows, err := s.conn.Query(ctx, fmt.Sprintf(
 		"SELECT job, source, line, stage, reason, raw, topic, partition, offset FROM %s FINAL %s ORDER BY line, partition, offset, stage LIMIT %d",
