@@ -159,4 +159,3 @@ func (i idleReader) Read(p []byte) (int, error) {
 	_ = i.rc.SetReadDeadline(time.Now().Add(i.idle))
 	return i.r.Read(p)
 }
-

@@ -193,7 +193,6 @@ func limitParam(v string, def, most int) (int, error) {
 	return n, nil
 }
 
-
 // encodeErrorCursor makes an opaque cursor of v: base64url of its JSON.
 func encodeErrorCursor(v any) string {
 	b, _ := json.Marshal(v)
