@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -83,7 +84,7 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request) {
 	}
 	var progress []jobs.GroupProgress
 	if j.State == jobs.Produced {
-		progress = s.settle(r, j)
+		progress = s.settle(r.Context(), j)
 	}
 	switch j.State {
 	case jobs.Done:
@@ -102,7 +103,7 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request) {
 // settle brings a produced job up to date with the consumer groups: it
 // may be done now (then j says so). It returns how far each group is
 // behind, or nothing when the groups cannot be read.
-func (s *Server) settle(r *http.Request, j *jobs.Job) []jobs.GroupProgress {
+func (s *Server) settle(ctx context.Context, j *jobs.Job) []jobs.GroupProgress {
 	name := j.Type
 	if name == "" {
 		name = config.BuiltinType
@@ -111,11 +112,11 @@ func (s *Server) settle(r *http.Request, j *jobs.Job) []jobs.GroupProgress {
 	if t == nil || t.Committed == nil {
 		return nil
 	}
-	c, err := t.Committed(r.Context(), j.Topic)
+	c, err := t.Committed(ctx, j.Topic)
 	if err != nil {
 		return nil
 	}
-	p, err := s.o.Jobs.Settle(r.Context(), c, j)
+	p, err := s.o.Jobs.Settle(ctx, c, j)
 	if err != nil {
 		return nil
 	}
