@@ -3,7 +3,7 @@
 # Kafka broker (cmd/broker), as background processes of this user with their
 # data, logs and pid files under .data/.
 #
-#   deploy/stack.sh install   install clickhouse-server, clickhouse-client, kcat, zstd if missing
+#   deploy/stack.sh install   install clickhouse-server, clickhouse-client, kcat, zstd, chromium if missing
 #   deploy/stack.sh up        install if needed, build bin/broker if stale, start what is stopped
 #   deploy/stack.sh down      stop what up started
 #   deploy/stack.sh status    one line per service
