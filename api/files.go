@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -82,11 +83,9 @@ func (s *Server) postFile(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// What no reader takes is refused now, not as a failed job.
-	if in, err := producer.Open(r.Context(), src, producer.FormatAuto); err != nil {
-		writeError(w, http.StatusUnsupportedMediaType, "unsupported", fmt.Sprintf("%s: %v (send JSON, NDJSON or CSV, optionally gzip or zstd)", name, err))
+	if err := readable(r.Context(), src); err != nil {
+		writeError(w, http.StatusUnsupportedMediaType, "unsupported", fmt.Sprintf("%s: %v (send JSON, NDJSON or CSV as UTF-8 text, optionally gzip or zstd)", name, err))
 		return
-	} else {
-		in.Close()
 	}
 
 	started := make(chan jobs.Job, 1)
@@ -96,25 +95,41 @@ func (s *Server) postFile(w http.ResponseWriter, r *http.Request) {
 	go func() {
 		defer s.pushes.Done()
 		defer os.Remove(path)
+		saved := false
 		res, err := t.Pusher.Push(s.pushCtx, src, producer.PushOptions{
 			SHA256: hex.EncodeToString(h.Sum(nil)),
 			Force:  force,
 			Started: func(j jobs.Job) {
+				saved = true
 				started <- j
 				s.feed.Publish(Event{Kind: "job", Job: &j})
 			},
 		})
-		if res != nil && res.ID != "" {
+		// A refused push has an id but no job: the feed tells of jobs only.
+		if saved && res != nil {
 			j := res.Job
 			s.feed.Publish(Event{Kind: "job", Job: &j})
 		}
 		ended <- err
 	}()
-	select {
-	case j := <-started:
+	accepted := func(j jobs.Job) {
 		w.Header().Set("Location", "/v1/jobs/"+j.ID)
 		writeJSON(w, http.StatusAccepted, jobView(&j, nil))
+	}
+	select {
+	case j := <-started:
+		accepted(j)
 	case err := <-ended:
+		// A push that started its job and ended before this select (a
+		// small file, or one that failed early) has both ready, and select
+		// picks at random: the job is the answer; GET /v1/jobs/{id} tells
+		// how it ended. Started runs before Push returns, so it is there.
+		select {
+		case j := <-started:
+			accepted(j)
+			return
+		default:
+		}
 		var dup *producer.DuplicateError
 		switch {
 		case errors.As(err, &dup):
@@ -126,6 +141,37 @@ func (s *Server) postFile(w http.ResponseWriter, r *http.Request) {
 		}
 	case <-r.Context().Done():
 	}
+}
+
+// readable reports why no reader would take src: a format none detects,
+// or content that is not text. The CSV reader takes any first line with a
+// comma for a header, so a binary file would otherwise become a job that
+// rejects every "record".
+func readable(ctx context.Context, src producer.Source) error {
+	in, err := producer.Open(ctx, src, producer.FormatAuto)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	head := make([]byte, 4096)
+	n, err := io.ReadFull(in, head)
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("reading it: %w", err)
+	}
+	control := 0
+	for _, b := range head[:n] {
+		switch {
+		case b == 0:
+			return errors.New("binary content: a NUL byte in its first 4KiB")
+		case b < 0x20 && b != '\t' && b != '\n' && b != '\r' && b != '\f', b == 0x7f:
+			control++
+		}
+	}
+	// Text has next to none; random bytes about one in eight.
+	if control*100 > n {
+		return fmt.Errorf("binary content: %d control bytes in its first %d", control, n)
+	}
+	return nil
 }
 
 // uploadBody returns the file of a request: its body, or for a multipart

@@ -46,6 +46,7 @@ func commands() []command {
 		{"sql", `"SELECT ..."`, "run a query against ClickHouse and print the result", runSQL},
 		{"prune", "--older-than D", "drop the months of ingest_jobs and ingest_errors older than D (90d)", runPrune},
 		{"gen", "[flags]", "write a synthetic file of products, events or plays (--type)", runGen},
+		{"token", "create NAME", "make a bearer token for the API (--scope read,write): shown once, with its api.tokens entry", runToken},
 	}
 }
 
