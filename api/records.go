@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,9 @@ import (
 
 	"skuflow/producer"
 )
+
+// recordsTimeout bounds how long POST /v1/records waits for Kafka.
+const recordsTimeout = 10 * time.Second
 
 // reject is one record of a request that was refused, and why.
 type reject struct {
@@ -42,7 +46,12 @@ func (s *Server) postRecords(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := "api-" + s.o.Now().UTC().Format("20060102T150405.000000Z")
-	produced, rejected, err := t.Pusher.ProduceRecords(r.Context(), body, id, "POST /v1/records/"+t.Schema.Name, a.MaxRecords)
+	// A client waits for this answer: Kafka gets recordsTimeout to take
+	// the records, not the loader's minutes, and an answer of 503 then
+	// says to send them again (the table keeps one row per key).
+	ctx, cancel := context.WithTimeout(r.Context(), recordsTimeout)
+	defer cancel()
+	produced, rejected, err := t.Pusher.ProduceRecords(ctx, body, id, "POST /v1/records/"+t.Schema.Name, a.MaxRecords)
 	switch {
 	case errors.Is(err, producer.ErrTooManyRecords):
 		writeError(w, http.StatusRequestEntityTooLarge, "too_many_records", err.Error())

@@ -9,6 +9,7 @@
 //	loader sql  "SELECT ..."      query ClickHouse: an aligned table, or TSV with --tsv
 //	loader prune --older-than D   drop old months of ingest_jobs and ingest_errors
 //	loader gen  [flags]           write a synthetic file of products, events or plays
+//	loader token create NAME      a new token for the HTTP API, and its entry for api.tokens
 package main
 
 import (
