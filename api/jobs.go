@@ -158,23 +158,13 @@ func (s *Server) jobErrors(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "unavailable", err.Error())
 		return
 	}
-	type row struct {
-		Source    string `json:"source"`
-		Line      int64  `json:"line"`
-		Stage     string `json:"stage"`
-		Reason    string `json:"reason"`
-		Raw       string `json:"raw"`
-		Topic     string `json:"topic,omitempty"`
-		Partition int32  `json:"partition"`
-		Offset    int64  `json:"offset"`
-	}
 	out := struct {
-		Total  int64  `json:"total"`
-		Errors []row  `json:"errors"`
-		Next   string `json:"next,omitempty"`
-	}{Total: total, Errors: []row{}}
+		Total  int64           `json:"total"`
+		Errors []jobs.Rejected `json:"errors"`
+		Next   string          `json:"next,omitempty"`
+	}{Total: total, Errors: []jobs.Rejected{}}
 	for _, e := range rows {
-		out.Errors = append(out.Errors, row{e.Source, e.Line, e.Stage, e.Reason, string(e.Raw), e.Topic, e.Partition, e.Offset})
+		out.Errors = append(out.Errors, jobs.RejectedOf(e))
 	}
 	if len(rows) == limit {
 		out.Next = encodeErrorCursor(jobs.Place(rows[len(rows)-1]))

@@ -269,3 +269,21 @@ func CheckID(id string) error {
 	}
 	return nil
 }
+
+// Rejected is a row of ingest_errors as `loader errors --json` and the API
+// show it: the raw record as text.
+type Rejected struct {
+	Source    string `json:"source"`
+	Line      int64  `json:"line"`
+	Stage     string `json:"stage"`
+	Reason    string `json:"reason"`
+	Raw       string `json:"raw"`
+	Topic     string `json:"topic,omitempty"`
+	Partition int32  `json:"partition"`
+	Offset    int64  `json:"offset"`
+}
+
+// RejectedOf returns e as it is shown.
+func RejectedOf(e clickhouse.ErrorRow) Rejected {
+	return Rejected{e.Source, e.Line, e.Stage, e.Reason, string(e.Raw), e.Topic, e.Partition, e.Offset}
+}

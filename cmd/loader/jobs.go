@@ -365,19 +365,9 @@ func runErrors(ctx context.Context, args []string, stdio stdio) error {
 		return r.storeErr(err)
 	}
 	if *asJSON {
-		type row struct {
-			Source    string `json:"source"`
-			Line      int64  `json:"line"`
-			Stage     string `json:"stage"`
-			Reason    string `json:"reason"`
-			Raw       string `json:"raw"`
-			Topic     string `json:"topic,omitempty"`
-			Partition int32  `json:"partition"`
-			Offset    int64  `json:"offset"`
-		}
-		out := make([]row, len(rows))
+		out := make([]jobs.Rejected, len(rows))
 		for i, e := range rows {
-			out[i] = row{e.Source, e.Line, e.Stage, e.Reason, string(e.Raw), e.Topic, e.Partition, e.Offset}
+			out[i] = jobs.RejectedOf(e)
 		}
 		return writeJSON(stdio.out, out)
 	}
