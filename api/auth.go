@@ -9,6 +9,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -72,16 +73,27 @@ func (a *authenticator) require(scope string, next http.Handler) http.Handler {
 func (a *authenticator) check(w http.ResponseWriter, r *http.Request, scope string) (string, bool) {
 	if len(a.tokens) == 0 {
 		host, _, _ := net.SplitHostPort(r.RemoteAddr)
-		if config.IsLoopback(host) {
-			return "client " + host, true
+		if !config.IsLoopback(host) {
+			writeError(w, http.StatusUnauthorized, "unauthorized", "no tokens are configured, so only loopback clients may call the API")
+			return "", false
 		}
-		writeError(w, http.StatusUnauthorized, "unauthorized", "no tokens are configured, so only loopback clients may call the API")
-		return "", false
+		// Without tokens, being on loopback is the credential, and a
+		// browser on this machine carries it to any site it visits: a
+		// request a web page made (its Origin another site's), or one to
+		// a name that only resolves here (DNS rebinding: Host evil.com),
+		// is refused.
+		if reason := crossSite(r); reason != "" {
+			writeError(w, http.StatusForbidden, "cross_site", reason+"; without api.tokens the API serves only this machine's own clients and its page")
+			return "", false
+		}
+		return "client " + host, true
 	}
-	bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok {
-		// Browsers cannot set headers on a WebSocket: the feed takes the
-		// token as a query value too.
+	bearer := ""
+	if scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
+		bearer = strings.TrimSpace(tok)
+	} else if isFeed(r) {
+		// Browsers cannot set headers on a WebSocket or an EventSource:
+		// the feed alone takes the token as a query value.
 		bearer = r.URL.Query().Get("access_token")
 	}
 	if bearer == "" {
@@ -133,4 +145,32 @@ func NewToken() (tok, sum string) {
 	tok = "skf_" + hex.EncodeToString(b)
 	h := sha256.Sum256([]byte(tok))
 	return tok, hex.EncodeToString(h[:])
+}
+
+// isFeed reports whether r asks for the live feed, the one route that
+// takes its token from the URL.
+func isFeed(r *http.Request) bool {
+	return r.URL.Path == "/v1/feed" || r.URL.Path == "/v1/events"
+}
+
+// crossSite says why r comes from a web page of another site, or to a
+// host name that is not loopback, or "" when it does not.
+func crossSite(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.Host)
+	if err != nil {
+		host = r.Host
+	}
+	if !config.IsLoopback(strings.Trim(host, "[]")) {
+		return fmt.Sprintf("the request names host %q, which is not loopback", r.Host)
+	}
+	if site := r.Header.Get("Sec-Fetch-Site"); site == "cross-site" || site == "same-site" {
+		return "a page of another site made the request"
+	}
+	if origin := r.Header.Get("Origin"); origin != "" {
+		u, err := url.Parse(origin)
+		if err != nil || u.Host != r.Host {
+			return fmt.Sprintf("a page of %s made the request", origin)
+		}
+	}
+	return ""
 }

@@ -253,6 +253,11 @@ func (s *Server) feedWebSocket(w http.ResponseWriter, r *http.Request) {
 			"GET /v1/feed is a WebSocket; for Server-Sent Events use GET /v1/events or /v1/feed?sse=1")
 		return
 	}
+	if !s.feedClients.TryAcquire() {
+		writeError(w, http.StatusServiceUnavailable, "busy", fmt.Sprintf("the feed has api.max_feed_clients (%d) clients", s.o.Config.API.MaxFeedClients))
+		return
+	}
+	defer s.feedClients.Release()
 	s.feed.closeOnShutdown(r)
 	// The default origin check stays on: a page of another site must not
 	// follow the feed with a loopback user's rights.
@@ -325,6 +330,11 @@ func (s *Server) feedWebSocket(w http.ResponseWriter, r *http.Request) {
 // whose data is the event's JSON; a dropped client gets an "end" event
 // with the reason.
 func (s *Server) feedSSE(w http.ResponseWriter, r *http.Request) {
+	if !s.feedClients.TryAcquire() {
+		writeError(w, http.StatusServiceUnavailable, "busy", fmt.Sprintf("the feed has api.max_feed_clients (%d) clients", s.o.Config.API.MaxFeedClients))
+		return
+	}
+	defer s.feedClients.Release()
 	rc := http.NewResponseController(w)
 	s.feed.closeOnShutdown(r)
 	s.Start(s.feed.ctx)

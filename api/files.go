@@ -34,8 +34,16 @@ func (s *Server) postFile(w http.ResponseWriter, r *http.Request) {
 	name := r.URL.Query().Get("name")
 	force := r.URL.Query().Get("force") == "true"
 	a := s.o.Config.API
+	// The cap and the idle cut-off hold for the whole body, the parts of
+	// a form before its file too.
+	r.Body = http.MaxBytesReader(w, io.NopCloser(idleReader{r: r.Body, rc: http.NewResponseController(w), idle: a.BodyIdleTimeout}), int64(a.MaxUploadBytes))
 	body, filename, err := uploadBody(r)
 	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("the upload is larger than api.max_upload_bytes (%d bytes)", a.MaxUploadBytes))
+			return
+		}
 		writeError(w, http.StatusBadRequest, "bad_upload", err.Error())
 		return
 	}
@@ -46,13 +54,30 @@ func (s *Server) postFile(w http.ResponseWriter, r *http.Request) {
 		name = "upload"
 	}
 	name = filepath.Base(name)
-	if err := os.MkdirAll(a.SpoolDir, 0o700); err != nil {
-		writeError(w, http.StatusInternalServerError, "spool", fmt.Sprintf("spool folder %s: %v", a.SpoolDir, err))
+	if err := checkName(name); err != nil {
+		writeError(w, http.StatusBadRequest, "bad_name", err.Error())
 		return
 	}
-	f, err := os.CreateTemp(a.SpoolDir, "upload-*-"+name)
+	if !s.uploads.TryAcquire() {
+		w.Header().Set("Retry-After", "5")
+		writeError(w, http.StatusServiceUnavailable, "busy", fmt.Sprintf("%d uploads are being received or pushed (api.max_uploads); try again shortly", a.MaxUploads))
+		return
+	}
+	// The slot is held until the push ends: a spooled file is disk until
+	// then.
+	keepSlot := false
+	defer func() {
+		if !keepSlot {
+			s.uploads.Release()
+		}
+	}()
+	// The spool file is named by the server alone: the upload's name is
+	// only the job's source.
+	_ = os.MkdirAll(a.SpoolDir, 0o700) // SweepSpool made it; a test server may not have
+	f, err := os.CreateTemp(a.SpoolDir, "upload-*")
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, "spool", err.Error())
+		writeError(w, http.StatusInternalServerError, "spool", "cannot write to the spool folder (api.spool_dir); see the API's log")
+		s.o.Log.Error("spool", "err", err)
 		return
 	}
 	path := f.Name()
@@ -63,8 +88,7 @@ func (s *Server) postFile(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	h := sha256.New()
-	limited := http.MaxBytesReader(w, io.NopCloser(idleReader{r: body, rc: http.NewResponseController(w), idle: a.BodyIdleTimeout}), int64(a.MaxUploadBytes))
-	_, err = io.Copy(io.MultiWriter(f, h), limited)
+	_, err = io.Copy(io.MultiWriter(f, h), body)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -88,12 +112,14 @@ func (s *Server) postFile(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	keepSlot = true // the push below releases it
 	started := make(chan jobs.Job, 1)
 	ended := make(chan error, 1)
 	keep = true
 	s.pushes.Add(1)
 	go func() {
 		defer s.pushes.Done()
+		defer s.uploads.Release()
 		defer os.Remove(path)
 		saved := false
 		res, err := t.Pusher.Push(s.pushCtx, src, producer.PushOptions{
@@ -205,3 +231,28 @@ func (i idleReader) Read(p []byte) (int, error) {
 	_ = i.rc.SetReadDeadline(time.Now().Add(i.idle))
 	return i.r.Read(p)
 }
+
+// checkName refuses an upload's name that cannot be a job's source: too
+// long, or with control characters.
+func checkName(name string) error {
+	if len(name) > 255 || name == "." || name == "/" || strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return fmt.Errorf("name %q is not a file name (at most 255 bytes, no control characters)", name)
+	}
+	return nil
+}
+
+// slots bounds how many uploads are received or pushed at once.
+type slots chan struct{}
+
+// TryAcquire takes a slot if one is free.
+func (s slots) TryAcquire() bool {
+	select {
+	case s <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+// Release frees a slot.
+func (s slots) Release() { <-s }

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -52,6 +54,11 @@ type Server struct {
 	auth   *authenticator
 	feed   *Hub
 	pushes sync.WaitGroup
+	// uploads bounds the uploads received or pushed at once
+	// (api.max_uploads): each holds a spooled file on disk.
+	uploads slots
+	// feedClients bounds the live feed's clients (api.max_feed_clients).
+	feedClients slots
 	// pushCtx ends the pushes still running when a shutdown gives up on
 	// them: their jobs fail with the reason.
 	pushCtx    context.Context
@@ -66,7 +73,8 @@ func New(o Options) *Server {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{o: o, auth: newAuthenticator(o.Config.API, o.Now), feed: NewHub(o.Log)}
+	s := &Server{o: o, auth: newAuthenticator(o.Config.API, o.Now), feed: NewHub(o.Log), uploads: make(slots, max(o.Config.API.MaxUploads, 1)),
+		feedClients: make(slots, max(o.Config.API.MaxFeedClients, 1))}
 	s.pushCtx, s.stopPushes = context.WithCancelCause(context.Background())
 	return s
 }
@@ -113,32 +121,44 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// readyz answers 200 when ClickHouse and every type's topic answer.
+// readyz answers 200 when ClickHouse and every type's topic answer; each
+// is asked at once, with its own time limit, so that one that hangs does
+// not make the others look down.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
-	defer cancel()
-	checks := map[string]string{}
-	ok := true
-	if err := s.o.Conn.Ping(ctx); err != nil {
-		checks["clickhouse"], ok = err.Error(), false
-	} else {
-		checks["clickhouse"] = "ok"
-	}
+	checks := map[string]func(context.Context) error{"clickhouse": s.o.Conn.Ping}
 	for name, t := range s.o.Types {
-		if t.Ready == nil {
-			continue
-		}
-		if err := t.Ready(ctx); err != nil {
-			checks["kafka "+name], ok = err.Error(), false
-		} else {
-			checks["kafka "+name] = "ok"
+		if t.Ready != nil {
+			checks["kafka "+name] = t.Ready
 		}
 	}
+	var (
+		mu  sync.Mutex
+		wg  sync.WaitGroup
+		out = map[string]string{}
+		ok  = true
+	)
+	for name, check := range checks {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+			defer cancel()
+			err := check(ctx)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				// Which one, not the driver's text: /readyz needs no token.
+				out[name], ok = "unreachable", false
+				s.o.Log.Warn("not ready", "check", name, "err", err)
+				return
+			}
+			out[name] = "ok"
+		})
+	}
+	wg.Wait()
 	status := http.StatusOK
 	if !ok {
 		status = http.StatusServiceUnavailable
 	}
-	writeJSON(w, status, map[string]any{"ready": ok, "checks": checks})
+	writeJSON(w, status, map[string]any{"ready": ok, "checks": out})
 }
 
 // typeOf returns the record type a request names, or answers 404.
@@ -181,4 +201,24 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v)
+}
+
+// SweepSpool makes the spool folder and removes what an earlier run left
+// in it (a crash, or a stop that did not wait for an upload): nothing in
+// it is wanted once no push is running. It returns how many it removed.
+func (s *Server) SweepSpool() (int, error) {
+	dir := s.o.Config.API.SpoolDir
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return 0, fmt.Errorf("api.spool_dir %s: %w", dir, err)
+	}
+	left, err := filepath.Glob(filepath.Join(dir, "upload-*"))
+	if err != nil {
+		return 0, err
+	}
+	for _, f := range left {
+		if err := os.Remove(f); err != nil {
+			return 0, fmt.Errorf("api.spool_dir: %w", err)
+		}
+	}
+	return len(left), nil
 }

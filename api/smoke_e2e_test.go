@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -130,5 +131,112 @@ func TestJobErrorsPaged(t *testing.T) {
 	}
 	if code, _, _ := call(t, "GET", base+"/v1/jobs/"+id+"/errors?after=!!", ""); code != http.StatusBadRequest {
 		t.Fatalf("a bad cursor: %d", code)
+	}
+}
+
+// Without tokens, loopback is the credential: a request a web page of
+// another site made (its Origin, or Sec-Fetch-Site), or one to a host name
+// that only resolves here (DNS rebinding), is refused, so that no site the
+// operator visits can post records or read them. The API's own page, and
+// curl, get through.
+func TestCrossSiteRefused(t *testing.T) {
+	st := testenv.NewStack(t)
+	base, _ := st.API(t)
+	do := func(headers map[string]string, host string) int {
+		t.Helper()
+		req, _ := http.NewRequest("POST", base+"/v1/records/products", strings.NewReader(`{"sku":"x"}`))
+		req.Header.Set("Content-Type", "text/plain")
+		for k, v := range headers {
+			req.Header.Set(k, v)
+		}
+		if host != "" {
+			req.Host = host
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	own := strings.TrimPrefix(base, "http://")
+	for _, c := range []struct {
+		name    string
+		headers map[string]string
+		host    string
+		want    int
+	}{
+		{"curl", nil, "", http.StatusAccepted},
+		{"the API's own page", map[string]string{"Origin": base, "Sec-Fetch-Site": "same-origin"}, "", http.StatusAccepted},
+		{"another site's page", map[string]string{"Origin": "https://evil.example"}, "", http.StatusForbidden},
+		{"another site, by fetch metadata", map[string]string{"Sec-Fetch-Site": "cross-site"}, "", http.StatusForbidden},
+		{"a page on another port here", map[string]string{"Origin": "http://127.0.0.1:1"}, "", http.StatusForbidden},
+		{"DNS rebinding", nil, "evil.example:" + strings.Split(own, ":")[1], http.StatusForbidden},
+		{"localhost", nil, "localhost:" + strings.Split(own, ":")[1], http.StatusAccepted},
+	} {
+		if got := do(c.headers, c.host); got != c.want {
+			t.Errorf("%s: %d, want %d", c.name, got, c.want)
+		}
+	}
+}
+
+// The size cap holds for a whole multipart body, a field before the file
+// too; and files an earlier run left in the spool are removed at start.
+func TestUploadLimitsAndSpool(t *testing.T) {
+	st := testenv.NewStack(t)
+	spool := t.TempDir()
+	left := spool + "/upload-123456"
+	if err := os.WriteFile(left, []byte("left by a crash"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base, _ := st.API(t, "SKUFLOW_API_MAX_UPLOAD_BYTES=64KiB", "SKUFLOW_API_SPOOL_DIR="+spool)
+	if _, err := os.Stat(left); !os.IsNotExist(err) {
+		t.Fatalf("a leftover spool file is still there: %v", err)
+	}
+	var b strings.Builder
+	b.WriteString("--XX\r\nContent-Disposition: form-data; name=\"pad\"\r\n\r\n")
+	b.WriteString(strings.Repeat("p", 1<<20))
+	b.WriteString("\r\n--XX\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.csv\"\r\n\r\nsku\na\r\n--XX--\r\n")
+	req, _ := http.NewRequest("POST", base+"/v1/files", strings.NewReader(b.String()))
+	req.Header.Set("Content-Type", "multipart/form-data; boundary=XX")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("a 1 MiB field before a small file, cap 64 KiB: %d", resp.StatusCode)
+	}
+}
+
+// A token goes in the Authorization header (any case of "Bearer"); only
+// the feed, which browsers cannot give headers, takes it from the URL, so
+// tokens stay out of the URLs of every other route (and their logs).
+func TestTokenOnlyInHeaderButFeed(t *testing.T) {
+	st := testenv.NewStack(t)
+	cfg, _, reader := tokens(t, st)
+	st.Env = append(st.Env, "SKUFLOW_CONFIG="+cfg)
+	base, _ := st.API(t)
+	get := func(url, auth string) int {
+		t.Helper()
+		req, _ := http.NewRequest("GET", url, nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := get(base+"/v1/jobs?access_token="+reader, ""); got != http.StatusUnauthorized {
+		t.Fatalf("a token in the URL of /v1/jobs: %d, want 401", got)
+	}
+	if got := get(base+"/v1/jobs", "bearer "+reader); got != http.StatusOK {
+		t.Fatalf("a lower-case bearer: %d, want 200", got)
+	}
+	if got := get(base+"/v1/feed?access_token="+reader, ""); got != http.StatusUpgradeRequired {
+		t.Fatalf("the feed with a token in the URL, without upgrading: %d, want 426 (past auth)", got)
 	}
 }

@@ -48,6 +48,12 @@ func (c *Config) validateAPI(bad func(string, string, ...any)) {
 	if a.MaxUploadBytes < 1024 {
 		bad("api.max_upload_bytes", "must be at least 1KiB, got %d", a.MaxUploadBytes)
 	}
+	if a.MaxUploads < 1 {
+		bad("api.max_uploads", "must be at least 1, got %d", a.MaxUploads)
+	}
+	if a.MaxFeedClients < 1 {
+		bad("api.max_feed_clients", "must be at least 1, got %d", a.MaxFeedClients)
+	}
 	if a.MaxRecordsBody < 1024 {
 		bad("api.max_records_body", "must be at least 1KiB, got %d", a.MaxRecordsBody)
 	}

@@ -144,8 +144,13 @@ type API struct {
 	Tokens []Token `mapstructure:"tokens"`
 	// SpoolDir holds uploaded files while they are pushed.
 	SpoolDir string `mapstructure:"spool_dir"`
-	// MaxUploadBytes bounds one uploaded file (as sent, compressed).
+	// MaxUploadBytes bounds one uploaded file (as sent, compressed), and
+	// MaxUploads the uploads received or pushed at once: together they
+	// bound the spool's disk.
 	MaxUploadBytes Bytes `mapstructure:"max_upload_bytes"`
+	MaxUploads     int   `mapstructure:"max_uploads"`
+	// MaxFeedClients bounds the live feed's clients, all tokens together.
+	MaxFeedClients int `mapstructure:"max_feed_clients"`
 	// MaxRecordsBody bounds the body of one POST of records, and
 	// MaxRecords the records in it.
 	MaxRecordsBody Bytes `mapstructure:"max_records_body"`
@@ -286,6 +291,12 @@ func Default() Config {
 			SpoolDir: ".data/api-spool",
 			// As a URL push: size costs disk and time, not memory.
 			MaxUploadBytes: 64 << 30,
+			// A few files at once keep two cores busy; more only queue
+			// on disk.
+			MaxUploads: 8,
+			// Operators' browsers, with room; each costs a goroutine and
+			// a buffer of 256 events.
+			MaxFeedClients: 100,
 			// A POST of records is for a trickle; files are for bulk.
 			MaxRecordsBody: 16 << 20,
 			MaxRecords:     10000,

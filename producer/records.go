@@ -20,6 +20,10 @@ type Produced struct {
 	Offset    int64 `json:"offset"`
 }
 
+// MaxRejections is how many invalid records ProduceRecords describes; the
+// rest are refused all the same.
+const MaxRejections = 100
+
 // ErrTooManyRecords refuses a body with more records than allowed.
 var ErrTooManyRecords = errors.New("too many records")
 
@@ -53,13 +57,27 @@ func (p *Pusher) ProduceRecords(ctx context.Context, body []byte, job, source st
 	var (
 		recs   []*kgo.Record
 		reject []Rejection
+		seen   int
 	)
+	// Every record counts against maxRecords, valid or not, and at most
+	// MaxRejections are kept: a body of millions of bad lines costs what
+	// a body of good ones does.
+	refuse := func(r Rejection) {
+		if len(reject) < MaxRejections {
+			reject = append(reject, r)
+		}
+	}
 	for {
 		rec, err := r.Next()
+		if err == nil || !errors.Is(err, io.EOF) {
+			if seen++; seen > maxRecords {
+				return nil, nil, fmt.Errorf("%w: more than %d in one request; send a file for bulk loads", ErrTooManyRecords, maxRecords)
+			}
+		}
 		if err != nil {
 			var re *RecordError
 			if errors.As(err, &re) {
-				reject = append(reject, Rejection{Job: job, Source: source, Line: re.Line, Offset: re.Offset, Stage: "decode", Reason: re.Reason, Raw: bytes.Clone(re.Raw)})
+				refuse(Rejection{Job: job, Source: source, Line: re.Line, Offset: re.Offset, Stage: "decode", Reason: re.Reason, Raw: bytes.Clone(re.Raw)})
 				continue
 			}
 			if errors.Is(err, io.EOF) {
@@ -71,15 +89,14 @@ func (p *Pusher) ProduceRecords(ctx context.Context, body []byte, job, source st
 			}
 			return nil, reject, err
 		}
-		if len(recs)+len(reject) >= maxRecords {
-			return nil, nil, fmt.Errorf("%w: more than %d in one request; send a file for bulk loads", ErrTooManyRecords, maxRecords)
-		}
 		kr, reason := rb.build(rec)
 		if kr == nil {
-			reject = append(reject, Rejection{Job: job, Source: source, Line: rec.Line, Offset: rec.Offset, Stage: "validate", Reason: reason, Raw: bytes.Clone(rec.JSON)})
+			refuse(Rejection{Job: job, Source: source, Line: rec.Line, Offset: rec.Offset, Stage: "validate", Reason: reason, Raw: bytes.Clone(rec.JSON)})
 			continue
 		}
-		recs = append(recs, kr)
+		if len(reject) == 0 {
+			recs = append(recs, kr)
+		}
 	}
 	if len(reject) > 0 || len(recs) == 0 {
 		if len(recs) == 0 && len(reject) == 0 {

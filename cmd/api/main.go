@@ -48,6 +48,11 @@ func main() {
 			}
 		}
 		srv := api.New(api.Options{Config: cfg, Types: types, Conn: env.Conn, Jobs: store, Log: env.Log})
+		if n, err := srv.SweepSpool(); err != nil {
+			return err
+		} else if n > 0 {
+			env.Log.Warn("removed uploads an earlier run left in the spool", "files", n, "dir", cfg.API.SpoolDir)
+		}
 		a := cfg.API
 		hs := &http.Server{
 			Handler:           srv.Handler(),
