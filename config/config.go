@@ -102,6 +102,9 @@ type Processor struct {
 	BatchRows     int           `mapstructure:"batch_rows"`
 	BatchBytes    Bytes         `mapstructure:"batch_bytes"`
 	FlushInterval time.Duration `mapstructure:"flush_interval"`
+	// MetricsAddr serves /metrics, /healthz and /readyz; empty: none.
+	// Port 0 picks a free port (logged).
+	MetricsAddr string `mapstructure:"metrics_addr"`
 }
 
 // Aggregator tunes the aggregator: its consumer group and how often it
@@ -114,6 +117,8 @@ type Aggregator struct {
 	// FlushInterval after the first change.
 	BatchRecords  int           `mapstructure:"batch_records"`
 	FlushInterval time.Duration `mapstructure:"flush_interval"`
+	// MetricsAddr serves /metrics, /healthz and /readyz; empty: none.
+	MetricsAddr string `mapstructure:"metrics_addr"`
 }
 
 // Watch tunes `loader watch`, the inbox folder.
@@ -126,6 +131,8 @@ type Watch struct {
 	PollInterval time.Duration `mapstructure:"poll_interval"`
 	// Parallel is how many files are pushed at once.
 	Parallel int `mapstructure:"parallel"`
+	// MetricsAddr serves /metrics, /healthz and /readyz; empty: none.
+	MetricsAddr string `mapstructure:"metrics_addr"`
 }
 
 // Broker configures the embedded broker of the local stack.
@@ -265,6 +272,9 @@ func Default() Config {
 			BatchRows:     50000,
 			BatchBytes:    16 << 20,
 			FlushInterval: time.Second,
+			// Fixed loopback ports for the local stack's Prometheus; a
+			// second instance on one machine needs another (or 0).
+			MetricsAddr: "127.0.0.1:18081",
 		},
 		Aggregator: Aggregator{
 			Group:           "skuflow-aggregator",
@@ -274,13 +284,15 @@ func Default() Config {
 			// records collapse into few rows.
 			BatchRecords:  200000,
 			FlushInterval: time.Second,
+			MetricsAddr:   "127.0.0.1:18082",
 		},
 		Watch: Watch{
 			// Long enough for a copy that pauses on a slow disk or network.
 			QuietPeriod:  5 * time.Second,
 			PollInterval: time.Second,
 			// Two pushes keep two cores busy; more only contend.
-			Parallel: 2,
+			Parallel:    2,
+			MetricsAddr: "127.0.0.1:18083",
 		},
 		Broker: Broker{
 			Port:    19092,
@@ -421,6 +433,17 @@ func (c *Config) Validate() error {
 	case "text", "json":
 	default:
 		bad("log.format", "must be text or json; got %q", c.Log.Format)
+	}
+	for key, addr := range map[string]string{"processor.metrics_addr": c.Processor.MetricsAddr,
+		"aggregator.metrics_addr": c.Aggregator.MetricsAddr, "watch.metrics_addr": c.Watch.MetricsAddr} {
+		if addr == "" {
+			continue
+		}
+		// Metrics need no token (they say nothing of the data): loopback
+		// is the default, another address the operator's choice.
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			bad(key, "%q is not host:port (or empty for none)", addr)
+		}
 	}
 	c.validateAPI(bad)
 	c.validateTypes(bad)

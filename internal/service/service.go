@@ -18,6 +18,7 @@ import (
 	"skuflow/config"
 	"skuflow/internal/clickhouse"
 	"skuflow/internal/logging"
+	"skuflow/internal/metrics"
 	"skuflow/schemas"
 )
 
@@ -29,6 +30,17 @@ type Env struct {
 	// Types are the record types the service serves: every type, or
 	// those --types names.
 	Types []*schemas.Schema
+}
+
+// metricsAddr is where service name serves its metrics ("" for none).
+func metricsAddr(cfg config.Config, name string) string {
+	switch name {
+	case "processor":
+		return cfg.Processor.MetricsAddr
+	case "aggregator":
+		return cfg.Aggregator.MetricsAddr
+	}
+	return ""
 }
 
 // EachType runs run once for each of the types, each with its own
@@ -116,5 +128,14 @@ func main(name string, args []string, run func(ctx context.Context, env Env) err
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if addr := metricsAddr(cfg, name); addr != "" {
+		// Up before the service's own start, which may wait for
+		// ClickHouse: /readyz says why it is not ready meanwhile.
+		got, err := metrics.Serve(ctx, addr, conn.Ping, log)
+		if err != nil {
+			return err
+		}
+		log.Info("metrics listening", "addr", "http://"+got+"/metrics")
+	}
 	return run(ctx, Env{Config: cfg, Log: log, Conn: conn, Types: types})
 }

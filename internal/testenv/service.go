@@ -1,7 +1,9 @@
 package testenv
 
 import (
+	"fmt"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -88,3 +90,25 @@ func (s *ServiceProcess) LogContains(text string) bool { return s.proc.logContai
 
 // Log returns the last n lines of the service's log.
 func (s *ServiceProcess) Log(n int) string { return s.proc.tail(n) }
+
+// MetricsURL returns the URL of the service's /metrics, as its log says
+// ("metrics listening addr=..."), waiting for the line.
+func (s *ServiceProcess) MetricsURL(t testing.TB) string {
+	t.Helper()
+	var url string
+	err := s.proc.waitFor(startTimeout, func() bool {
+		for _, line := range strings.Split(s.proc.tail(200), "\n") {
+			if _, rest, ok := strings.Cut(line, "msg=\"metrics listening\""); ok {
+				if _, v, ok := strings.Cut(rest, "addr="); ok {
+					url = strings.Fields(v)[0]
+					return true
+				}
+			}
+		}
+		return false
+	})
+	if err != nil {
+		s.proc.fail(t, fmt.Errorf("%s logged no metrics address: %w", s.Name, err))
+	}
+	return url
+}

@@ -44,6 +44,10 @@ func NewStack(t testing.TB, env ...string) *Stack {
 		"SKUFLOW_AGGREGATOR_FLUSH_INTERVAL=200ms",
 		"SKUFLOW_AGGREGATOR_BATCH_RECORDS=20000",
 		"SKUFLOW_AGGREGATOR_SESSION_TIMEOUT=3s",
+		// Any free port: tests run side by side; MetricsURL finds it.
+		"SKUFLOW_PROCESSOR_METRICS_ADDR=127.0.0.1:0",
+		"SKUFLOW_AGGREGATOR_METRICS_ADDR=127.0.0.1:0",
+		"SKUFLOW_WATCH_METRICS_ADDR=127.0.0.1:0",
 	}, env...)
 	return s
 }
