@@ -28,6 +28,9 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 export SKUFLOW_DATA_DIR=$work/data SKUFLOW_CH_TCP_PORT=$(free_port) SKUFLOW_CH_HTTP_PORT=$(free_port) SKUFLOW_BROKER_PORT=$(free_port)
 export SKUFLOW_CLICKHOUSE_ADDR=127.0.0.1:$SKUFLOW_CH_TCP_PORT SKUFLOW_KAFKA_BROKERS=127.0.0.1:$SKUFLOW_BROKER_PORT
 export SKUFLOW_STACK_SERVICES=""
+# Any free port for the services' metrics: beside a running `make up`, and
+# with two processors at once.
+export SKUFLOW_PROCESSOR_METRICS_ADDR=127.0.0.1:0 SKUFLOW_AGGREGATOR_METRICS_ADDR=127.0.0.1:0 SKUFLOW_WATCH_METRICS_ADDR=127.0.0.1:0
 pids=()
 cleanup() {
 	local p
