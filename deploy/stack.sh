@@ -3,7 +3,7 @@
 # Kafka broker (cmd/broker), as background processes of this user with their
 # data, logs and pid files under .data/.
 #
-#   deploy/stack.sh install   install clickhouse-server, clickhouse-client, kcat, zstd, chromium if missing
+#   deploy/stack.sh install   install clickhouse-server, clickhouse-client, kcat, zstd, chromium, prometheus, docker-compose if missing
 #   deploy/stack.sh up        install if needed, build bin/broker if stale, start what is stopped
 #   deploy/stack.sh down      stop what up started
 #   deploy/stack.sh status    one line per service
@@ -48,7 +48,7 @@ INBOX=$(abs "${SKUFLOW_INBOX:-inbox}")
 INFRA=(clickhouse broker)
 # Ports each service listens on, checked before it starts.
 declare -A PORTS=([clickhouse]="$CH_TCP_PORT $CH_HTTP_PORT" [broker]="$BROKER_PORT")
-PACKAGES=(clickhouse-server clickhouse-client kcat zstd chromium)
+PACKAGES=(clickhouse-server clickhouse-client kcat zstd chromium prometheus docker-compose)
 
 # Services started by up see the stack's addresses when the ports were moved
 # (an explicit SKUFLOW_CLICKHOUSE_ADDR or SKUFLOW_KAFKA_BROKERS still wins;
