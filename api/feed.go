@@ -16,6 +16,7 @@ import (
 	"github.com/coder/websocket"
 
 	"skuflow/config"
+	"skuflow/internal/metrics"
 	"skuflow/jobs"
 )
 
@@ -258,6 +259,8 @@ func (s *Server) feedWebSocket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.feedClients.Release()
+	metrics.FeedClients.Inc()
+	defer metrics.FeedClients.Dec()
 	s.feed.closeOnShutdown(r)
 	// The default origin check stays on: a page of another site must not
 	// follow the feed with a loopback user's rights.
@@ -335,6 +338,8 @@ func (s *Server) feedSSE(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.feedClients.Release()
+	metrics.FeedClients.Inc()
+	defer metrics.FeedClients.Dec()
 	rc := http.NewResponseController(w)
 	s.feed.closeOnShutdown(r)
 	s.Start(s.feed.ctx)

@@ -131,6 +131,7 @@ func (s *Server) postFile(w http.ResponseWriter, r *http.Request) {
 				s.feed.Publish(Event{Kind: "job", Job: &j})
 			},
 		})
+		countPush(res)
 		// A refused push has an id but no job: the feed tells of jobs only.
 		if saved && res != nil {
 			j := res.Job

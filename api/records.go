@@ -60,6 +60,7 @@ func (s *Server) postRecords(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "unavailable", err.Error())
 		return
 	case len(rejected) > 0:
+		countRecords(t.Schema.Name, 0, rejected)
 		out := apiError{errorBody{Code: "invalid_records", Message: fmt.Sprintf("%d records are invalid; none was accepted", len(rejected))}}
 		for _, rj := range rejected {
 			out.Error.Records = append(out.Error.Records, reject{Line: rj.Line, Field: field(rj.Reason), Reason: rj.Reason})
@@ -67,6 +68,7 @@ func (s *Server) postRecords(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, out)
 		return
 	}
+	countRecords(t.Schema.Name, len(produced), nil)
 	s.feed.Publish(Event{Kind: "records", Type: t.Schema.Name, Records: len(produced), Sample: sample(body), At: time.Now()})
 	writeJSON(w, http.StatusAccepted, map[string]any{"type": t.Schema.Name, "accepted": len(produced), "records": produced})
 }

@@ -63,6 +63,8 @@ type Server struct {
 	// them: their jobs fail with the reason.
 	pushCtx    context.Context
 	stopPushes context.CancelCauseFunc
+	// jobsGauge exports the recent jobs by state (see Metrics).
+	jobsGauge *jobsGauge
 }
 
 // New returns a server.
@@ -76,6 +78,8 @@ func New(o Options) *Server {
 	s := &Server{o: o, auth: newAuthenticator(o.Config.API, o.Now), feed: NewHub(o.Log), uploads: make(slots, max(o.Config.API.MaxUploads, 1)),
 		feedClients: make(slots, max(o.Config.API.MaxFeedClients, 1))}
 	s.pushCtx, s.stopPushes = context.WithCancelCause(context.Background())
+	s.jobsGauge = &jobsGauge{s: s}
+	s.startMetrics()
 	return s
 }
 
@@ -83,7 +87,8 @@ func New(o Options) *Server {
 // follow.
 func (s *Server) Feed() *Hub { return s.feed }
 
-// Handler returns every route.
+// Handler returns every route, each request counted and timed by the
+// route that served it (see Metrics).
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
@@ -97,10 +102,11 @@ func (s *Server) Handler() http.Handler {
 	s.feedRoutes(mux)
 	s.pageRoutes(mux)
 	s.openAPIRoutes(mux)
+	s.metricsRoutes(mux)
 	mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no route %s %s", r.Method, r.URL.Path))
 	})
-	return mux
+	return instrument(mux)
 }
 
 // Shutdown waits for the pushes of uploaded files to finish, until ctx

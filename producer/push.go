@@ -125,6 +125,9 @@ type Result struct {
 	RefusedBy   string        `json:"refused_by,omitempty"`
 	LoadedSince []string      `json:"loaded_since,omitempty"`
 	Duration    time.Duration `json:"-"`
+	// RejectedByStage splits Rejected by the stage that refused each
+	// record ("decode", "validate"), for metrics.
+	RejectedByStage map[string]int64 `json:"-"`
 }
 
 // Pusher pushes sources to the topic through one producer client.
@@ -553,6 +556,11 @@ func (p *Pusher) push(ctx context.Context, src Source, prog *Progress, res *Resu
 	}
 	reject := func(line, offset int64, stage, reason string, raw []byte) {
 		prog.Rejected.Add(1)
+		// Only the reading loop below rejects: no lock needed.
+		if res.RejectedByStage == nil {
+			res.RejectedByStage = map[string]int64{}
+		}
+		res.RejectedByStage[stage]++
 		r := Rejection{Job: res.ID, Source: src.Name, Line: line, Offset: offset, Stage: stage, Reason: reason, Raw: raw}
 		if p.opts.OnReject != nil {
 			p.opts.OnReject(r)

@@ -41,6 +41,13 @@ const (
 	FailedDir     = "failed"
 )
 
+// What the watcher writes beside a file it files: its job in done/, why it
+// failed in failed/.
+const (
+	doneCompanion   = ".job.json"
+	failedCompanion = ".error.txt"
+)
+
 // Options configure a Watcher.
 type Options struct {
 	// Dir is the inbox.
@@ -59,6 +66,9 @@ type Options struct {
 	// Parallel bounds the files pushed at once.
 	Parallel int
 	Log      *slog.Logger
+	// Type is the record type of the inbox's files, the type label of
+	// its metrics; empty: no metrics are kept.
+	Type string
 }
 
 // Watcher is a running inbox.
@@ -87,6 +97,10 @@ type Watcher struct {
 	// unclaimed holds names that could not be taken yet, said once.
 	unclaimed map[string]bool
 	wg        sync.WaitGroup
+
+	// counted is what the last count of each subfolder found (see
+	// countFolders); only scan uses it.
+	counted map[string]folderCount
 }
 
 // fileState is what a scan saw of a file, to tell when it stops changing.
@@ -133,7 +147,7 @@ func New(o Options) (*Watcher, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Watcher{
+	w := &Watcher{
 		o:         o,
 		slots:     make(chan struct{}, max(o.Parallel, 1)),
 		root:      root,
@@ -146,7 +160,10 @@ func New(o Options) (*Watcher, error) {
 		renamed:   map[string]bool{},
 		unclaimed: map[string]bool{},
 		inflight:  map[string]chan struct{}{},
-	}, nil
+		counted:   map[string]folderCount{},
+	}
+	w.startMetrics()
+	return w, nil
 }
 
 // Close releases the inbox.
@@ -310,6 +327,8 @@ func (w *Watcher) scan(ctx context.Context) error {
 		}
 	}
 	w.mu.Unlock()
+	waiting := len(present)
+	defer func() { w.countFolders(waiting) }()
 
 	slices.SortFunc(todo, func(a, b ready) int {
 		if c := a.mod.Compare(b.mod); c != 0 {
@@ -335,6 +354,7 @@ func (w *Watcher) scan(ctx context.Context) error {
 			}
 			continue
 		}
+		waiting--
 		w.wg.Add(1)
 		go func() {
 			defer w.wg.Done()
@@ -505,6 +525,7 @@ func (w *Watcher) push(ctx context.Context, name, earlier string, log *slog.Logg
 	}
 	log.Info("pushing", "job", id, "size_bytes", src.Size)
 	res, err := w.o.Pusher.Push(ctx, src, producer.PushOptions{Job: id, SHA256: sha})
+	w.countPush(res)
 	return &res.Job, err
 }
 
@@ -541,7 +562,7 @@ func (w *Watcher) done(name string, job *jobs.Job, log *slog.Logger) {
 		log.Error("encode the job", "err", err)
 		return
 	}
-	dst, err := w.file(name, DoneDir, ".job.json", append(body, '\n'), job.ID, log)
+	dst, err := w.file(name, DoneDir, doneCompanion, append(body, '\n'), job.ID, log)
 	if err != nil {
 		log.Error("move the file to done/", "err", err)
 		return
@@ -551,7 +572,7 @@ func (w *Watcher) done(name string, job *jobs.Job, log *slog.Logger) {
 
 // fail files a file in failed/ with why in a text file beside it.
 func (w *Watcher) fail(name, reason string, log *slog.Logger) {
-	dst, err := w.file(name, FailedDir, ".error.txt", []byte(reason), time.Now().UTC().Format("20060102T150405Z"), log)
+	dst, err := w.file(name, FailedDir, failedCompanion, []byte(reason), time.Now().UTC().Format("20060102T150405Z"), log)
 	if err != nil {
 		log.Error("move the file to failed/", "err", err)
 		return

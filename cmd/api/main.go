@@ -1,6 +1,7 @@
 // Command api is skuflow's HTTP door and operations page: uploads, single
 // records, jobs, stored rows and a live feed, for every record type (or
-// those --types names), on api.addr (loopback unless tokens are set).
+// those --types names), on api.addr (loopback unless tokens are set), with
+// its Prometheus metrics at /metrics there.
 // SIGTERM stops taking requests, lets uploads in flight finish for
 // api.shutdown_timeout, then fails their jobs with the reason.
 package main
@@ -15,6 +16,7 @@ import (
 
 	"skuflow/api"
 	"skuflow/internal/kafka"
+	"skuflow/internal/metrics"
 	"skuflow/internal/service"
 	"skuflow/jobs"
 	"skuflow/producer"
@@ -48,6 +50,8 @@ func main() {
 			}
 		}
 		srv := api.New(api.Options{Config: cfg, Types: types, Conn: env.Conn, Jobs: store, Log: env.Log})
+		// Served at /metrics on api.addr, beside /healthz and /readyz.
+		metrics.Register(srv.Metrics()...)
 		if n, err := srv.SweepSpool(); err != nil {
 			return err
 		} else if n > 0 {

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"runtime/pprof"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -46,7 +48,8 @@ func runPush(ctx context.Context, args []string, stdio stdio) error {
 	typeName := fs.String("type", config.BuiltinType, "record type of the records (products, or one the configuration declares under types:)")
 	format := fs.String("format", "", "input format: json, ndjson or csv (default: from the name, then the first bytes)")
 	asJSON := fs.Bool("json", false, "print a machine-readable summary on stdout")
-	noProgress := fs.Bool("no-progress", false, "do not draw a progress bar (it is drawn only on a terminal)")
+	noProgress := fs.Bool("no-progress", false, "show no progress: no bar on a terminal, no progress lines elsewhere")
+	progressEvery := fs.Duration("progress-interval", 10*time.Second, "when stderr is not a terminal (a CI log, a journal), log a progress line this often (0: never)")
 	wait := fs.Bool("wait", false, "after producing, wait until the processor and the aggregator have every record in ClickHouse")
 	waitTimeout := fs.Duration("wait-timeout", 0, "give up waiting after this long (0: wait as long as it takes)")
 	force := fs.Bool("force", false, "push a file even if an earlier job loaded the same content")
@@ -86,12 +89,14 @@ func runPush(ctx context.Context, args []string, stdio stdio) error {
 	defer c.Close()
 	cl, store := c.Kafka, c.Jobs
 
+	// Progress lines go out at the configured level, unlike the client's.
+	plog := logging.New(stdio.err, cfg.Log, "loader")
 	shown := 0
 	opts := c.Options("push", log)
 	opts.Format = forced
 	opts.OnReject = func(r producer.Rejection) {
 		if shown < cfg.Loader.ShowErrors {
-			fmt.Fprintf(stdio.err, "\r\033[Krejected %s\n", r)
+			fmt.Fprintf(stdio.err, "%srejected %s\n", overBar(stdio.err), r)
 		}
 		shown++
 	}
@@ -105,10 +110,16 @@ func runPush(ctx context.Context, args []string, stdio stdio) error {
 	for _, src := range sources {
 		prog := new(producer.Progress)
 		var bar *cli.Bar
+		stopLog := func() {}
 		if !*noProgress {
+			// A bar on a terminal; elsewhere a line now and then.
 			bar = cli.StartBar(stdio.err, 200*time.Millisecond, progressLine(src, prog))
+			if !cli.IsTerminal(stdio.err) && *progressEvery > 0 {
+				stopLog = logProgress(plog, *progressEvery, src, prog)
+			}
 		}
 		res, err := pusher.Push(ctx, src, producer.PushOptions{Progress: prog, Force: *force})
+		stopLog()
 		if bar != nil {
 			bar.Stop()
 		}
@@ -218,6 +229,48 @@ func progressLine(src producer.Source, p *producer.Progress) func(time.Duration)
 	}
 }
 
+// overBar starts a line that is printed while a bar may be drawn: on a
+// terminal it clears the bar's line first; elsewhere it is nothing.
+func overBar(w io.Writer) string {
+	if cli.IsTerminal(w) {
+		return "\r\033[K"
+	}
+	return ""
+}
+
+// logProgress logs a push's progress every interval until stop is
+// called, so that a long push shows life where no bar is drawn.
+func logProgress(log *slog.Logger, every time.Duration, src producer.Source, p *producer.Progress) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	start := time.Now()
+	wg.Go(func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				log.Info("progress", progressArgs(src, p.Read.Load(), p.Produced.Load(), p.Rejected.Load(), p.RawBytes(), time.Since(start))...)
+			}
+		}
+	})
+	return func() { close(done); wg.Wait() }
+}
+
+// progressArgs are the attributes of a progress line: the records read,
+// produced and rejected so far, the input's rate in MB/s since the start,
+// and, when its size is known, the percentage read.
+func progressArgs(src producer.Source, read, produced, rejected, raw int64, elapsed time.Duration) []any {
+	args := []any{"source", src.Name, "read", read, "produced", produced, "rejected", rejected,
+		"mb_per_s", math.Round(float64(raw)/1e6/max(elapsed.Seconds(), 1e-9)*10) / 10}
+	if src.Size > 0 {
+		args = append(args, "percent", math.Round(float64(min(raw, src.Size))/float64(src.Size)*1000)/10)
+	}
+	return append(args, "elapsed", elapsed.Round(time.Second))
+}
+
 func summaryLine(r *producer.Result) string {
 	format := string(r.Format)
 	if r.Compression != "" {
@@ -285,8 +338,8 @@ func waitLoaded(ctx context.Context, cl *kgo.Client, cfg config.Config, s *schem
 		left.Store(n)
 		if !hinted && n > 0 && time.Since(lastProgress) > stallHint {
 			hinted = true
-			fmt.Fprintf(stdio.err, "\r\033[Kno progress for %s with %s records to go: are a processor and an aggregator running (groups %v)? ('make up' starts both)\n",
-				stallHint, cli.Count(n), groups)
+			fmt.Fprintf(stdio.err, "%sno progress for %s with %s records to go: are a processor and an aggregator running (groups %v)? ('make up' starts both)\n",
+				overBar(stdio.err), stallHint, cli.Count(n), groups)
 		}
 	})
 	if b != nil {

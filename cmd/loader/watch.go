@@ -9,7 +9,9 @@ import (
 	"path/filepath"
 
 	"skuflow/config"
+	"skuflow/internal/clickhouse"
 	"skuflow/internal/logging"
+	"skuflow/internal/metrics"
 	"skuflow/producer"
 	"skuflow/schemas"
 	"skuflow/watcher"
@@ -22,7 +24,8 @@ func runWatch(ctx context.Context, args []string, stdio stdio) error {
 	fs.Duration("quiet-period", def.Watch.QuietPeriod, "take a file once it has not changed for this long (at once if renamed in)")
 	fs.Int("parallel", def.Watch.Parallel, "push at most this many files at once (per record type)")
 	only := fs.StringSlice("types", nil, "record types to watch for, comma-separated (default: every type)")
-	bind["quiet-period"], bind["parallel"] = "watch.quiet_period", "watch.parallel"
+	fs.String("metrics-addr", def.Watch.MetricsAddr, "serve /metrics, /healthz and /readyz on this address (empty: none; port 0 picks one, logged)")
+	bind["quiet-period"], bind["parallel"], bind["metrics-addr"] = "watch.quiet_period", "watch.parallel", "watch.metrics_addr"
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -39,6 +42,11 @@ func runWatch(ctx context.Context, args []string, stdio stdio) error {
 		return usageError{fmt.Errorf("--types: %w", err)}
 	}
 	log := logging.New(stdio.err, cfg.Log, "watcher")
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	if err := serveMetrics(ctx, cfg, log); err != nil {
+		return err
+	}
 
 	// One inbox per type: DIR for products, DIR/TYPE for another type,
 	// each with its own processing/, done/ and failed/. The products
@@ -105,8 +113,8 @@ func openInbox(ctx context.Context, cfg config.Config, s *schemas.Schema, dir st
 	}
 	cl, store := c.Kafka, c.Jobs
 	w, err := watcher.New(watcher.Options{
-		Dir:    dir,
-		Pusher: producer.NewPusher(cl, c.Options("watch "+dir, log)),
+		Dir:          dir,
+		Pusher:       producer.NewPusher(cl, c.Options("watch "+dir, log)),
 		Jobs:         store,
 		Kafka:        cl,
 		Groups:       cfg.LoadGroups(s),
@@ -115,6 +123,7 @@ func openInbox(ctx context.Context, cfg config.Config, s *schemas.Schema, dir st
 		PollInterval: cfg.Watch.PollInterval,
 		Parallel:     cfg.Watch.Parallel,
 		Log:          log,
+		Type:         s.Name,
 	})
 	if err != nil {
 		c.Close()
@@ -122,4 +131,25 @@ func openInbox(ctx context.Context, cfg config.Config, s *schemas.Schema, dir st
 	}
 	log.Info("watching", "dir", dir, "topic", cfg.Kafka.Topic)
 	return &inbox{dir: dir, w: w, close: func() { w.Close(); c.Close() }}, nil
+}
+
+// serveMetrics serves the watcher's metrics on watch.metrics_addr, if set:
+// it is ready while ClickHouse, which keeps the jobs, answers. It is up
+// before the inboxes connect, so that /readyz says why they wait.
+func serveMetrics(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	if cfg.Watch.MetricsAddr == "" {
+		return nil
+	}
+	conn, err := clickhouse.Open(cfg.ClickHouse)
+	if err != nil {
+		return err
+	}
+	context.AfterFunc(ctx, func() { conn.Close() })
+	metrics.Register(watcher.Metrics()...)
+	addr, err := metrics.Serve(ctx, cfg.Watch.MetricsAddr, conn.Ping, log)
+	if err != nil {
+		return fmt.Errorf("watch.metrics_addr: %w (another watcher on this machine? give each its own --metrics-addr, or empty for none)", err)
+	}
+	log.Info("metrics listening", "addr", "http://"+addr+"/metrics")
+	return nil
 }
