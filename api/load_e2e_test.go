@@ -52,7 +52,8 @@ func TestLoad(t *testing.T) {
 	}
 	// The default rate (100 a second per token) would refuse this load:
 	// it is one client, by design.
-	base, apiProc := st.API(t, "SKUFLOW_CONFIG="+cfg, "SKUFLOW_API_RATE_LIMIT=5000", "SKUFLOW_API_RATE_BURST=5000")
+	// Room for the ten uploads at once (api.max_uploads is 8 by default).
+	base, apiProc := st.API(t, "SKUFLOW_CONFIG="+cfg, "SKUFLOW_API_RATE_LIMIT=5000", "SKUFLOW_API_RATE_BURST=5000", "SKUFLOW_API_MAX_UPLOADS=10")
 	st.Service(t, "processor")
 	st.Service(t, "aggregator")
 	c := newClient(base, tok)
