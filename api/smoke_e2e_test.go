@@ -240,3 +240,37 @@ func TestTokenOnlyInHeaderButFeed(t *testing.T) {
 		t.Fatalf("the feed with a token in the URL, without upgrading: %d, want 426 (past auth)", got)
 	}
 }
+
+// At most api.max_uploads uploads are received or pushed at once: the
+// spool's disk is bounded, and one more gets 503 with Retry-After.
+func TestUploadsBounded(t *testing.T) {
+	st := testenv.NewStack(t)
+	base, _ := st.API(t, "SKUFLOW_API_MAX_UPLOADS=1")
+	pr, pw := io.Pipe()
+	first := make(chan int, 1)
+	go func() {
+		resp, err := http.Post(base+"/v1/files?name=slow.csv", "text/csv", pr)
+		if err != nil {
+			first <- 0
+			return
+		}
+		resp.Body.Close()
+		first <- resp.StatusCode
+	}()
+	if _, err := pw.Write([]byte("sku,name\n")); err != nil {
+		t.Fatal(err)
+	}
+	// The first holds the one slot while its body arrives: its headers
+	// are in (the pipe's write returned once the client sent them and
+	// took the body's start), and the handler takes the slot first thing.
+	time.Sleep(300 * time.Millisecond)
+	code, _, hdr := call(t, "POST", base+"/v1/files?name=second.csv", "sku\nb\n")
+	if code != http.StatusServiceUnavailable || hdr.Get("Retry-After") == "" {
+		t.Fatalf("a second upload while one holds the only slot: %d (Retry-After %q)", code, hdr.Get("Retry-After"))
+	}
+	pw.Write([]byte("a,Anna\n"))
+	pw.Close()
+	if c := <-first; c != http.StatusAccepted {
+		t.Fatalf("the first upload: %d", c)
+	}
+}
