@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"skuflow/config"
@@ -19,6 +20,7 @@ import (
 	"skuflow/internal/consume"
 	"skuflow/internal/jsonscan"
 	"skuflow/internal/kafka"
+	"skuflow/internal/metrics"
 	"skuflow/internal/retry"
 	"skuflow/schemas"
 )
@@ -34,6 +36,13 @@ type Aggregator struct {
 	planErr error
 	conn    clickhouse.Conn
 	log     *slog.Logger
+	// The retries of the start, of writes and of loading assigned
+	// partitions, each with its metrics hook.
+	retryPrepare, retryFlush, retryLoad retry.Backoff
+	m                                   meters
+	// oldest is the Kafka timestamp of the oldest record taken and not
+	// yet written (Unix nanoseconds; 0 for none), for the meter's ticker.
+	oldest atomic.Int64
 
 	// inc is the incarnation of the topic the member reads (see
 	// internal/clickhouse.Incarnation): record versions are built on it.
@@ -103,7 +112,51 @@ func New(cfg config.Config, s *schemas.Schema, conn clickhouse.Conn, log *slog.L
 		}
 	}
 	a.load = a.loadFromClickHouse
+	a.m = newMeters(s.Name)
+	a.retryPrepare = a.m.Backoff("prepare", retry.Default)
+	a.retryFlush = a.m.Backoff("flush", retry.Default)
+	a.retryLoad = a.m.Backoff("load", retry.Default)
 	return a
+}
+
+// meters are the aggregator's metrics of its type, bound to it once.
+type meters struct {
+	*consume.Meter
+	keys    prometheus.Gauge
+	rebuild prometheus.Observer
+	written prometheus.Counter
+}
+
+func newMeters(typ string) meters {
+	metrics.Register(metrics.AggregatorKeys, metrics.RebuildDuration, metrics.AggregateRowsWritten)
+	m := meters{
+		Meter:   consume.NewMeter(typ),
+		keys:    metrics.AggregatorKeys.WithLabelValues(typ),
+		rebuild: metrics.RebuildDuration.WithLabelValues(typ),
+		written: metrics.AggregateRowsWritten.WithLabelValues(typ),
+	}
+	m.keys.Set(0)
+	return m
+}
+
+// noteKeys sets the state's size, after it changed by more than records:
+// a load, a write, a drop. It runs on the poll loop.
+func (a *Aggregator) noteKeys() {
+	n := 0
+	for _, p := range a.parts {
+		n += p.keys.len()
+	}
+	a.m.keys.Set(float64(n))
+}
+
+// noteOldest notes the oldest record not yet written, for the data age.
+// It runs on the poll loop.
+func (a *Aggregator) noteOldest() {
+	var oldest int64
+	for _, p := range a.parts {
+		oldest = consume.Earlier(oldest, p.oldest)
+	}
+	a.oldest.Store(oldest)
 }
 
 // Run migrates the database, checks the topic, and keeps the aggregates
@@ -115,8 +168,8 @@ func (a *Aggregator) Run(ctx context.Context, extra ...kgo.Opt) error {
 		// Refused at start, not retried in Assigned for ever.
 		return fmt.Errorf("aggregate %s: %w", a.schema.Name, a.planErr)
 	}
-	backoff := retry.Default
-	if err := clickhouse.Prepare(ctx, a.conn, a.cfg, a.schema, a.log, backoff); err != nil {
+	defer a.m.WatchAge(a.oldest.Load)()
+	if err := clickhouse.Prepare(ctx, a.conn, a.cfg, a.schema, a.log, a.retryPrepare); err != nil {
 		return err
 	}
 	ac := a.cfg.Aggregator
@@ -125,11 +178,13 @@ func (a *Aggregator) Run(ctx context.Context, extra ...kgo.Opt) error {
 		aggs[i] = ag.Name
 	}
 	for {
-		topic, err := consume.PrepareTopic(ctx, a.conn, a.cfg, a.log, backoff)
+		topic, err := consume.PrepareTopic(ctx, a.conn, a.cfg, a.log, a.retryPrepare)
 		if err != nil {
 			return err
 		}
 		a.inc, a.parts, a.held, a.first = topic.Incarnation, map[int32]*partition{}, 0, time.Time{}
+		a.noteKeys()
+		a.noteOldest()
 		for i := range a.pending {
 			a.pending[i] = a.pending[i][:0]
 		}
@@ -145,7 +200,8 @@ func (a *Aggregator) Run(ctx context.Context, extra ...kgo.Opt) error {
 			ShutdownTimeout: ac.ShutdownTimeout,
 			FetchMaxBytes:   8 << 20,
 			Log:             a.log,
-			Backoff:         backoff,
+			Backoff:         a.retryFlush,
+			Meter:           a.m.Meter,
 			Topic:           topic.TopicState,
 		}, a, extra...)
 		a.log.Info("stopped", "applied", a.stats.Applied, "loaded", a.stats.Loaded, "written", a.stats.Written, "skipped", a.stats.Skipped)
@@ -186,13 +242,17 @@ func (a *Aggregator) Assigned(ctx context.Context, committed map[int32]kgo.Offse
 	slices.Sort(parts)
 	start := time.Now()
 	var got map[int32]*loaded
-	err := retry.Forever(ctx, retry.Default, a.log, "load partition state", func(error) bool { return true }, func(ctx context.Context) error {
+	err := retry.Forever(ctx, a.retryLoad, a.log, "load partition state", func(error) bool { return true }, func(ctx context.Context) error {
 		var err error
 		got, err = a.load(ctx, parts)
 		return err
 	})
 	if err != nil {
 		return nil, err
+	}
+	if len(parts) > 0 {
+		// Retries included: how long the partitions waited for their state.
+		a.m.rebuild.Observe(time.Since(start).Seconds())
 	}
 	out := make(map[int32]kgo.Offset, len(committed))
 	a.mu.Lock()
@@ -236,6 +296,7 @@ func (a *Aggregator) install() {
 		a.parts[p] = st
 		a.stats.Loaded += int64(st.keys.len())
 	}
+	a.noteKeys()
 }
 
 // loadFromClickHouse builds the state of the partitions from the current
@@ -401,6 +462,9 @@ func (a *Aggregator) Add(r *kgo.Record) {
 		p.apply(a.key, a.groups, a.sums, kafka.Version(a.inc, r.Offset))
 		a.stats.Applied++
 	}
+	if ts := r.Timestamp.UnixNano(); ts > 0 && (p.oldest == 0 || ts < p.oldest) {
+		p.oldest = ts
+	}
 	p.next = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset + 1}
 	// A partition read again from before the group's commit (the records
 	// table was behind it) commits nothing until it passes it.
@@ -487,6 +551,8 @@ func (a *Aggregator) decode(r *kgo.Record) bool {
 // there is) a tenth of that: the end of a push is counted without delay.
 func (a *Aggregator) Due(now time.Time, caughtUp bool) bool {
 	a.install()
+	// Once per poll: the records it brought are taken.
+	a.noteOldest()
 	c := a.cfg.Aggregator
 	return a.held >= c.BatchRecords || !a.first.IsZero() && now.Sub(a.first) >= a.wait(caughtUp)
 }
@@ -522,6 +588,7 @@ func (a *Aggregator) Flush(ctx context.Context) (map[int32]kgo.EpochOffset, erro
 			return nil, err
 		}
 		a.stats.Written += int64(len(rows))
+		a.m.written.Add(float64(len(rows)))
 		a.pending[i] = rows[:0]
 	}
 	next := map[int32]kgo.EpochOffset{}
@@ -529,8 +596,12 @@ func (a *Aggregator) Flush(ctx context.Context) (map[int32]kgo.EpochOffset, erro
 		if st.committable {
 			next[p], st.committable = st.next, false
 		}
+		st.oldest = 0
 	}
 	a.held, a.first = 0, time.Time{}
+	a.oldest.Store(0)
+	a.m.RefreshAge()
+	a.noteKeys()
 	return next, nil
 }
 
@@ -540,6 +611,8 @@ func (a *Aggregator) Drop(partitions []int32) {
 	for _, p := range partitions {
 		delete(a.parts, p)
 	}
+	a.noteKeys()
+	a.noteOldest()
 	for i, rows := range a.pending {
 		kept := rows[:0]
 		for _, c := range rows {

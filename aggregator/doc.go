@@ -36,4 +36,9 @@
 // (another client wrote them, with that key), compaction may remove it
 // before one of the groups has read it; then the table and the aggregates
 // disagree on that key until the aggregator next loads the partition.
+//
+// Its metrics (internal/metrics, per type) are those of consume.Meter
+// (records and bytes read, lag, the age of the oldest record taken and not
+// yet written, retries) and the state's size in keys, the time to load
+// assigned partitions, and the rows of partial results written.
 package aggregator

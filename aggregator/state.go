@@ -191,6 +191,9 @@ type partition struct {
 	// committable.
 	next        kgo.EpochOffset
 	committable bool
+	// oldest is the Kafka timestamp (Unix nanoseconds) of the oldest
+	// record taken since the last write, 0 for none: the data age.
+	oldest int64
 }
 
 // aggState is one aggregate's state in a partition.

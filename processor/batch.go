@@ -22,7 +22,10 @@ type batch struct {
 	bad   []errorRow    // the records that do not
 	bytes int
 	first time.Time // arrival of the oldest record; zero when empty
-	next  map[int32]kgo.EpochOffset
+	// oldest is the earliest Kafka timestamp of the records (Unix
+	// nanoseconds), 0 when empty: the data age is measured from it.
+	oldest int64
+	next   map[int32]kgo.EpochOffset
 }
 
 func newBatch(s *schemas.Schema, t *topicInfo) *batch {
@@ -36,14 +39,17 @@ func (b *batch) add(r *kgo.Record) {
 	if len(b.recs) == 0 {
 		b.first = time.Now()
 	}
+	if ts := r.Timestamp.UnixNano(); ts > 0 && (b.oldest == 0 || ts < b.oldest) {
+		b.oldest = ts
+	}
 	b.recs = append(b.recs, r)
 	b.bytes += len(r.Key) + len(r.Value)
 	// Commit the offset after the record: the next one to read.
 	b.next[r.Partition] = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset + 1}
 	if err := b.rows.add(r); err != nil {
-		stage := "decode"
+		stage := stageDecode
 		if errors.Is(err, kafka.ErrKeyMismatch) {
-			stage = "key"
+			stage = stageKey
 		}
 		b.bad = append(b.bad, errorRow{rec: r, stage: stage, reason: err.Error()})
 	}
@@ -77,5 +83,6 @@ func (b *batch) reset() {
 	b.rows.reset()
 	b.bytes = 0
 	b.first = time.Time{}
+	b.oldest = 0
 	clear(b.next)
 }

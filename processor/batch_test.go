@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -203,5 +204,38 @@ func TestBatchSetsAsideForeignKeys(t *testing.T) {
 	}
 	if got, want := b.rows.versions[0], kafka.Version(2, 10); got != want {
 		t.Errorf("version %x, want %x", got, want)
+	}
+}
+
+// The data age is measured from the earliest Kafka timestamp a batch holds,
+// whatever order its records came in; a record without one is not aged.
+func TestBatchOldest(t *testing.T) {
+	b := newBatch(schemas.Products, &topicInfo{})
+	at := func(p int32, o int64, ts time.Time) *kgo.Record {
+		r := record(p, o, `{"sku":"k"}`)
+		r.Timestamp = ts
+		return r
+	}
+	t0 := time.Unix(1_700_000_000, 0)
+	if b.oldest != 0 {
+		t.Fatalf("empty batch: oldest %d", b.oldest)
+	}
+	b.add(at(0, 1, time.Time{}))
+	if b.oldest != 0 {
+		t.Fatalf("a record without a timestamp: oldest %d", b.oldest)
+	}
+	b.add(at(0, 2, t0.Add(2*time.Second)))
+	b.add(at(1, 7, t0)) // another partition, behind
+	b.add(at(0, 3, t0.Add(3*time.Second)))
+	if b.oldest != t0.UnixNano() {
+		t.Fatalf("oldest %v, want %v", time.Unix(0, b.oldest), t0)
+	}
+	b.drop([]int32{1})
+	if b.oldest != t0.Add(2*time.Second).UnixNano() {
+		t.Fatalf("after dropping partition 1: oldest %v", time.Unix(0, b.oldest))
+	}
+	b.reset()
+	if b.oldest != 0 {
+		t.Fatalf("after reset: oldest %d", b.oldest)
 	}
 }

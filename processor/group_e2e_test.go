@@ -19,7 +19,7 @@ import (
 // too.
 func TestRefusedRecordsAreSetAside(t *testing.T) {
 	s := newStack(t)
-	s.Service(t, "processor")
+	p := s.Service(t, "processor")
 	// A guard column makes ClickHouse itself refuse one sku, as a CHECK
 	// constraint would on a current server.
 	s.CH.Query(t, "ALTER TABLE skuflow.products ADD COLUMN _guard UInt8 MATERIALIZED throwIf(sku = 'poison')")
@@ -64,6 +64,16 @@ func TestRefusedRecordsAreSetAside(t *testing.T) {
 	where := regexp.MustCompile(regexp.QuoteMeta(path+":2501 (products partition ") + `\d+ offset \d+\): insert: .*395`)
 	if err != nil || !where.MatchString(out) || !strings.Contains(stderr, "1 of 1 rejected records") {
 		t.Errorf("loader errors %s: %v\n%s\nstderr: %s", id, err, out, stderr)
+	}
+	// The metrics say the same: the rejections by stage, the rest inserted.
+	m := scrape(t, p.MetricsURL(t))
+	for stage, want := range map[string]float64{"decode": 1, "key": 0, "insert": 1} {
+		if got := m.get(t, "skuflow_records_rejected_total", "type", "products", "stage", stage); got != want {
+			t.Errorf("rejected at %s: %v, want %v", stage, got, want)
+		}
+	}
+	if got := m.get(t, "skuflow_records_inserted_total", "type", "products"); got != 5000 {
+		t.Errorf("inserted %v, want 5000", got)
 	}
 }
 

@@ -15,9 +15,17 @@ import (
 // errorRow is one record set aside, with why.
 type errorRow struct {
 	rec    *kgo.Record
-	stage  string // decode or insert
+	stage  string // stageDecode, stageKey or stageInsert
 	reason string
 }
+
+// The stages at which the processor sets a record aside, as ingest_errors
+// and metrics.RecordsRejected name them.
+const (
+	stageDecode = "decode" // not a valid record of the type
+	stageKey    = "key"    // not where its key belongs (kafka.CheckKey)
+	stageInsert = "insert" // ClickHouse refused it
+)
 
 // insert writes b: the records that decoded go into the table, the others
 // into ingest_errors. When ClickHouse refuses the rows themselves (a data
@@ -38,6 +46,7 @@ func (p *Processor) insert(ctx context.Context, b *batch) (inserted, quarantined
 		if err := p.insertErrors(ctx, bad); err != nil {
 			return 0, 0, err
 		}
+		p.m.rejected(bad)
 		for _, b := range bad {
 			p.log.Warn("record set aside in "+clickhouse.ErrorsTable, "partition", b.rec.Partition, "offset", b.rec.Offset,
 				"stage", b.stage, "reason", b.reason)
@@ -58,7 +67,7 @@ func (p *Processor) insertRows(ctx context.Context, rs *rows) (int, []errorRow, 
 	case !clickhouse.IsDataError(err):
 		return 0, nil, err
 	case rs.len() == 1:
-		return 0, []errorRow{{rec: rs.recs[0], stage: "insert", reason: err.Error()}}, nil
+		return 0, []errorRow{{rec: rs.recs[0], stage: stageInsert, reason: err.Error()}}, nil
 	}
 	var n int
 	var bad []errorRow
@@ -83,6 +92,7 @@ func (p *Processor) insertRows(ctx context.Context, rs *rows) (int, []errorRow, 
 // send inserts rs with one columnar INSERT.
 func (p *Processor) send(ctx context.Context, rs *rows) error {
 	n := rs.len()
+	start := time.Now()
 	b, err := p.conn.PrepareBatch(ctx, p.insertSQL)
 	if err != nil {
 		return fmt.Errorf("prepare insert of %d rows into %s.%s: %w", n, p.db, p.schema.Name, err)
@@ -103,6 +113,8 @@ func (p *Processor) send(ctx context.Context, rs *rows) error {
 	if err := b.Send(); err != nil {
 		return fmt.Errorf("insert %d rows into %s.%s: %w", n, p.db, p.schema.Name, err)
 	}
+	p.m.duration.Observe(time.Since(start).Seconds())
+	p.m.batchRows.Observe(float64(n))
 	return nil
 }
 

@@ -10,12 +10,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"skuflow/config"
 	"skuflow/internal/clickhouse"
 	"skuflow/internal/consume"
 	"skuflow/internal/kafka"
+	"skuflow/internal/metrics"
 	"skuflow/internal/retry"
 	"skuflow/schemas"
 )
@@ -29,7 +31,8 @@ type Processor struct {
 	schema  *schemas.Schema
 	conn    clickhouse.Conn
 	log     *slog.Logger
-	backoff retry.Backoff
+	backoff retry.Backoff // of inserts, and
+	prepare retry.Backoff // of the start (migration, topic); each with its metrics hook
 	cl      *kgo.Client
 	// topic is the incarnation and partition count the rows are built
 	// with; it changes only between two runs on the topic, when nothing
@@ -74,6 +77,49 @@ type Processor struct {
 	wake   context.CancelFunc
 
 	stats Stats
+	m     meters
+	// pendingOldest and flightOldest are the Kafka timestamps (Unix
+	// nanoseconds) of the oldest record of the pending batch (and of a
+	// failed one) and of the batch in flight, 0 for none: what the data
+	// age is measured from, read by the meter's ticker without p.mu.
+	pendingOldest, flightOldest atomic.Int64
+}
+
+// meters are the processor's metrics of its type, bound to it once.
+type meters struct {
+	*consume.Meter
+	inserted  prometheus.Counter
+	duration  prometheus.Observer
+	batchRows prometheus.Observer
+	// rejected by stage: decode, key, insert.
+	decode, key, insert prometheus.Counter
+}
+
+func newMeters(typ string) meters {
+	metrics.Register(metrics.RecordsInserted, metrics.InsertDuration, metrics.BatchRows, metrics.RecordsRejected)
+	return meters{
+		Meter:     consume.NewMeter(typ),
+		inserted:  metrics.RecordsInserted.WithLabelValues(typ),
+		duration:  metrics.InsertDuration.WithLabelValues(typ),
+		batchRows: metrics.BatchRows.WithLabelValues(typ),
+		decode:    metrics.RecordsRejected.WithLabelValues(typ, stageDecode),
+		key:       metrics.RecordsRejected.WithLabelValues(typ, stageKey),
+		insert:    metrics.RecordsRejected.WithLabelValues(typ, stageInsert),
+	}
+}
+
+// rejected counts records set aside in ingest_errors.
+func (m *meters) rejected(bad []errorRow) {
+	for _, b := range bad {
+		switch b.stage {
+		case stageDecode:
+			m.decode.Inc()
+		case stageKey:
+			m.key.Inc()
+		default:
+			m.insert.Inc()
+		}
+	}
 }
 
 // flight is a batch being inserted and committed by its own goroutine.
@@ -103,9 +149,6 @@ type Options struct {
 
 // New returns a processor; Run starts it.
 func New(o Options) *Processor {
-	if o.Backoff == (retry.Backoff{}) {
-		o.Backoff = retry.Default
-	}
 	var cols []string
 	for _, c := range o.Schema.TableColumns() {
 		cols = append(cols, c.Name)
@@ -119,11 +162,13 @@ func New(o Options) *Processor {
 		schema:    o.Schema,
 		conn:      o.Conn,
 		log:       o.Log,
-		backoff:   o.Backoff,
 		columns:   cols,
 		insertSQL: insertSQL(db, o.Schema.Name, cols),
 		eagerRows: max(o.Config.Processor.BatchRows/eagerFraction, 1),
 	}
+	p.m = newMeters(o.Schema.Name)
+	p.prepare = p.m.Backoff("prepare", o.Backoff)
+	p.backoff = p.m.Backoff("insert", o.Backoff)
 	p.topic.partitions = o.Config.Kafka.Partitions
 	p.pending, p.spare = newBatch(o.Schema, &p.topic), newBatch(o.Schema, &p.topic)
 	return p
@@ -154,11 +199,12 @@ func (p *Processor) Run(ctx context.Context, extra ...kgo.Opt) error {
 		time.AfterFunc(p.cfg.ShutdownTimeout, endFlushes)
 	})
 	defer stopping()
-	if err := clickhouse.Prepare(ctx, p.conn, p.full, p.schema, p.log, p.backoff); err != nil {
+	defer p.m.WatchAge(p.oldest)()
+	if err := clickhouse.Prepare(ctx, p.conn, p.full, p.schema, p.log, p.prepare); err != nil {
 		return err
 	}
 	for {
-		t, err := consume.PrepareTopic(ctx, p.conn, p.full, p.log, p.backoff)
+		t, err := consume.PrepareTopic(ctx, p.conn, p.full, p.log, p.prepare)
 		if err != nil {
 			return err
 		}
@@ -199,7 +245,7 @@ func (p *Processor) runOn(ctx context.Context, t consume.Topic, extra ...kgo.Opt
 		return fmt.Errorf("kafka client: %w", err)
 	}
 	p.cl = cl
-	p.lag = consume.Lag{}
+	p.lag = consume.Lag{Meter: p.m.Meter}
 	p.log.Info("started", "group", p.cfg.Group, "topic", p.kafka.Topic, "topic_id", t.ID, "incarnation", t.Incarnation,
 		"batch_rows", p.cfg.BatchRows, "batch_bytes", int64(p.cfg.BatchBytes), "flush_interval", p.cfg.FlushInterval)
 
@@ -282,6 +328,7 @@ func (p *Processor) loop(ctx context.Context) {
 			})
 			p.mu.Lock()
 			fetches.EachPartition(p.track)
+			p.notePending()
 			p.mu.Unlock()
 		}
 		p.mu.Lock()
@@ -294,10 +341,28 @@ func (p *Processor) loop(ctx context.Context) {
 // track adds a partition's polled records to the pending batch and notes
 // how far behind the broker the partition is.
 func (p *Processor) track(fp kgo.FetchTopicPartition) {
+	bytes := p.pending.bytes
 	for _, r := range fp.Records {
 		p.pending.add(r)
 	}
+	p.m.Consumed(len(fp.Records), p.pending.bytes-bytes)
 	p.lag.Track(fp)
+}
+
+// notePending notes the oldest record of the pending batch and of a failed
+// one, for the data age. Callers hold p.mu.
+func (p *Processor) notePending() {
+	oldest := p.pending.oldest
+	if p.failed != nil {
+		oldest = consume.Earlier(oldest, p.failed.oldest)
+	}
+	p.pendingOldest.Store(oldest)
+}
+
+// oldest is the Kafka timestamp of the oldest record read and not yet
+// inserted (Unix nanoseconds), 0 for none.
+func (p *Processor) oldest() int64 {
+	return consume.Earlier(p.pendingOldest.Load(), p.flightOldest.Load())
 }
 
 // ready reports whether the pending batch should go in now: it is full, its
@@ -334,6 +399,9 @@ func (p *Processor) dispatch(ctx context.Context) {
 			}
 			f := &flight{b: b, done: make(chan struct{})}
 			p.inflight = f
+			// In flight before out of pending: the age never skips it.
+			p.flightOldest.Store(b.oldest)
+			p.notePending()
 			go p.fly(f)
 			return
 		}
@@ -349,7 +417,12 @@ func (p *Processor) dispatch(ctx context.Context) {
 // fly inserts and commits a batch, on its own goroutine. It takes no lock
 // of p's: the callbacks wait for it while holding p.mu.
 func (p *Processor) fly(f *flight) {
-	f.err = p.flush(p.flushCtx, f.b)
+	f.err = p.flush(p.flushCtx, f.b, func() {
+		// Its records are in ClickHouse, whatever the commit does. This
+		// runs before done: the next flight's age is set only after it.
+		p.flightOldest.Store(0)
+		p.m.RefreshAge()
+	})
 	close(f.done)
 	p.wakeMu.Lock()
 	if p.wake != nil {
@@ -389,6 +462,8 @@ func (p *Processor) reap(wait bool, stop <-chan struct{}) bool {
 	p.inflight = nil
 	if f.err != nil {
 		p.failed = f.b
+		p.notePending()
+		p.flightOldest.Store(0)
 		return true
 	}
 	f.b.reset()
@@ -405,13 +480,15 @@ func (p *Processor) drain() error {
 		if b == nil || b.len() == 0 {
 			continue
 		}
-		if err := p.flush(p.flushCtx, b); err != nil {
+		if err := p.flush(p.flushCtx, b, nil); err != nil {
 			return err
 		}
 		b.reset()
 		if b == p.failed {
 			p.failed, p.spare = nil, b
 		}
+		p.notePending()
+		p.m.RefreshAge()
 	}
 	return nil
 }
@@ -454,6 +531,7 @@ func (p *Processor) drop(partitions []int32) {
 		p.failed.drop(partitions)
 	}
 	p.pending.drop(partitions)
+	p.notePending()
 }
 
 // forget forgets the lag of partitions no longer ours. Callers hold p.mu.
@@ -468,7 +546,8 @@ func (p *Processor) Stats() Stats {
 
 // flush inserts b and commits its offsets. It retries ClickHouse until it
 // works or ctx ends; on failure nothing is committed. It leaves b as it is.
-func (p *Processor) flush(ctx context.Context, b *batch) error {
+// in, when set, runs once b is in, before the commit.
+func (p *Processor) flush(ctx context.Context, b *batch, in func()) error {
 	if b.len() == 0 {
 		return nil
 	}
@@ -481,6 +560,11 @@ func (p *Processor) flush(ctx context.Context, b *batch) error {
 	})
 	if err != nil {
 		return err
+	}
+	// Counted once in, before the commit that lets a waiting push end.
+	p.m.inserted.Add(float64(inserted))
+	if in != nil {
+		in()
 	}
 	if p.noCommit.Load() {
 		p.log.Info("batch inserted; its offsets are not committed: the topic was recreated", "rows", inserted)

@@ -13,6 +13,9 @@
 // commits a partition it no longer owns; a loss drops it unflushed. On
 // shutdown the sink is flushed once more, offsets committed, and the group
 // left.
+//
+// A Meter holds the metrics both services share: what is read, the lag
+// per partition, the data age, retries and backing off.
 package consume
 
 import (
@@ -72,7 +75,10 @@ type Options struct {
 	// FetchMaxBytes bounds what is fetched ahead of the sink.
 	FetchMaxBytes int32
 	Log           *slog.Logger
-	Backoff       retry.Backoff
+	// Backoff is the flush's: its hook hears of the flush's retries.
+	Backoff retry.Backoff
+	// Meter, when set, counts what is polled and each partition's lag.
+	Meter *Meter
 	// Topic is the topic as the member starts on it; while it runs, a
 	// changed ID or partition count ends Run with the reason (checked
 	// every Kafka.TopicCheckInterval).
@@ -105,10 +111,8 @@ const maxPoll = 10000
 // when the client cannot be created, and, after the same flush, when the
 // topic changed under it (kafka.ErrTopicRecreated, kafka.ErrPartitionCount).
 func Run(ctx context.Context, o Options, sink Sink, extra ...kgo.Opt) error {
-	if o.Backoff == (retry.Backoff{}) {
-		o.Backoff = retry.Default
-	}
-	m := &member{o: o, sink: sink, stop: ctx}
+	o.Backoff = o.Backoff.OrDefault()
+	m := &member{o: o, sink: sink, stop: ctx, lag: Lag{Meter: o.Meter}}
 	opts := append(kafka.ClientOptions(o.Kafka, o.Log),
 		kgo.ConsumerGroup(o.Group),
 		kgo.ConsumeTopics(o.Kafka.Topic),
@@ -217,9 +221,12 @@ func (m *member) loop(ctx context.Context) {
 		// (BlockRebalanceOnPoll). mu must not be held across the flush:
 		// its commit may wait for a rebalance whose callback takes mu.
 		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
+			bytes := 0
 			for _, r := range fp.Records {
 				m.sink.Add(r)
+				bytes += len(r.Key) + len(r.Value)
 			}
+			m.o.Meter.Consumed(len(fp.Records), bytes)
 			m.lag.Track(fp)
 		})
 		if m.sink.Due(time.Now(), m.lag.CaughtUp(m.cl)) {

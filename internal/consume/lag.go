@@ -1,13 +1,19 @@
 package consume
 
-import "github.com/twmb/franz-go/pkg/kgo"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
 
 // Lag follows how far a member's polled records are behind the broker, to
 // tell when it has read everything there is: then what it holds can go in
 // at once instead of waiting for a batch to fill or age. The zero Lag is
 // ready to use; it is not safe for concurrent use.
 type Lag struct {
+	// Meter, when set, is told each partition's lag (metrics.Lag).
+	Meter  *Meter
 	behind map[int32]int64
+	gauges map[int32]prometheus.Gauge
 }
 
 // Track notes, from a polled partition, how many records the broker held
@@ -16,12 +22,24 @@ func (l *Lag) Track(fp kgo.FetchTopicPartition) {
 	if l.behind == nil {
 		l.behind = map[int32]int64{}
 	}
+	var behind int64
 	switch n := len(fp.Records); {
 	case fp.Err != nil:
+		return
 	case n > 0:
-		l.behind[fp.Partition] = fp.HighWatermark - (fp.Records[n-1].Offset + 1)
-	default:
-		l.behind[fp.Partition] = 0
+		behind = fp.HighWatermark - (fp.Records[n-1].Offset + 1)
+	}
+	l.behind[fp.Partition] = behind
+	if l.Meter != nil {
+		g := l.gauges[fp.Partition]
+		if g == nil {
+			if l.gauges == nil {
+				l.gauges = map[int32]prometheus.Gauge{}
+			}
+			g = l.Meter.lagGauge(fp.Partition)
+			l.gauges[fp.Partition] = g
+		}
+		g.Set(float64(max(behind, 0)))
 	}
 }
 
@@ -29,6 +47,10 @@ func (l *Lag) Track(fp kgo.FetchTopicPartition) {
 func (l *Lag) Forget(partitions []int32) {
 	for _, p := range partitions {
 		delete(l.behind, p)
+		if _, ok := l.gauges[p]; ok {
+			delete(l.gauges, p)
+			l.Meter.forgetLag(p)
+		}
 	}
 }
 

@@ -18,6 +18,37 @@ type Backoff struct {
 	// jitter), so that many instances that failed together do not retry
 	// together.
 	Min, Max time.Duration
+	// Hook, when set, hears of each retry and each wait (for metrics); it
+	// changes nothing of how Forever retries.
+	Hook Hook
+}
+
+// Hook hears of Forever's retries. Calls come from the goroutine that runs
+// Forever; several Forevers may share a hook at once.
+type Hook interface {
+	// Retrying is called each time an attempt failed and another will
+	// follow, before the wait.
+	Retrying()
+	// BackingOff(true) is called at the first of those, and
+	// BackingOff(false) when Forever returns after it, however it
+	// returns: the operation is backing off in between, attempts
+	// included (an attempt against a server that hangs may take longer
+	// than the waits).
+	BackingOff(bool)
+}
+
+// WithHook returns b with h as its hook.
+func (b Backoff) WithHook(h Hook) Backoff {
+	b.Hook = h
+	return b
+}
+
+// OrDefault returns b, or Default (with b's hook) when b sets no waits.
+func (b Backoff) OrDefault() Backoff {
+	if b.Min <= 0 || b.Max <= 0 {
+		return Default.WithHook(b.Hook)
+	}
+	return b
 }
 
 // Default suits a database that is restarting: the first retry comes fast,
@@ -38,6 +69,14 @@ func (b Backoff) Wait(n int) time.Duration {
 // retriable returns false), or ctx ends; it returns the last error. Each
 // failure is logged with the attempt number and the wait.
 func Forever(ctx context.Context, b Backoff, log *slog.Logger, what string, retriable func(error) bool, op func(context.Context) error) error {
+	backingOff := false
+	if b.Hook != nil {
+		defer func() {
+			if backingOff {
+				b.Hook.BackingOff(false)
+			}
+		}()
+	}
 	for attempt := 1; ; attempt++ {
 		err := op(ctx)
 		if err == nil {
@@ -54,6 +93,13 @@ func Forever(ctx context.Context, b Backoff, log *slog.Logger, what string, retr
 		}
 		wait := b.Wait(attempt)
 		log.Warn(what+" failed; retrying", "attempt", attempt, "wait", wait.Round(time.Millisecond), "err", err)
+		if b.Hook != nil {
+			b.Hook.Retrying()
+			if !backingOff {
+				backingOff = true
+				b.Hook.BackingOff(true)
+			}
+		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
