@@ -20,6 +20,10 @@ import (
 // copying again is harmless (the same rows and versions, collapsed by
 // FINAL).
 func upgradeVersion(ctx context.Context, conn Conn, db string, s *schemas.Schema) error {
+	return upgradeVersionTry(ctx, conn, db, s, 0)
+}
+
+func upgradeVersionTry(ctx context.Context, conn Conn, db string, s *schemas.Schema, tries int) error {
 	aside := s.Name + "_before_version"
 	q := fmt.Sprintf("SELECT name, create_table_query FROM system.tables WHERE database = %s AND name IN (%s, %s)",
 		Quote(db), Quote(s.Name), Quote(aside))
@@ -45,8 +49,13 @@ func upgradeVersion(ctx context.Context, conn Conn, db string, s *schemas.Schema
 	switch {
 	case hasCurrent && strings.Contains(current, "ReplacingMergeTree(_offset)"):
 		if err := conn.Exec(ctx, fmt.Sprintf("RENAME TABLE %s TO %s", Table(db, s.Name), Table(db, aside))); err != nil {
-			// Another service renamed it first: take up its rebuild.
+			// Another service renamed it first: take up its rebuild, or,
+			// if it has finished it meanwhile (the table aside gone
+			// again, a new table in its place), look again.
 			if again, rerr := tableExists(ctx, conn, db, aside); rerr != nil || !again {
+				if isCode(err, codeTableAlreadyExists, codeUnknownTable) && tries < 5 {
+					return upgradeVersionTry(ctx, conn, db, s, tries+1)
+				}
 				return fmt.Errorf("migrate: rebuild %s.%s with the _version column: rename: %w", db, s.Name, err)
 			}
 		}
