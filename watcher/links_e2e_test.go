@@ -31,15 +31,18 @@ func TestWatchLinksOutsideInbox(t *testing.T) {
 	if err := os.WriteFile(inside, []byte(`{"sku":"inside-1","name":"inside"}`+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	links := map[string]string{
-		"environ.ndjson": "/proc/self/environ",
-		"secret.ndjson":  secret,
-		".hop":           secret,
-		"chain.ndjson":   filepath.Join(inbox, ".hop"),
-		"inside.ndjson":  inside,
+	// In order: .hop before the link through it, which the watcher may
+	// take as soon as it appears (a map's order once made chain.ndjson a
+	// dangling link, failed as missing rather than as outside).
+	links := [][2]string{
+		{"environ.ndjson", "/proc/self/environ"},
+		{"secret.ndjson", secret},
+		{".hop", secret},
+		{"chain.ndjson", filepath.Join(inbox, ".hop")},
+		{"inside.ndjson", inside},
 	}
-	for name, target := range links {
-		if err := os.Symlink(target, filepath.Join(inbox, name)); err != nil {
+	for _, l := range links {
+		if err := os.Symlink(l[1], filepath.Join(inbox, l[0])); err != nil {
 			t.Fatal(err)
 		}
 	}
