@@ -255,7 +255,9 @@ func (p *Processor) runOn(ctx context.Context, t consume.Topic, extra ...kgo.Opt
 			p.noCommit.Store(true)
 		}
 	})
+	stopLag := p.lag.WatchLag(ctx, cl, p.kafka.Topic)
 	p.loop(loopCtx)
+	stopLag()
 
 	// Shutting down: the batch in flight and the pending one go in, in
 	// that order, within ShutdownTimeout; then leave the group (the final

@@ -153,7 +153,9 @@ func Run(ctx context.Context, o Options, sink Sink, extra ...kgo.Opt) error {
 			m.noCommit.Store(true)
 		}
 	})
+	stopLag := m.lag.WatchLag(ctx, cl, o.Kafka.Topic)
 	m.loop(loopCtx)
+	stopLag()
 
 	done, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.ShutdownTimeout)
 	defer cancel()

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"skuflow/internal/metrics"
@@ -233,4 +235,78 @@ func TestConsumed(t *testing.T) {
 	none.Consumed(1, 1)
 	none.RefreshAge()
 	none.WatchAge(func() int64 { return 1 })()
+}
+
+// Refresh counts the records the broker gained since the last fetch, so
+// that the lag rises while nothing is polled (a member stuck retrying an
+// insert), for the partitions polled and no others.
+func TestLagRefreshFromBroker(t *testing.T) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "lagged"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	produce := func(partition int32, n int) {
+		t.Helper()
+		recs := make([]*kgo.Record, n)
+		for i := range recs {
+			recs[i] = &kgo.Record{Topic: "lagged", Partition: partition, Value: []byte("v")}
+		}
+		if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	produce(0, 4)
+	produce(1, 2)
+
+	l := Lag{Meter: NewMeter("refresh_test")}
+	lag := func(p string) float64 {
+		return get(t, "skuflow_consumer_lag_records", "type", "refresh_test", "partition", p)
+	}
+	// Partition 0 polled to its end.
+	l.Track(kgo.FetchTopicPartition{FetchPartition: kgo.FetchPartition{Partition: 0, HighWatermark: 4,
+		Records: []*kgo.Record{{Offset: 2}, {Offset: 3}}}})
+	if got := lag("0"); got != 0 {
+		t.Fatalf("lag after the fetch: %v", got)
+	}
+	produce(0, 7)
+	adm := kadm.NewClient(cl)
+	if err := l.Refresh(ctx, adm, "lagged"); err != nil {
+		t.Fatal(err)
+	}
+	if got := lag("0"); got != 7 {
+		t.Fatalf("lag of partition 0 from the broker: %v, want the 7 records produced since", got)
+	}
+	if _, ok := value(t, "skuflow_consumer_lag_records", "type", "refresh_test", "partition", "1"); ok {
+		t.Fatal("partition 1, never polled, has a lag series")
+	}
+	// Forgotten, it stays forgotten.
+	l.Forget([]int32{0})
+	if err := l.Refresh(ctx, adm, "lagged"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := value(t, "skuflow_consumer_lag_records", "type", "refresh_test", "partition", "0"); ok {
+		t.Fatal("partition 0's lag came back after it went")
+	}
+
+	// WatchLag does the same on its own, every tick.
+	l.Track(kgo.FetchTopicPartition{FetchPartition: kgo.FetchPartition{Partition: 1, HighWatermark: 2,
+		Records: []*kgo.Record{{Offset: 1}}}})
+	stop := l.WatchLag(ctx, cl, "lagged")
+	defer stop()
+	produce(1, 5)
+	for deadline := time.Now().Add(10 * time.Second); lag("1") != 5; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("lag of partition 1 after the watch: %v, want 5", lag("1"))
+		}
+	}
+	stop()
+	l.Forget([]int32{1})
 }

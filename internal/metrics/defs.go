@@ -18,8 +18,8 @@ var (
 		Name: "skuflow_consumed_bytes_total", Help: "Bytes of the records read from the type's topic (keys and values).",
 	}, []string{"type"})
 	// Lag is how many records of each partition are not yet handled:
-	// the high watermark less the next offset to read, as of the last
-	// fetch.
+	// the end offset less the next offset to read, from each fetch and
+	// from the broker every second (consume.Lag).
 	Lag = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "skuflow_consumer_lag_records", Help: "Records of the partition on the topic not yet read by this instance.",
 	}, []string{"type", "partition"})
@@ -37,7 +37,7 @@ var (
 	// BackingOff is 1 while the service waits to retry a failed operation
 	// (ClickHouse or Kafka is failing), 0 otherwise.
 	BackingOff = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "skuflow_backing_off", Help: "1 while the service waits to retry a failed operation, else 0.",
+		Name: "skuflow_backing_off", Help: "1 from an operation's first failure until it works (the service is retrying), else 0.",
 	}, []string{"type"})
 )
 
