@@ -6,6 +6,10 @@
 #   BENCH_ROWS=500000    rows of the generated products file
 #   BENCH_BIG=1          5,000,000 rows instead
 #   BENCH_OUT=bench/results.json
+#   BENCH_VS=DIR         also time DIR's processor and aggregator (another
+#                        build's bin/, e.g. a worktree of an older commit)
+#                        alone, interleaved with bin/'s, BENCH_ROUNDS times
+#                        each (default 3), and print the ratios
 #
 # Phases, one after the other on the same machine, so that every figure can
 # be read against the direct load measured in the same run:
@@ -28,6 +32,9 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 export SKUFLOW_DATA_DIR=$work/data SKUFLOW_CH_TCP_PORT=$(free_port) SKUFLOW_CH_HTTP_PORT=$(free_port) SKUFLOW_BROKER_PORT=$(free_port)
 export SKUFLOW_CLICKHOUSE_ADDR=127.0.0.1:$SKUFLOW_CH_TCP_PORT SKUFLOW_KAFKA_BROKERS=127.0.0.1:$SKUFLOW_BROKER_PORT
 export SKUFLOW_STACK_SERVICES=""
+# Products alone, whatever ./skuflow.yaml declares: the figures compare
+# with the direct load of products, and with older builds.
+export SKUFLOW_CONFIG=""
 # Any free port for the services' metrics: beside a running `make up`, and
 # with two processors at once.
 export SKUFLOW_PROCESSOR_METRICS_ADDR=127.0.0.1:0 SKUFLOW_AGGREGATOR_METRICS_ADDR=127.0.0.1:0 SKUFLOW_WATCH_METRICS_ADDR=127.0.0.1:0
@@ -46,12 +53,13 @@ now() { date +%s.%N; }
 since() { echo "$(now) - $1" | bc; }
 ch() { clickhouse-client --host 127.0.0.1 --port "$SKUFLOW_CH_TCP_PORT" "$@"; }
 
-# start NAME ENV... starts bin/NAME in the background with ENV added, waits
-# for its ready line, and sets $started to its pid.
+# start NAME ENV... starts $BIN/NAME (bin/NAME by default) in the
+# background with ENV added, waits for its ready line, and sets $started to
+# its pid.
 start() {
 	local name=$1 log=$work/$1.$RANDOM.log
 	shift
-	env "$@" "bin/$name" >"$log" 2>&1 &
+	env "$@" "${BIN:-bin}/$name" >"$log" 2>&1 &
 	started=$!
 	pids+=("$started")
 	for _ in $(seq 300); do
@@ -72,22 +80,13 @@ stop() {
 	kill "$1"
 	wait "$1" || true
 }
-# behind JOB GROUP prints how many records GROUP is behind JOB's end.
-behind() {
-	bin/loader status --json "$1" | python3 -c '
-import json, sys
-s = json.load(sys.stdin)
-if s["state"] == "done":
-    print(0)
-else:
-    print(sum(g["records_behind"] for g in s.get("progress", []) if g["group"] == sys.argv[1]) if s.get("progress") else -1)
-' "$2"
-}
-# until_caught_up JOB GROUP waits until GROUP has committed past JOB.
+# until_caught_up GROUP waits until GROUP has committed every record of
+# $SKUFLOW_KAFKA_TOPIC (as the broker says: any build of a service).
 until_caught_up() {
-	while [[ $(behind "$1" "$2") != 0 ]]; do sleep 0.05; done
+	"$work/caughtup" -brokers "$SKUFLOW_KAFKA_BROKERS" -topic "$SKUFLOW_KAFKA_TOPIC" -group "$1"
 }
 
+go build -o "$work/caughtup" ./bench/caughtup
 say "bench: starting ClickHouse and the broker in $work"
 deploy/stack.sh up >/dev/null
 file=$work/products.ndjson
@@ -128,17 +127,20 @@ say "bench: the loader alone"
 export SKUFLOW_KAFKA_TOPIC=bench_alone SKUFLOW_CLICKHOUSE_DATABASE=bench_alone
 export SKUFLOW_PROCESSOR_GROUP=bench-processor SKUFLOW_AGGREGATOR_GROUP=bench-aggregator
 bin/loader push --force --no-progress --json "$file" >"$work/loader.json"
-job=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][0]["id"])' "$work/loader.json")
 
-# alone NAME times bin/NAME, in a new group, until it has caught up with the
-# loader's job; sets $took and $peak.
+# alone NAME [TAG] times $BIN/NAME, in a new group (bench-NAME, TAG added),
+# until it has caught up with the loader's job; sets $took, $peak and $used.
+# With a TAG it writes to a database of its own, so that every run starts
+# on empty tables.
 alone() {
-	say "bench: the $1 alone"
-	local t0 pid
+	say "bench: the $1 alone${2:+ ($2)}"
+	local t0 pid tag=${2:+_$2} var
+	var=SKUFLOW_${1^^}_GROUP
+	local -x "$var=bench-$1${tag//_/-}"
 	t0=$(now)
-	start "$1"
+	start "$1" ${tag:+SKUFLOW_CLICKHOUSE_DATABASE=bench_alone$tag}
 	pid=$started
-	until_caught_up "$job" "bench-$1"
+	until_caught_up "${!var}"
 	took=$(since "$t0")
 	stop "$pid"
 }
@@ -149,6 +151,43 @@ alone aggregator
 agg_alone=$took agg_rss=$peak
 alone processor
 proc_alone=$took proc_rss=$peak
+
+# BENCH_VS: the same phases with this build and the other, in turns (the
+# order swapped every round, so that a drift of the machine favours
+# neither), each on a database of its own.
+if [[ -n ${BENCH_VS:-} ]]; then
+	vs=$work/vs.tsv
+	for r in $(seq "${BENCH_ROUNDS:-3}"); do
+		sides=(this other)
+		((r % 2 == 0)) && sides=(other this)
+		for name in aggregator processor; do
+			for side in "${sides[@]}"; do
+				BIN=bin
+				[[ $side == other ]] && BIN=$BENCH_VS
+				alone "$name" "${side}_$r"
+				printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$side" "$r" "$took" "$used" "$peak" >>"$vs"
+			done
+		done
+	done
+	BIN=bin
+	python3 - "$vs" "$BENCH_VS" <<'PY'
+import statistics, sys
+runs = [l.split("\t") for l in open(sys.argv[1]).read().splitlines()]
+print(f"this build against {sys.argv[2]}, alone on the filled topic, {max(int(r[2]) for r in runs)} rounds interleaved:")
+print()
+print("| service | seconds this/other per round | median | CPU s this/other per round | median | peak RSS this/other |")
+print("|---|---|---:|---|---:|---:|")
+for name in ("processor", "aggregator"):
+    by = {(r[1], r[2]): r for r in runs if r[0] == name}
+    rounds = sorted({r[2] for r in runs if r[0] == name}, key=int)
+    ratio = lambda i: [float(by["this", k][i]) / float(by["other", k][i]) for k in rounds]
+    show = lambda xs: ", ".join(f"{x:.3f}" for x in xs)
+    med = lambda side, i: statistics.median(float(by[side, k][i]) for k in rounds)
+    print(f"| {name} | {show(ratio(3))} | {statistics.median(ratio(3)):.3f} | "
+          f"{show(ratio(4))} | {statistics.median(ratio(4)):.3f} | {med('this', 5) / med('other', 5):.3f} |")
+print()
+PY
+fi
 
 python3 - "$out" "$work" <<PY
 import json, sys, platform, os, subprocess, datetime
