@@ -60,6 +60,16 @@ type Job struct {
 	// LoadSeconds is from the start until the job was seen done.
 	LoadSeconds float64   `json:"load_seconds,omitempty"`
 	Updated     time.Time `json:"updated_at"`
+	// CSVHeader is a CSV input's header line as read (without its line
+	// end): `loader errors --raw` and `loader redrive` write the rejected
+	// rows after it. Empty for other formats, and in jobs of releases
+	// before it was kept.
+	CSVHeader string `json:"-"`
+	// RedriveOf is the job whose rejected records this job pushed again
+	// (`loader redrive`); RedrivenBy the jobs that pushed this job's
+	// rejected records again, oldest first (read by Store.Get only).
+	RedriveOf  string   `json:"redrive_of,omitempty"`
+	RedrivenBy []string `json:"redriven_by,omitempty"`
 }
 
 // Blocks reports whether the job has put its whole input on the topic, so

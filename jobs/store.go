@@ -44,7 +44,7 @@ const versionBase = uint64(1) << 63
 var ErrNotFound = errors.New("no such job")
 
 const jobColumns = "id, source, size, sha256, format, compression, type, topic, topic_id, origin, records_read, records_produced, records_rejected, " +
-	"end_partitions, end_offsets, state, error, started_at, produced_at, finished_at, produce_seconds, load_seconds, updated_at"
+	"end_partitions, end_offsets, state, error, started_at, produced_at, finished_at, produce_seconds, load_seconds, updated_at, csv_header, redrive_of"
 
 // Save writes j's current state as its newest version. A job's state only
 // moves forward, whoever writes it: the version's top bits are the state's
@@ -75,7 +75,7 @@ func (s *Store) Save(ctx context.Context, j *Job) error {
 	if err == nil {
 		err = b.Append(j.ID, j.Source, j.Size, j.SHA256, j.Format, j.Compression, j.Type, j.Topic, j.TopicID, j.Origin,
 			uint64(j.Read), uint64(j.Produced), uint64(j.Rejected), partitions, offsets,
-			string(j.State), j.Error, j.Started, j.ProducedAt, j.FinishedAt, j.ProduceSeconds, j.LoadSeconds, now, version)
+			string(j.State), j.Error, j.Started, j.ProducedAt, j.FinishedAt, j.ProduceSeconds, j.LoadSeconds, now, j.CSVHeader, j.RedriveOf, version)
 		if err != nil {
 			_ = b.Abort()
 		}
@@ -98,7 +98,25 @@ func (s *Store) Get(ctx context.Context, id string) (*Job, error) {
 	if len(js) == 0 {
 		return nil, fmt.Errorf("%w %q in %s.%s", ErrNotFound, id, s.db, clickhouse.JobsTable)
 	}
+	// Who re-drove it is read from the re-drives' rows, not written into
+	// its own: a row rewritten by a re-drive could lose to a `done`
+	// written at the same time from an older read of it.
+	by, err := s.Redrives(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range by {
+		js[0].RedrivenBy = append(js[0].RedrivenBy, r.ID)
+	}
 	return js[0], nil
+}
+
+// Redrives returns the jobs that pushed job id's rejected records again
+// (see Job.RedriveOf), oldest first.
+func (s *Store) Redrives(ctx context.Context, id string) ([]*Job, error) {
+	js, err := s.query(ctx, "WHERE redrive_of = "+clickhouse.Quote(id), 1000)
+	slices.Reverse(js)
+	return js, err
 }
 
 // Filter narrows List: a state, a record type (products matches jobs from
@@ -178,7 +196,7 @@ func (s *Store) query(ctx context.Context, where string, limit int) ([]*Job, err
 		)
 		if err := rows.Scan(&j.ID, &j.Source, &size, &j.SHA256, &j.Format, &j.Compression, &j.Type, &j.Topic, &j.TopicID, &j.Origin,
 			&read, &produced, &rejected, &partitions, &offsets, &state, &j.Error,
-			&j.Started, &j.ProducedAt, &j.FinishedAt, &j.ProduceSeconds, &j.LoadSeconds, &j.Updated); err != nil {
+			&j.Started, &j.ProducedAt, &j.FinishedAt, &j.ProduceSeconds, &j.LoadSeconds, &j.Updated, &j.CSVHeader, &j.RedriveOf); err != nil {
 			return nil, fmt.Errorf("read %s.%s: %w", s.db, clickhouse.JobsTable, err)
 		}
 		j.Size, j.State = size, State(state)
@@ -237,7 +255,7 @@ func (s *Store) ErrorsAfter(ctx context.Context, id string, after *ErrorPlace, l
 			after.Line, after.Line, after.Partition, after.Partition, after.Offset, after.Offset, clickhouse.Quote(after.Stage))
 	}
 	rows, err := s.conn.Query(ctx, fmt.Sprintf(
-		"SELECT job, source, line, stage, reason, raw, topic, partition, offset FROM %s FINAL %s ORDER BY line, partition, offset, stage LIMIT %d",
+		"SELECT job, source, line, stage, reason, raw, topic, partition, offset, raw_size FROM %s FINAL %s ORDER BY line, partition, offset, stage LIMIT %d",
 		clickhouse.Table(s.db, clickhouse.ErrorsTable), where, limit))
 	if err != nil {
 		return nil, 0, fmt.Errorf("read %s.%s: %w", s.db, clickhouse.ErrorsTable, err)
@@ -250,11 +268,12 @@ func (s *Store) ErrorsAfter(ctx context.Context, id string, after *ErrorPlace, l
 			line, offset uint64
 			partition    uint32
 			raw          string
+			size         uint64
 		)
-		if err := rows.Scan(&e.Job, &e.Source, &line, &e.Stage, &e.Reason, &raw, &e.Topic, &partition, &offset); err != nil {
+		if err := rows.Scan(&e.Job, &e.Source, &line, &e.Stage, &e.Reason, &raw, &e.Topic, &partition, &offset, &size); err != nil {
 			return nil, 0, fmt.Errorf("read %s.%s: %w", s.db, clickhouse.ErrorsTable, err)
 		}
-		e.Line, e.Partition, e.Offset, e.Raw = int64(line), int32(partition), int64(offset), []byte(raw)
+		e.Line, e.Partition, e.Offset, e.Raw, e.Size = int64(line), int32(partition), int64(offset), []byte(raw), int64(size)
 		out = append(out, e)
 	}
 	return out, int64(total), rows.Err()
@@ -273,17 +292,20 @@ func CheckID(id string) error {
 // Rejected is a row of ingest_errors as `loader errors --json` and the API
 // show it: the raw record as text.
 type Rejected struct {
-	Source    string `json:"source"`
-	Line      int64  `json:"line"`
-	Stage     string `json:"stage"`
-	Reason    string `json:"reason"`
-	Raw       string `json:"raw"`
-	Topic     string `json:"topic,omitempty"`
-	Partition int32  `json:"partition"`
-	Offset    int64  `json:"offset"`
+	Source string `json:"source"`
+	Line   int64  `json:"line"`
+	Stage  string `json:"stage"`
+	Reason string `json:"reason"`
+	Raw    string `json:"raw"`
+	// RawTruncated says Raw holds only the record's first bytes (see
+	// clickhouse.RawTruncated).
+	RawTruncated bool   `json:"raw_truncated,omitempty"`
+	Topic        string `json:"topic,omitempty"`
+	Partition    int32  `json:"partition"`
+	Offset       int64  `json:"offset"`
 }
 
 // RejectedOf returns e as it is shown.
 func RejectedOf(e clickhouse.ErrorRow) Rejected {
-	return Rejected{e.Source, e.Line, e.Stage, e.Reason, string(e.Raw), e.Topic, e.Partition, e.Offset}
+	return Rejected{e.Source, e.Line, e.Stage, e.Reason, string(e.Raw), clickhouse.RawTruncated(e), e.Topic, e.Partition, e.Offset}
 }

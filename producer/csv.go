@@ -82,6 +82,8 @@ type CSVReader struct {
 	rawStart  int    // the row's bytes in buf, for RecordError.Raw
 	rawEnd    int
 	rawPrefix []byte // the first bytes of an oversized row
+	rawSize   int64  // an oversized row's full size
+	headLine  []byte // the header row as read
 	rowLine   int64
 	rowOff    int64
 
@@ -206,11 +208,16 @@ func (r *CSVReader) readHeader() error {
 	}
 	r.spanLimit = len(r.header)
 	r.fields = make([]schemas.Field, len(r.header))
+	r.headLine = bytes.Clone(r.buf[r.rawStart:r.rawEnd])
 	return nil
 }
 
 // Header returns the column names, in order.
 func (r *CSVReader) Header() []string { return slices.Clone(r.header) }
+
+// HeaderLine returns the header row as read, without its line end (nor a
+// byte order mark before it).
+func (r *CSVReader) HeaderLine() []byte { return r.headLine }
 
 // Next returns the next row as a record. See Reader.
 func (r *CSVReader) Next() (*Record, error) {
@@ -229,17 +236,17 @@ func (r *CSVReader) Next() (*Record, error) {
 		reason = r.utf8Reason()
 	}
 	if reason != "" {
-		raw := r.rawPrefix // an oversized row's first bytes
+		raw, size := r.rawPrefix, r.rawSize // an oversized row's first bytes
 		if !r.skipping {
-			raw = r.buf[r.rawStart:r.rawEnd]
+			raw, size = r.buf[r.rawStart:r.rawEnd], 0
 		}
-		return nil, &RecordError{Line: r.rowLine, Offset: r.rowOff, Reason: reason, Raw: raw}
+		return nil, &RecordError{Line: r.rowLine, Offset: r.rowOff, Reason: reason, Raw: raw, Size: size}
 	}
 	r.out = append(r.out, '}')
 	for i := range r.fields {
 		r.fields[i] = schemas.Field{Name: r.names[i], Value: r.out[r.spans[2*i]:r.spans[2*i+1]]}
 	}
-	r.rec = Record{JSON: r.out, Fields: r.fields, Line: r.rowLine, Offset: r.rowOff}
+	r.rec = Record{JSON: r.out, Fields: r.fields, Line: r.rowLine, Offset: r.rowOff, Raw: r.buf[r.rawStart:r.rawEnd:r.rawEnd]}
 	return &r.rec, nil
 }
 
@@ -468,6 +475,7 @@ loop:
 			r.rawPrefix = append(r.rawPrefix[:0], r.buf[r.start:r.start+min(csvMaxRaw, contentEnd-r.start)]...)
 			r.skipping = true
 		}
+		r.rawSize = r.base + int64(contentEnd) - r.rowOff
 	}
 	r.rawStart, r.rawEnd = r.start, contentEnd
 	r.start = next

@@ -726,7 +726,9 @@ func (r *ndjsonReader) tooLong(start, end int, line int64) error {
 	if len(raw) > r.max {
 		raw = raw[:r.max:r.max]
 	}
-	return &RecordError{Line: line, Offset: r.in.base + int64(start), Raw: raw,
+	// Only the line's first bytes are known: its size is at least one
+	// more than the limit.
+	return &RecordError{Line: line, Offset: r.in.base + int64(start), Raw: raw, Size: int64(max(end-start, r.max+1)),
 		Reason: fmt.Sprintf("line longer than %d bytes (MaxRecordBytes)", r.max)}
 }
 

@@ -109,7 +109,7 @@ func BenchmarkLoaderJSONPath(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if kr, reason := rb.build(rec); kr == nil {
+			if kr, reason := rb.build(rec, rec.Line, rec.Offset); kr == nil {
 				b.Fatal(reason)
 			}
 			n++

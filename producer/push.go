@@ -81,6 +81,29 @@ type PushOptions struct {
 	// before any record is read: the push is a job from then on, and its
 	// id is job.ID. A push refused or failed before then never calls it.
 	Started func(job jobs.Job)
+	// Redrive, when set, makes the push a re-drive of an earlier job's
+	// rejected records (see Redrive).
+	Redrive *RedriveOptions
+}
+
+// RedriveOptions tie a push of rejected records, written out as an input
+// (see RawWriter), to the job that rejected them.
+type RedriveOptions struct {
+	// Of is the earlier job; the new job's row names it (Job.RedriveOf).
+	Of string
+	// Format is the input's format (csv or ndjson, see RawWriter).
+	Format Format
+	// Place maps a record's line and byte offset in the input to its
+	// place in the earlier job's input, so that the records produced and
+	// those rejected again keep their original place.
+	Place func(line, offset int64) (int64, int64)
+	// File, when set, is the earlier input's SHA-256: the identity of a
+	// record of a type identified by its file and place (schemas.Identity).
+	File string
+	// Rejections are records rejected before the input is read (those
+	// that cannot be written out whole): stored and counted with the job's
+	// others.
+	Rejections []Rejection
 }
 
 // Rejection is one record a push did not produce, and why.
@@ -92,6 +115,9 @@ type Rejection struct {
 	Stage  string // "decode" (the reader) or "validate" (the schema)
 	Reason string
 	Raw    []byte // the record as read, possibly truncated; valid during the call
+	// Size is the record's full size when Raw holds only its first bytes
+	// (0: Raw is whole).
+	Size int64
 }
 
 func (r Rejection) String() string {
@@ -212,6 +238,9 @@ func (p *Pusher) Push(ctx context.Context, src Source, o PushOptions) (*Result, 
 		Started: start,
 		SHA256:  o.SHA256,
 	}}
+	if o.Redrive != nil {
+		res.RedriveOf = o.Redrive.Of
+	}
 	if res.ID == "" {
 		res.ID = jobs.NewID(start)
 	}
@@ -245,7 +274,7 @@ func (p *Pusher) Push(ctx context.Context, src Source, o PushOptions) (*Result, 
 	if o.Started != nil {
 		o.Started(res.Job)
 	}
-	err = p.push(ctx, src, prog, res, offsets, j)
+	err = p.push(ctx, src, prog, res, offsets, j, o.Redrive)
 	// The heartbeat reads res: stop it before res changes.
 	if jerr := j.finish(ctx); jerr != nil && err == nil {
 		err = jerr
@@ -346,13 +375,13 @@ func (j *tracker) reject(ctx context.Context, r Rejection) error {
 	if !j.enabled() {
 		return nil
 	}
-	raw := r.Raw
+	raw, size := r.Raw, r.Size
 	if len(raw) > clickhouse.MaxRawBytes {
-		raw = raw[:clickhouse.MaxRawBytes]
+		raw, size = raw[:clickhouse.MaxRawBytes], max(size, int64(len(raw)))
 	}
 	j.mu.Lock()
 	j.rejected = append(j.rejected, clickhouse.ErrorRow{Job: r.Job, Source: r.Source, Line: r.Line, Offset: r.Offset,
-		Stage: r.Stage, Reason: r.Reason, Raw: bytes.Clone(raw)})
+		Stage: r.Stage, Reason: r.Reason, Raw: bytes.Clone(raw), Size: size})
 	full := len(j.rejected) >= rejectBatch
 	j.mu.Unlock()
 	if full {
@@ -511,7 +540,7 @@ func (p *Pusher) log() *slog.Logger {
 // storeTimeout bounds how long a push retries a write to the job store.
 const storeTimeout = 30 * time.Second
 
-func (p *Pusher) push(ctx context.Context, src Source, prog *Progress, res *Result, offsets *jobs.EndOffsets, j *tracker) error {
+func (p *Pusher) push(ctx context.Context, src Source, prog *Progress, res *Result, offsets *jobs.EndOffsets, j *tracker, redrive *RedriveOptions) error {
 	// The heartbeat starts before the input opens: opening can take long
 	// (a slow URL, or stdin read until its format can be told), and a job
 	// whose row is not rewritten looks abandoned.
@@ -519,7 +548,11 @@ func (p *Pusher) push(ctx context.Context, src Source, prog *Progress, res *Resu
 	defer cancel(nil)
 	j.start(ctx, cancel)
 
-	in, err := open(ctx, src, openOptions{force: p.opts.Format, hashed: src.path == "" && j.enabled(), maxRecord: p.opts.MaxRecordBytes, url: p.opts.URL, zstdMaxWindow: p.opts.ZstdMaxWindow})
+	format := p.opts.Format
+	if redrive != nil && redrive.Format != "" {
+		format = redrive.Format
+	}
+	in, err := open(ctx, src, openOptions{force: format, hashed: src.path == "" && j.enabled(), maxRecord: p.opts.MaxRecordBytes, url: p.opts.URL, zstdMaxWindow: p.opts.ZstdMaxWindow})
 	if err != nil {
 		if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
 			return cause // the heartbeat's, which interrupted the open
@@ -534,6 +567,11 @@ func (p *Pusher) push(ctx context.Context, src Source, prog *Progress, res *Resu
 	if err != nil {
 		return fmt.Errorf("%s: %w", src.Name, err)
 	}
+	if cr, ok := r.(*CSVReader); ok {
+		j.mu.Lock()
+		res.CSVHeader = string(cr.HeaderLine())
+		j.mu.Unlock()
+	}
 	var failOnce sync.Once
 	if iv := p.opts.TopicCheckInterval; iv > 0 {
 		go func() {
@@ -546,6 +584,15 @@ func (p *Pusher) push(ctx context.Context, src Source, prog *Progress, res *Resu
 	}
 	rb := p.newRecordBuilder(res.ID, src.Name)
 	rb.file = res.SHA256
+	place := func(line, offset int64) (int64, int64) { return line, offset }
+	if redrive != nil {
+		if redrive.File != "" {
+			rb.file = redrive.File
+		}
+		if redrive.Place != nil {
+			place = redrive.Place
+		}
+	}
 	promise := func(rec *kgo.Record, err error) {
 		if err != nil {
 			failOnce.Do(func() { cancel(unavailable{fmt.Errorf("produce to %s: %w", p.opts.Topic, err)}) })
@@ -554,14 +601,14 @@ func (p *Pusher) push(ctx context.Context, src Source, prog *Progress, res *Resu
 		offsets.Observe(rec.Partition, rec.Offset)
 		prog.Produced.Add(1)
 	}
-	reject := func(line, offset int64, stage, reason string, raw []byte) {
+	reject := func(line, offset int64, stage, reason string, raw []byte, size int64) {
 		prog.Rejected.Add(1)
 		// Only the reading loop below rejects: no lock needed.
 		if res.RejectedByStage == nil {
 			res.RejectedByStage = map[string]int64{}
 		}
 		res.RejectedByStage[stage]++
-		r := Rejection{Job: res.ID, Source: src.Name, Line: line, Offset: offset, Stage: stage, Reason: reason, Raw: raw}
+		r := Rejection{Job: res.ID, Source: src.Name, Line: line, Offset: offset, Stage: stage, Reason: reason, Raw: raw, Size: size}
 		if p.opts.OnReject != nil {
 			p.opts.OnReject(r)
 		}
@@ -570,6 +617,12 @@ func (p *Pusher) push(ctx context.Context, src Source, prog *Progress, res *Resu
 		}
 	}
 
+	if redrive != nil {
+		for _, r := range redrive.Rejections {
+			prog.Read.Add(1)
+			reject(r.Line, r.Offset, r.Stage, r.Reason, r.Raw, r.Size)
+		}
+	}
 	var readErr error
 	for ctx.Err() == nil {
 		rec, err := r.Next()
@@ -577,7 +630,8 @@ func (p *Pusher) push(ctx context.Context, src Source, prog *Progress, res *Resu
 			var re *RecordError
 			if errors.As(err, &re) {
 				prog.Read.Add(1)
-				reject(re.Line, re.Offset, "decode", re.Reason, re.Raw)
+				line, off := place(re.Line, re.Offset)
+				reject(line, off, "decode", re.Reason, re.Raw, re.Size)
 				continue
 			}
 			if !errors.Is(err, io.EOF) {
@@ -586,9 +640,14 @@ func (p *Pusher) push(ctx context.Context, src Source, prog *Progress, res *Resu
 			break
 		}
 		prog.Read.Add(1)
-		kr, reason := rb.build(rec)
+		line, off := place(rec.Line, rec.Offset)
+		kr, reason := rb.build(rec, line, off)
 		if kr == nil {
-			reject(rec.Line, rec.Offset, "validate", reason, rec.JSON)
+			raw := rec.JSON
+			if rec.Raw != nil {
+				raw = rec.Raw // a CSV row as it was, not its JSON
+			}
+			reject(line, off, "validate", reason, raw, 0)
 			continue
 		}
 		// Produce blocks while the client holds its maximum of buffered
@@ -671,17 +730,18 @@ func (p *Pusher) newRecordBuilder(job, source string) *recordBuilder {
 		headers: headerValues{job: []byte(job), source: []byte(source)}}
 }
 
-// build returns the record to produce for rec, or nil and why rec is
-// rejected.
-func (b *recordBuilder) build(rec *Record) (*kgo.Record, string) {
+// build returns the record to produce for rec, found at line and offset
+// of the input (rec's own, or its place in a re-driven job's input), or
+// nil and why rec is rejected.
+func (b *recordBuilder) build(rec *Record, line, offset int64) (*kgo.Record, string) {
 	var err error
 	if b.key, err = b.schema.Validate(b.key[:0], rec.Fields); err != nil {
 		return nil, err.Error()
 	}
 	if b.schema.Identity {
-		b.key = schemas.IdentityKey(b.key[:0], b.file, rec.Offset)
+		b.key = schemas.IdentityKey(b.key[:0], b.file, offset)
 	}
-	b.line = strconv.AppendInt(b.line[:0], rec.Line, 10)
+	b.line = strconv.AppendInt(b.line[:0], line, 10)
 	if n := len(b.key) + len(rec.JSON) + b.headers.size() + len(b.line); n > b.maxValue {
 		return nil, fmt.Sprintf("record is %d bytes as produced, over the limit of %d", n, b.maxValue)
 	}

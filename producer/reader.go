@@ -21,6 +21,10 @@ type Record struct {
 	// Offset is the byte offset of the record's start in the decoded
 	// (decompressed) input.
 	Offset int64
+	// Raw is the record's input bytes when they are not JSON (a CSV row,
+	// without its line end), nil otherwise: what a rejection keeps, so
+	// that the row can be written out again as it was.
+	Raw []byte
 }
 
 // Reader frames and decodes the records of one input stream.
@@ -58,6 +62,10 @@ type RecordError struct {
 	Offset int64  // byte offset of the record's start in the decoded input
 	Reason string // what is wrong, for a person
 	Raw    []byte // the record's input bytes, possibly truncated; valid until the next call
+	// Size is the record's full size in the input when Raw holds only its
+	// first bytes (a row or line longer than MaxRecordBytes); 0 when Raw
+	// is the whole record.
+	Size int64
 }
 
 func (e *RecordError) Error() string {

@@ -77,7 +77,7 @@ func (p *Pusher) ProduceRecords(ctx context.Context, body []byte, job, source st
 		if err != nil {
 			var re *RecordError
 			if errors.As(err, &re) {
-				refuse(Rejection{Job: job, Source: source, Line: re.Line, Offset: re.Offset, Stage: "decode", Reason: re.Reason, Raw: bytes.Clone(re.Raw)})
+				refuse(Rejection{Job: job, Source: source, Line: re.Line, Offset: re.Offset, Stage: "decode", Reason: re.Reason, Raw: bytes.Clone(re.Raw), Size: re.Size})
 				continue
 			}
 			if errors.Is(err, io.EOF) {
@@ -89,7 +89,7 @@ func (p *Pusher) ProduceRecords(ctx context.Context, body []byte, job, source st
 			}
 			return nil, reject, err
 		}
-		kr, reason := rb.build(rec)
+		kr, reason := rb.build(rec, rec.Line, rec.Offset)
 		if kr == nil {
 			refuse(Rejection{Job: job, Source: source, Line: rec.Line, Offset: rec.Offset, Stage: "validate", Reason: reason, Raw: bytes.Clone(rec.JSON)})
 			continue

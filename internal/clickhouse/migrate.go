@@ -121,6 +121,13 @@ var bookkeeping = []table{
 			{"load_seconds", "Float64"},
 			{"updated_at", "DateTime"},
 			{"version", "UInt64"},
+			// A CSV input's header line, as read: what `loader errors
+			// --raw` and `loader redrive` put before the rejected rows.
+			// Empty for other formats and in rows of earlier releases.
+			{"csv_header", "String"},
+			// The job whose rejected records this job pushed again
+			// (`loader redrive`), empty for any other push.
+			{"redrive_of", "String"},
 		},
 		// By month of the job's start, which every version of a job
 		// shares: `loader prune` drops whole months (18.16 has no TTL).
@@ -142,6 +149,11 @@ var bookkeeping = []table{
 			{"partition", "UInt32"},
 			{"offset", "UInt64"},
 			{"at", "DateTime"},
+			// The record's full size in bytes; raw keeps its first
+			// MaxRawBytes (a CSV row longer than MaxRecordBytes its first
+			// 4 KiB), so raw_size > length(raw) says raw was cut. 0 in
+			// rows of earlier releases (see RawTruncated).
+			{"raw_size", "UInt64"},
 		},
 		// By month of writing, for `loader prune`. A record set aside
 		// twice across a month's end is kept twice.
