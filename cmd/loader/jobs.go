@@ -290,6 +290,12 @@ func writeStatus(w io.Writer, s jobStatus) {
 	}
 	line("source", "%s (%s, %s, from %s)", j.Source, formatText(j), size, j.Origin)
 	line("type", "%s (topic %s)", typeText(j), j.Topic)
+	if j.RedriveOf != "" {
+		line("redrive", "of job %s: its rejected records, pushed again", j.RedriveOf)
+	}
+	for _, by := range j.RedrivenBy {
+		line("redriven", "by job %s ('loader status %s')", by, by)
+	}
 	if j.SHA256 != "" {
 		line("sha256", "%s", j.SHA256)
 	}
@@ -348,6 +354,7 @@ func runErrors(ctx context.Context, args []string, stdio stdio) error {
 	bind := jobFlags(fs)
 	asJSON := fs.Bool("json", false, "print the rows as a JSON array, with the raw records as stored")
 	limit := fs.Int("limit", 100, "print at most this many")
+	raw := fs.Bool("raw", false, "write every rejected record as it was: the CSV header line and rows of a CSV job, else NDJSON (the input of 'loader redrive')")
 	id, r, err := openJob(fs, bind, args, stdio)
 	if err != nil {
 		return err
@@ -359,6 +366,12 @@ func runErrors(ctx context.Context, args []string, stdio stdio) error {
 			return err
 		}
 		return r.storeErr(err)
+	}
+	if *raw {
+		if *asJSON {
+			return usageError{errors.New("--raw and --json: choose one")}
+		}
+		return writeRaw(ctx, r, job, stdio)
 	}
 	rows, total, err := r.store.Errors(ctx, id, max(*limit, 1))
 	if err != nil {

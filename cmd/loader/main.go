@@ -5,7 +5,8 @@
 //	loader watch DIR              push every file that lands in DIR
 //	loader jobs                   list recent jobs
 //	loader status JOB             one job and its progress
-//	loader errors JOB             the records a job rejected
+//	loader errors JOB             the records a job rejected (--raw: as they were)
+//	loader redrive JOB            push a job's rejected records again, as a new job
 //	loader sql  "SELECT ..."      query ClickHouse: an aligned table, or TSV with --tsv
 //	loader prune --older-than D   drop old months of ingest_jobs and ingest_errors
 //	loader gen  [flags]           write a synthetic file of products, events or plays
@@ -43,7 +44,8 @@ func commands() []command {
 		{"watch", "[flags] DIR", "push every file that lands in DIR; file it in DIR/done or DIR/failed", runWatch},
 		{"jobs", "[flags]", "list recent jobs: what was pushed, and how far it got", runJobs},
 		{"status", "[flags] JOB", "show one job and its progress through processor and aggregator", runStatus},
-		{"errors", "[flags] JOB", "print the records a job rejected, with line and reason", runErrors},
+		{"errors", "[flags] JOB", "print the records a job rejected, with line and reason (--raw: as they were)", runErrors},
+		{"redrive", "[flags] JOB", "push a job's rejected records again, as a new job, validated by the current configuration", runRedrive},
 		{"sql", `"SELECT ..."`, "run a query against ClickHouse and print the result", runSQL},
 		{"prune", "--older-than D", "drop the months of ingest_jobs and ingest_errors older than D (90d)", runPrune},
 		{"gen", "[flags]", "write a synthetic file of products, events or plays (--type)", runGen},
