@@ -77,6 +77,27 @@ missing_packages() {
 }
 
 cmd_install() {
+	install_packages
+	install_duckdb
+}
+
+# install_duckdb installs DuckDB's Node.js client from the npm registry
+# into deploy/duckdb (the versions in its package-lock.json): the tests
+# read exported Parquet files with it.
+install_duckdb() {
+	local dir=$ROOT/deploy/duckdb
+	[[ -d $dir/node_modules/@duckdb/node-api ]] && return
+	command -v npm >/dev/null || die "install: npm is needed for DuckDB (deploy/duckdb): install Node.js and npm"
+	mkdir -p "$LOGS"
+	local log=$LOGS/install-duckdb.log
+	say "install: npm ci in deploy/duckdb (log in $log)"
+	if ! npm ci --prefix "$dir" --no-audit --no-fund >"$log" 2>&1; then
+		tail -n 20 "$log" | sed 's/^/    /' >&2
+		die "install: npm ci in deploy/duckdb failed; see $log"
+	fi
+}
+
+install_packages() {
 	local missing
 	mapfile -t missing < <(missing_packages)
 	if ((${#missing[@]} == 0)); then
