@@ -46,6 +46,7 @@ func commands() []command {
 		{"status", "[flags] JOB", "show one job and its progress through processor and aggregator", runStatus},
 		{"errors", "[flags] JOB", "print the records a job rejected, with line and reason (--raw: as they were)", runErrors},
 		{"redrive", "[flags] JOB", "push a job's rejected records again, as a new job, validated by the current configuration", runRedrive},
+		{"export", "[flags] TYPE|AGGREGATE", "write the current rows (one per key) or an aggregate as Parquet, NDJSON or CSV files", runExport},
 		{"sql", `"SELECT ..."`, "run a query against ClickHouse and print the result", runSQL},
 		{"prune", "--older-than D", "drop the months of ingest_jobs and ingest_errors older than D (90d)", runPrune},
 		{"gen", "[flags]", "write a synthetic file of products, events or plays (--type)", runGen},
