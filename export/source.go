@@ -106,7 +106,10 @@ func (s Source) query(where string, b *bounds) string {
 	if len(order) > 0 {
 		q += " ORDER BY " + strings.Join(order, ", ")
 	}
-	return q + " SETTINGS enable_optimize_predicate_expression = 0, optimize_move_to_prewhere = 0"
+	// Blocks of 8,192 rows rather than 65,536: the loader holds one block
+	// as read and one as scanned, and a smaller block keeps that to a few
+	// MB of records (measured: the same rows/s).
+	return q + " SETTINGS enable_optimize_predicate_expression = 0, optimize_move_to_prewhere = 0, max_block_size = 8192"
 }
 
 // condition is the WHERE of the bounds: each partition's versions within

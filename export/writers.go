@@ -8,13 +8,13 @@ import (
 	"slices"
 	"strconv"
 	"time"
+	"unsafe"
 
 	json "github.com/goccy/go-json"
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress"
 	"github.com/parquet-go/parquet-go/compress/snappy"
 	"github.com/parquet-go/parquet-go/compress/uncompressed"
-	"github.com/parquet-go/parquet-go/compress/zstd"
 )
 
 // Format is a file format an export writes.
@@ -78,7 +78,11 @@ func newParquetWriter(w io.Writer, name string, cols []Column, o Options) (*parq
 	var codec compress.Codec
 	switch o.Compression {
 	case "", "zstd":
-		codec = &zstd.Codec{}
+		z, err := newZstdCodec()
+		if err != nil {
+			return nil, err
+		}
+		codec = z
 	case "snappy":
 		codec = &snappy.Codec{}
 	case "none":
@@ -124,7 +128,18 @@ func newParquetWriter(w io.Writer, name string, cols []Column, o Options) (*parq
 }
 
 func (p *parquetWriter) write(row []Value) error {
-	out := make(parquet.Row, len(row))
+	// The rows of a batch are reused: WriteRows copies their values.
+	if len(p.rows) < cap(p.rows) {
+		p.rows = p.rows[:len(p.rows)+1]
+	} else {
+		p.rows = append(p.rows, make(parquet.Row, len(row)))
+	}
+	out := p.rows[len(p.rows)-1]
+	if cap(out) < len(row) {
+		out = make(parquet.Row, len(row))
+	}
+	out = out[:len(row)]
+	p.rows[len(p.rows)-1] = out
 	for i, v := range row {
 		c := p.cols[i]
 		def := 0
@@ -138,7 +153,9 @@ func (p *parquetWriter) write(row []Value) error {
 		var pv parquet.Value
 		switch c.Kind {
 		case String:
-			pv = parquet.ByteArrayValue([]byte(v.S))
+			// Not copied here: WriteRows copies the bytes into its
+			// buffers before the string can go.
+			pv = parquet.ByteArrayValue(unsafe.Slice(unsafe.StringData(v.S), len(v.S)))
 		case Int64:
 			pv = parquet.Int64Value(v.I)
 		case UInt64:
@@ -154,7 +171,6 @@ func (p *parquetWriter) write(row []Value) error {
 		}
 		out[i] = pv.Level(0, def, i)
 	}
-	p.rows = append(p.rows, out)
 	if len(p.rows) == parquetBatch {
 		return p.flushRows()
 	}

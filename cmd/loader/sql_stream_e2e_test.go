@@ -34,41 +34,20 @@ func TestSQLStreamsTSV(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	// The child's own high-water mark, read while it runs: wait4's
-	// ru_maxrss also counts the test process's memory, which the child
-	// shares between fork and exec (a large test binary failed this
-	// test with 599 MiB).
-	var peakKiB atomic.Int64
-	stop := make(chan struct{})
-	sampled := make(chan struct{})
-	go func() {
-		defer close(sampled)
-		for {
-			if kb := vmHWM(cmd.Process.Pid); kb > peakKiB.Load() {
-				peakKiB.Store(kb)
-			}
-			select {
-			case <-stop:
-				return
-			case <-time.After(5 * time.Millisecond):
-			}
-		}
-	}()
+	peakKiB := samplePeak(cmd.Process.Pid)
 	lines, last := 0, ""
 	sc := bufio.NewScanner(stdout)
 	for sc.Scan() {
 		lines++
 		last = sc.Text()
 	}
-	close(stop)
-	<-sampled
+	peak := peakKiB() >> 10 // KiB to MiB
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("loader sql --tsv: %v\n%s", err, stderr.String())
 	}
 	if lines != 3000001 || last != "2999999\t2999999" {
 		t.Fatalf("%d lines, last %q; want a header and 3,000,000 rows", lines, last)
 	}
-	peak := peakKiB.Load() >> 10 // KiB to MiB
 	t.Logf("peak RSS of loader sql --tsv over 3,000,000 rows: %d MiB", peak)
 	if peak > 100 {
 		t.Fatalf("peak RSS %d MiB: the rows are held, not streamed", peak)
@@ -138,6 +117,36 @@ func abbreviate(s string) string {
 		return s[:150] + " ... " + s[len(s)-150:]
 	}
 	return s
+}
+
+// samplePeak follows the peak resident set of process pid (VmHWM) every
+// 5 ms until the returned function is called, which returns it in KiB.
+// It reads the child's own high-water mark while it runs: wait4's
+// ru_maxrss also counts the test process's memory, which the child shares
+// between fork and exec (a large test binary failed a test with 599 MiB).
+// Call it before waiting for the process: after, it is gone.
+func samplePeak(pid int) (stop func() int64) {
+	var peak atomic.Int64
+	done := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			if kb := vmHWM(pid); kb > peak.Load() {
+				peak.Store(kb)
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}()
+	return func() int64 {
+		close(done)
+		<-sampled
+		return peak.Load()
+	}
 }
 
 // vmHWM returns a process's peak resident set in KiB, or 0 once it is gone.
