@@ -35,11 +35,15 @@ func (k Kind) String() string {
 	return [...]string{"String", "Int64", "UInt64", "Float64", "Bool", "Date", "DateTime", "Timestamp"}[k]
 }
 
+// MarshalText names the kind in `loader export --json`, where its number
+// would say nothing.
+func (k Kind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+
 // Column is a column of an export.
 type Column struct {
-	Name     string
-	Kind     Kind
-	Nullable bool
+	Name     string `json:"name"`
+	Kind     Kind   `json:"kind"`
+	Nullable bool   `json:"nullable"`
 }
 
 // kindOf maps a ClickHouse type (as the server names a result column) to
