@@ -28,7 +28,7 @@ func runExport(ctx context.Context, args []string, stdio stdio) error {
 	incremental := fs.String("incremental", "", "state file: write only the keys changed since the export that last used it, as a new part in --out")
 	compression := fs.String("compression", "zstd", "Parquet compression: zstd, snappy or none")
 	rowGroup := fs.Int("row-group-rows", export.DefaultRowGroupRows, "rows of a Parquet row group")
-	asJSON := fs.Bool("json", false, "print the summary as JSON on stdout")
+	asJSON := fs.Bool("json", false, "print the summary as JSON (on stdout; on stderr with --out -)")
 	noProgress := fs.Bool("no-progress", false, "show no progress bar")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -108,12 +108,14 @@ func runExport(ctx context.Context, args []string, stdio stdio) error {
 	if err != nil {
 		return fmt.Errorf("export %s: %w", src.Name, err)
 	}
-	if *asJSON {
-		return writeJSON(stdio.out, exportSummary{Result: res, State: st})
-	}
+	// The data has stdout when it is written there: the summary goes to
+	// stderr then, JSON or not.
 	summary := stdio.err
 	if path != "-" {
 		summary = stdio.out
+	}
+	if *asJSON {
+		return writeJSON(summary, exportSummary{Result: res, State: st})
 	}
 	fmt.Fprintf(summary, "exported %s rows of %s in %.2f s (%s rows/s)\n", cli.Count(res.Rows), src.Name, res.Seconds,
 		cli.Count(int64(float64(res.Rows)/max(res.Seconds, 1e-3))))

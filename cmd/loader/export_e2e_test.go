@@ -621,13 +621,17 @@ func exportJSON(t *testing.T, st *testenv.Stack, args ...string) exportOutput {
 	return res
 }
 
-// exportStdout runs `loader export --out -` with args and returns what it
-// wrote on stdout.
+// exportStdout runs `loader export --out - --json` with args and returns
+// what it wrote on stdout: the data alone, the summary on stderr.
 func exportStdout(t *testing.T, st *testenv.Stack, args ...string) []byte {
 	t.Helper()
-	out, stderr, err := st.Loader(t, append([]string{"export", "--no-progress", "--out", "-"}, args...)...)
+	out, stderr, err := st.Loader(t, append([]string{"export", "--no-progress", "--json", "--out", "-"}, args...)...)
 	if err != nil {
 		t.Fatalf("export %v: %v\n%s", args, err, stderr)
+	}
+	var res exportOutput
+	if err := json.Unmarshal([]byte(stderr), &res); err != nil || len(res.Columns) == 0 {
+		t.Fatalf("export %v --out - --json: the summary on stderr: %v\n%s", args, err, stderr)
 	}
 	return []byte(out)
 }
