@@ -45,6 +45,8 @@ type Kafka struct {
 
 // ClickHouse says where the database is and how to log in.
 type ClickHouse struct {
+	// Addr is host:port of the native protocol, or several, comma
+	// separated: the servers of a cluster, tried in turn when one is down.
 	Addr        string        `mapstructure:"addr"`
 	Database    string        `mapstructure:"database"`
 	Username    string        `mapstructure:"username"`
@@ -53,6 +55,22 @@ type ClickHouse struct {
 	// Compression of the native protocol: none, lz4, zstd, or auto (none
 	// to a loopback address, where it only costs CPU; lz4 otherwise).
 	Compression string `mapstructure:"compression"`
+	// Cluster, when set, is the ClickHouse cluster (remote_servers) the
+	// tables live on: every DDL runs ON CLUSTER, the tables are
+	// Replicated*MergeTree on each shard with a Distributed table over
+	// them. Empty: one server.
+	Cluster string `mapstructure:"cluster"`
+}
+
+// Addrs returns the addresses of Addr.
+func (c ClickHouse) Addrs() []string {
+	var out []string
+	for _, a := range strings.Split(c.Addr, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // Loader tunes `loader push`.
@@ -352,8 +370,20 @@ func (c *Config) Validate() error {
 	}
 	positive(bad, "kafka.dial_timeout", c.Kafka.DialTimeout)
 	positive(bad, "kafka.topic_check_interval", c.Kafka.TopicCheckInterval)
-	if _, _, err := net.SplitHostPort(c.ClickHouse.Addr); err != nil {
-		bad("clickhouse.addr", "%q is not host:port", c.ClickHouse.Addr)
+	if addrs := c.ClickHouse.Addrs(); len(addrs) == 0 {
+		bad("clickhouse.addr", "no address given; want host:port, or several comma separated")
+	} else {
+		for _, a := range addrs {
+			if _, _, err := net.SplitHostPort(a); err != nil {
+				bad("clickhouse.addr", "%q is not host:port", a)
+				break
+			}
+		}
+	}
+	if c.ClickHouse.Cluster != "" {
+		if err := CheckIdentifier(c.ClickHouse.Cluster); err != nil {
+			bad("clickhouse.cluster", "%v", err)
+		}
 	}
 	if err := CheckIdentifier(c.ClickHouse.Database); err != nil {
 		bad("clickhouse.database", "%v", err)

@@ -30,7 +30,10 @@ func Open(c config.ClickHouse) (Conn, error) { return OpenDatabase(c, "default")
 // table names of queries resolve.
 func OpenDatabase(c config.ClickHouse, database string) (Conn, error) {
 	conn, err := ch.Open(&ch.Options{
-		Addr:        []string{c.Addr},
+		Addr:        c.Addrs(),
+		// The first that answers: a cluster's servers in turn when one is
+		// down.
+		ConnOpenStrategy: ch.ConnOpenInOrder,
 		Protocol:    ch.Native,
 		Auth:        ch.Auth{Database: database, Username: c.Username, Password: c.Password},
 		DialTimeout: c.DialTimeout,
@@ -54,7 +57,7 @@ func compression(c config.ClickHouse) *ch.Compression {
 	method := c.Compression
 	if method == "auto" {
 		method = "lz4"
-		if host, _, err := net.SplitHostPort(c.Addr); err == nil {
+		if host, _, err := net.SplitHostPort(c.Addrs()[0]); err == nil {
 			if ip := net.ParseIP(host); host == "localhost" || ip != nil && ip.IsLoopback() {
 				method = "none"
 			}
