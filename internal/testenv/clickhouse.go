@@ -36,14 +36,21 @@ type ClickHouseServer struct {
 // test fails if clickhouse-server or clickhouse-client is not installed.
 func ClickHouse(t testing.TB) *ClickHouseServer {
 	t.Helper()
-	server, client := clickHouseCommands(t)
 	cfg := filepath.Join(RepoRoot(t), "deploy", "clickhouse", "config.xml")
+	s := newClickHouse(t, cfg, t.TempDir(), FreePort(t), FreePort(t))
+	s.Start(t)
+	return s
+}
+
+// newClickHouse makes (without starting it) a server of config file cfg
+// with its files in dir, on the ports given; extra are more overrides of
+// the config file's elements ("--name=value").
+func newClickHouse(t testing.TB, cfg, dir string, tcpPort, httpPort int, extra ...string) *ClickHouseServer {
+	t.Helper()
+	server, client := clickHouseCommands(t)
 	if _, err := os.Stat(cfg); err != nil {
 		t.Fatalf("testenv: clickhouse config: %v", err)
 	}
-	dir := t.TempDir()
-	tcpPort, httpPort := FreePort(t), FreePort(t)
-
 	// Everything after "--" overrides the config file's element of that
 	// name; 18.16 supports it, so the file needs no per-run copy. The log
 	// goes to the console, which is the process's log file.
@@ -60,6 +67,7 @@ func ClickHouse(t testing.TB) *ClickHouseServer {
 		"--logger.log=",
 		"--logger.errorlog=",
 	)
+	args = append(args, extra...)
 	s := &ClickHouseServer{
 		TCPAddr:  net.JoinHostPort("127.0.0.1", strconv.Itoa(tcpPort)),
 		HTTPAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(httpPort)),
@@ -76,7 +84,6 @@ func ClickHouse(t testing.TB) *ClickHouseServer {
 		},
 	}
 	s.proc.cleanup(t)
-	s.Start(t)
 	return s
 }
 
