@@ -14,7 +14,7 @@ help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: deps
-deps: ## install what is missing: Go modules, ClickHouse, kcat, zstd, chromium, prometheus, docker-compose (Debian packages)
+deps: ## install what is missing: Go modules, ClickHouse, kcat, zstd, chromium, prometheus, docker-compose, zookeeper (Debian packages), DuckDB (npm)
 	@command -v $(GO) >/dev/null || { echo "Go is needed: https://go.dev/doc/install"; exit 1; }
 	$(GO) mod download
 	$(STACK) install

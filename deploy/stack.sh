@@ -48,7 +48,7 @@ INBOX=$(abs "${SKUFLOW_INBOX:-inbox}")
 INFRA=(clickhouse broker)
 # Ports each service listens on, checked before it starts.
 declare -A PORTS=([clickhouse]="$CH_TCP_PORT $CH_HTTP_PORT" [broker]="$BROKER_PORT")
-PACKAGES=(clickhouse-server clickhouse-client kcat zstd chromium prometheus docker-compose)
+PACKAGES=(clickhouse-server clickhouse-client kcat zstd chromium prometheus docker-compose zookeeper)
 
 # Services started by up see the stack's addresses when the ports were moved
 # (an explicit SKUFLOW_CLICKHOUSE_ADDR or SKUFLOW_KAFKA_BROKERS still wins;
