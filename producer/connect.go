@@ -50,7 +50,7 @@ func Connect(ctx context.Context, cfg config.Config, s *schemas.Schema, log *slo
 	}
 	conn, err := clickhouse.Open(cfg.ClickHouse)
 	if err == nil {
-		err = clickhouse.Migrate(setup, conn, cfg.ClickHouse.Database, s)
+		err = clickhouse.MigrateOn(setup, conn, cfg.ClickHouse.Database, cfg.ClickHouse.Cluster, s)
 		if err != nil {
 			conn.Close()
 		}

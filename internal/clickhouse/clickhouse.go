@@ -29,7 +29,15 @@ func Open(c config.ClickHouse) (Conn, error) { return OpenDatabase(c, "default")
 // OpenDatabase is Open with another default database, in which unqualified
 // table names of queries resolve.
 func OpenDatabase(c config.ClickHouse, database string) (Conn, error) {
+	var settings ch.Settings
+	if c.Cluster != "" {
+		// An INSERT into a Distributed table returns once every shard has
+		// its rows (see cluster.go), not when they are queued on the
+		// server the client reached.
+		settings = ch.Settings{"insert_distributed_sync": 1}
+	}
 	conn, err := ch.Open(&ch.Options{
+		Settings:    settings,
 		Addr:        c.Addrs(),
 		// The first that answers: a cluster's servers in turn when one is
 		// down.

@@ -41,11 +41,18 @@ type table struct {
 	columns [][2]string // name, type
 	engine  string
 	orderBy []string
+	// shardBy is the Distributed table's sharding key on a cluster: all
+	// the rows FINAL must see together (a key's versions, a job's) go to
+	// one shard.
+	shardBy string
 }
 
-func (t table) ddl(db string) string {
+func (t table) ddl(db string) string { return t.ddlOn(db, "") }
+
+// ddlOn is ddl with ON CLUSTER cluster when cluster is set.
+func (t table) ddlOn(db, cluster string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s\n(\n", Table(db, t.name))
+	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s%s\n(\n", Table(db, t.name), onCluster(cluster))
 	for i, c := range t.columns {
 		sep := ","
 		if i == len(t.columns)-1 {
@@ -83,6 +90,7 @@ func aggregateTable(s *schemas.Schema, a *schemas.Aggregate) table {
 		columns: pairs(s.AggregateColumns(a)),
 		engine:  fmt.Sprintf("ENGINE = ReplacingMergeTree(version)\nORDER BY (partition, %s)", strings.Join(by, ", ")),
 		orderBy: append([]string{"partition"}, a.By...),
+		shardBy: "partition",
 	}
 }
 
@@ -131,7 +139,8 @@ var bookkeeping = []table{
 		},
 		// By month of the job's start, which every version of a job
 		// shares: `loader prune` drops whole months (18.16 has no TTL).
-		engine: "ENGINE = ReplacingMergeTree(version)\nPARTITION BY toYYYYMM(started_at)\nORDER BY id",
+		engine:  "ENGINE = ReplacingMergeTree(version)\nPARTITION BY toYYYYMM(started_at)\nORDER BY id",
+		shardBy: "cityHash64(id)",
 	},
 	{
 		// For a record the loader rejected, topic is empty and offset is
@@ -157,7 +166,8 @@ var bookkeeping = []table{
 		},
 		// By month of writing, for `loader prune`. A record set aside
 		// twice across a month's end is kept twice.
-		engine: "ENGINE = ReplacingMergeTree\nPARTITION BY toYYYYMM(at)\nORDER BY (job, source, stage, line, partition, offset)",
+		engine:  "ENGINE = ReplacingMergeTree\nPARTITION BY toYYYYMM(at)\nORDER BY (job, source, stage, line, partition, offset)",
+		shardBy: "cityHash64(job)",
 	},
 	{
 		name: TopicsTable,
@@ -171,7 +181,8 @@ var bookkeeping = []table{
 			{"topic_id", "String"},
 			{"incarnation", "UInt32"},
 		},
-		engine: "ENGINE = MergeTree\nORDER BY topic",
+		engine:  "ENGINE = MergeTree\nORDER BY topic",
+		shardBy: "cityHash64(topic)",
 	},
 }
 
@@ -198,7 +209,12 @@ func tables(db string, s *schemas.Schema) (ts []table, create []string) {
 type view struct {
 	name    string
 	columns []string
-	create  string
+	query   string // the SELECT
+}
+
+// create is the view's CREATE, ON CLUSTER cluster when it is set.
+func (v view) create(db, cluster string) string {
+	return fmt.Sprintf("CREATE VIEW IF NOT EXISTS %s%s AS %s", Table(db, v.name), onCluster(cluster), v.query)
 }
 
 // views returns the views over the tables, which need their columns.
@@ -209,8 +225,7 @@ func views(db string, s *schemas.Schema) []view {
 		cols = append(cols, Ident(c[0]))
 	}
 	vs := []view{
-		{FinalView(s), names, fmt.Sprintf("CREATE VIEW IF NOT EXISTS %s AS SELECT %s FROM %s FINAL",
-			Table(db, FinalView(s)), strings.Join(cols, ", "), Table(db, s.Name))},
+		{FinalView(s), names, fmt.Sprintf("SELECT %s FROM %s FINAL", strings.Join(cols, ", "), Table(db, s.Name))},
 	}
 	for _, a := range s.Aggregates {
 		vs = append(vs, aggregateView(db, &a))
@@ -234,8 +249,8 @@ func aggregateView(db string, a *schemas.Aggregate) view {
 	group := strings.Join(by, ", ")
 	// HAVING repeats the sum: 18.16 cannot use the alias there.
 	return view{a.Name, append(slices.Clone(a.By), a.As), fmt.Sprintf(
-		"CREATE VIEW IF NOT EXISTS %s AS SELECT %s, sum(%s) AS %s FROM %s FINAL GROUP BY %s HAVING sum(%s) > 0",
-		Table(db, a.Name), group, Ident(of), Ident(a.As), Table(db, a.Table), group, Ident(schemas.AggCount))}
+		"SELECT %s, sum(%s) AS %s FROM %s FINAL GROUP BY %s HAVING sum(%s) > 0",
+		group, Ident(of), Ident(a.As), Table(db, a.Table), group, Ident(schemas.AggCount))}
 }
 
 // Statements returns the DDL for a database holding schema s: the
@@ -244,7 +259,7 @@ func aggregateView(db string, a *schemas.Aggregate) view {
 func Statements(db string, s *schemas.Schema) []string {
 	_, create := tables(db, s)
 	for _, v := range views(db, s) {
-		create = append(create, v.create)
+		create = append(create, v.create(db, ""))
 	}
 	return slices.Concat(s.DDL(Ident(db))[:1], create)
 }
@@ -260,8 +275,17 @@ func Statements(db string, s *schemas.Schema) []string {
 // error. (18.16 has no ADD COLUMN IF NOT EXISTS, and its IF NOT EXISTS
 // on CREATE still fails when another creation is under way.)
 func Migrate(ctx context.Context, conn Conn, db string, s *schemas.Schema) error {
+	return MigrateOn(ctx, conn, db, "", s)
+}
+
+// MigrateOn is Migrate of a database on cluster, or on the one server
+// conn reaches when cluster is empty (see migrateCluster).
+func MigrateOn(ctx context.Context, conn Conn, db, cluster string, s *schemas.Schema) error {
 	if err := CheckNames(s); err != nil {
 		return fmt.Errorf("migrate: %w", err)
+	}
+	if cluster != "" {
+		return migrateCluster(ctx, conn, db, cluster, s)
 	}
 	// The tables first, then their missing columns, then what reads them:
 	// a view over a column that is not there yet cannot be created.
@@ -284,7 +308,7 @@ func Migrate(ctx context.Context, conn Conn, db string, s *schemas.Schema) error
 		}
 	}
 	for _, v := range views(db, s) {
-		if err := ensureView(ctx, conn, db, v); err != nil {
+		if err := ensureView(ctx, conn, db, "", v); err != nil {
 			return err
 		}
 	}
@@ -296,7 +320,7 @@ func Migrate(ctx context.Context, conn Conn, db string, s *schemas.Schema) error
 // view keeps the columns its table had when it was created. Between the
 // drop and the create (only after a migration changed the view) a query
 // of the view fails for a moment.
-func ensureView(ctx context.Context, conn Conn, db string, v view) error {
+func ensureView(ctx context.Context, conn Conn, db, cluster string, v view) error {
 	have, err := columns(ctx, conn, db, v.name)
 	if err != nil {
 		return err
@@ -319,16 +343,21 @@ func ensureView(ctx context.Context, conn Conn, db string, v view) error {
 			return nil
 		}
 		// Another service may drop it at the same moment.
-		if err := conn.Exec(ctx, "DROP TABLE IF EXISTS "+Table(db, v.name)); err != nil && !isCode(err, codeUnknownTable) {
+		if err := conn.Exec(ctx, "DROP TABLE IF EXISTS "+Table(db, v.name)+onCluster(cluster)); err != nil && !isCode(err, codeUnknownTable) {
 			return fmt.Errorf("migrate: drop outdated view %s.%s: %w", db, v.name, err)
 		}
 	}
-	return execAll(ctx, conn, []string{v.create})
+	return execAll(ctx, conn, []string{v.create(db, cluster)})
 }
 
 // addColumns adds the columns of t that its table lacks, and refuses one
 // whose type differs.
 func addColumns(ctx context.Context, conn Conn, db string, t table) error {
+	return addColumnsOn(ctx, conn, db, "", t)
+}
+
+// addColumnsOn is addColumns ON CLUSTER cluster when it is set.
+func addColumnsOn(ctx context.Context, conn Conn, db, cluster string, t table) error {
 	have, err := columns(ctx, conn, db, t.name)
 	if err != nil {
 		return err
@@ -337,7 +366,7 @@ func addColumns(ctx context.Context, conn Conn, db string, t table) error {
 		typ, ok := have[w[0]]
 		switch {
 		case !ok:
-			if err := conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s %s", Table(db, t.name), Ident(w[0]), w[1])); err != nil {
+			if err := conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s%s ADD COLUMN %s %s", Table(db, t.name), onCluster(cluster), Ident(w[0]), w[1])); err != nil {
 				// Another service may have added it meanwhile: then it is
 				// there now (and its type is checked on the next start).
 				now, cerr := columns(ctx, conn, db, t.name)
@@ -503,7 +532,7 @@ func Prepare(ctx context.Context, conn Conn, cfg config.Config, s *schemas.Schem
 	db := cfg.ClickHouse.Database
 	permanent := func(err error) bool { return Retriable(err) && !errors.Is(err, ErrIncompatible) }
 	err := retry.Forever(ctx, b, log, "migrate ClickHouse", permanent, func(ctx context.Context) error {
-		if err := Migrate(ctx, conn, db, s); err != nil {
+		if err := MigrateOn(ctx, conn, db, cfg.ClickHouse.Cluster, s); err != nil {
 			return err
 		}
 		return CheckTopic(ctx, conn, db, s, cfg.Kafka.Topic)
