@@ -23,8 +23,12 @@ import (
 // Stack is one test's real services, ClickHouse and the broker, and the
 // environment that points skuflow's commands at them.
 type Stack struct {
+	// CH is the server the test's own queries go to (on a cluster: the
+	// second replica of the first shard, through the Distributed tables).
 	CH     *ClickHouseServer
 	Broker *BrokerProcess
+	// Cluster is the ClickHouse cluster of NewClusterStack, nil otherwise.
+	Cluster *ClickHouseCluster
 	// Env holds SKUFLOW_* settings for every command the stack runs; later
 	// entries win.
 	Env []string
@@ -34,7 +38,13 @@ type Stack struct {
 // often, so that crashes land between and during writes.
 func NewStack(t testing.TB, env ...string) *Stack {
 	t.Helper()
-	s := &Stack{CH: ClickHouse(t), Broker: Broker(t)}
+	return NewStackOn(t, ClickHouse(t), env...)
+}
+
+// NewStackOn is NewStack with the ClickHouse server given.
+func NewStackOn(t testing.TB, ch *ClickHouseServer, env ...string) *Stack {
+	t.Helper()
+	s := &Stack{CH: ch, Broker: Broker(t)}
 	s.Env = append([]string{
 		"SKUFLOW_KAFKA_BROKERS=" + s.Broker.Addr,
 		"SKUFLOW_CLICKHOUSE_ADDR=" + s.CH.TCPAddr,
@@ -49,6 +59,20 @@ func NewStack(t testing.TB, env ...string) *Stack {
 		"SKUFLOW_AGGREGATOR_METRICS_ADDR=127.0.0.1:0",
 		"SKUFLOW_WATCH_METRICS_ADDR=127.0.0.1:0",
 	}, env...)
+	return s
+}
+
+// NewClusterStack is NewStack on a ClickHouse cluster of shards x
+// replicas: the services reach it through every server in turn
+// (clickhouse.addr), the first one first, with clickhouse.cluster set.
+func NewClusterStack(t testing.TB, shards, replicas int, env ...string) *Stack {
+	t.Helper()
+	c := NewClickHouseCluster(t, shards, replicas)
+	s := NewStackOn(t, c.Shards[0][min(1, replicas-1)], append([]string{
+		"SKUFLOW_CLICKHOUSE_ADDR=" + c.Addrs(),
+		"SKUFLOW_CLICKHOUSE_CLUSTER=" + c.Name,
+	}, env...)...)
+	s.Cluster = c
 	return s
 }
 
