@@ -11,7 +11,7 @@ export SKUFLOW_BIN := $(CURDIR)/$(BIN)
 
 .PHONY: help
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: deps
 deps: ## install what is missing: Go modules, ClickHouse, kcat, zstd, chromium, prometheus, docker-compose, zookeeper (Debian packages), DuckDB (npm)
@@ -27,6 +27,10 @@ build: ## build the commands into bin/
 .PHONY: up
 up: deps build ## start the local stack (ClickHouse, broker) in the background
 	$(STACK) up
+
+.PHONY: up-cluster
+up-cluster: deps build ## the local stack on a ClickHouse cluster: ZooKeeper, 2 shards x 2 replicas (19000-19003)
+	$(STACK) up-cluster
 
 .PHONY: down
 down: ## stop the local stack (by pid)
@@ -58,6 +62,10 @@ bench: deps build ## Go benchmarks, the end-to-end table (bench/results.json; BE
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	bench/run.sh
 	bench/rss.sh
+
+.PHONY: bench-scale
+bench-scale: deps build ## 1, 2, 4 processors and aggregators in one group on a 12-partition topic (bench/scale.json; docs/scaling.md)
+	bench/scale.sh
 
 .PHONY: clean
 clean: down ## stop the stack and remove bin/ and .data/

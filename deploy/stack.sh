@@ -5,6 +5,8 @@
 #
 #   deploy/stack.sh install   install clickhouse-server, clickhouse-client, kcat, zstd, chromium, prometheus, docker-compose if missing
 #   deploy/stack.sh up        install if needed, build bin/broker if stale, start what is stopped
+#   deploy/stack.sh up-cluster  the same on a ClickHouse cluster: ZooKeeper and 2 shards x 2
+#                             replicas on 19000-19003 (clickhouse.cluster "skuflow"), for trying it by hand
 #   deploy/stack.sh down      stop what up started
 #   deploy/stack.sh status    one line per service
 #
@@ -45,7 +47,10 @@ INBOX=$(abs "${SKUFLOW_INBOX:-inbox}")
 
 # Infrastructure, in start order. Other services (processor, aggregator,
 # watcher) are stopped before these, in any order.
-INFRA=(clickhouse broker)
+# The cluster's (up-cluster) come first, and are listed only when started.
+CLUSTER_INFRA=(zookeeper ch-1-1 ch-1-2 ch-2-1 ch-2-2)
+INFRA=("${CLUSTER_INFRA[@]}" clickhouse broker)
+ZK_PORT=${SKUFLOW_ZK_PORT:-12181}
 # Ports each service listens on, checked before it starts.
 declare -A PORTS=([clickhouse]="$CH_TCP_PORT $CH_HTTP_PORT" [broker]="$BROKER_PORT")
 PACKAGES=(clickhouse-server clickhouse-client kcat zstd chromium prometheus docker-compose zookeeper)
@@ -281,7 +286,9 @@ stop_service() {
 # services lists the infrastructure and every other service with a pid file.
 services() {
 	local s f
-	for s in "${INFRA[@]}"; do printf '%s\n' "$s"; done
+	for s in "${INFRA[@]}"; do
+		[[ " ${CLUSTER_INFRA[*]} " == *" $s "* && ! -e $RUN/$s.pid ]] || printf '%s\n' "$s"
+	done
 	for f in "$RUN"/*.pid; do
 		[[ -e $f ]] || continue
 		s=$(basename "$f" .pid)
@@ -385,6 +392,102 @@ ready_watcher() {
 	printf 'pushing every file dropped into %s' "$INBOX"
 }
 
+# --- a cluster (up-cluster) ---------------------------------------------------
+
+# cluster_node S R prints shard S replica R's ports: native, http,
+# interserver.
+cluster_node() {
+	local i=$(((($1 - 1) * 2) + $2 - 1))
+	printf '%s %s %s\n' "$((CH_TCP_PORT + i))" "$((CH_HTTP_PORT + i))" "$((CH_TCP_PORT + 9 + i))"
+}
+
+cluster_addrs() {
+	local s r out=()
+	for s in 1 2; do for r in 1 2; do
+		read -r tcp _ _ < <(cluster_node "$s" "$r")
+		out+=("127.0.0.1:$tcp")
+	done; done
+	local IFS=,
+	printf '%s\n' "${out[*]}"
+}
+
+start_zookeeper() {
+	local java dir=$DATA/cluster/zookeeper
+	java=$(find_program java) || die "java is not installed: run 'deploy/stack.sh install' (zookeeper)"
+	[[ -f /usr/share/java/zookeeper.jar ]] || die "zookeeper is not installed: run 'deploy/stack.sh install'"
+	mkdir -p "$dir/data"
+	cat >"$dir/zoo.cfg" <<CFG
+tickTime=500
+initLimit=10
+syncLimit=5
+dataDir=$dir/data
+clientPort=$ZK_PORT
+clientPortAddress=127.0.0.1
+admin.enableServer=false
+4lw.commands.whitelist=srvr
+CFG
+	PORTS[zookeeper]=$ZK_PORT
+	start_service zookeeper "$java" -Xmx256m -cp /etc/zookeeper/conf:/usr/share/java/zookeeper.jar \
+		org.apache.zookeeper.server.ZooKeeperServerMain "$dir/zoo.cfg"
+}
+
+# ZooKeeper serves once srvr tells its mode (ruok answers earlier, and a
+# ClickHouse 18.16 that finds no session crashes on DDL ON CLUSTER).
+ready_zookeeper() {
+	local out
+	out=$(exec 3<>"/dev/tcp/127.0.0.1/$ZK_PORT" && printf srvr >&3 && timeout 2 cat <&3) 2>/dev/null || return 1
+	[[ $out == *"Mode: standalone"* ]] || return 1
+	printf 'serving on 127.0.0.1:%s' "$ZK_PORT"
+}
+
+# start_cluster_node S R starts shard S replica R from the project's
+# config with the cluster's settings in its own config.d.
+start_cluster_node() {
+	local s=$1 r=$2 server tcp http inter name=ch-$1-$2 dir conf shard rs rr rtcp
+	server=$(find_program clickhouse-server) || die "clickhouse-server is not installed: run 'deploy/stack.sh install'"
+	read -r tcp http inter < <(cluster_node "$s" "$r")
+	dir=$DATA/cluster/$name
+	conf=$dir/conf
+	mkdir -p "$conf/config.d" "$dir/log"
+	cp "$ROOT/deploy/clickhouse/config.xml" "$ROOT/deploy/clickhouse/users.xml" "$conf/"
+	{
+		printf '<?xml version="1.0"?>\n<yandex>\n'
+		printf '  <interserver_http_host>127.0.0.1</interserver_http_host>\n  <interserver_http_port>%s</interserver_http_port>\n' "$inter"
+		printf '  <remote_servers>\n    <skuflow>\n'
+		for rs in 1 2; do
+			printf '      <shard>\n        <internal_replication>true</internal_replication>\n'
+			for rr in 1 2; do
+				read -r rtcp _ _ < <(cluster_node "$rs" "$rr")
+				printf '        <replica><host>127.0.0.1</host><port>%s</port></replica>\n' "$rtcp"
+			done
+			printf '      </shard>\n'
+		done
+		printf '    </skuflow>\n  </remote_servers>\n'
+		printf '  <zookeeper>\n    <node><host>127.0.0.1</host><port>%s</port></node>\n  </zookeeper>\n' "$ZK_PORT"
+		printf '  <macros>\n    <shard>%02d</shard>\n    <replica>r%s</replica>\n  </macros>\n' "$s" "$r"
+		printf '  <distributed_ddl>\n    <path>/clickhouse/task_queue/ddl</path>\n  </distributed_ddl>\n</yandex>\n'
+	} >"$conf/config.d/cluster.xml"
+	PORTS[$name]="$tcp $http $inter"
+	start_service "$name" "$server" --config-file="$conf/config.xml" -- \
+		--tcp_port="$tcp" --http_port="$http" \
+		--path="$dir/data/" --tmp_path="$dir/tmp/" \
+		--user_files_path="$dir/user_files/" --format_schema_path="$dir/format_schemas/" \
+		--logger.log="$dir/log/clickhouse-server.log" --logger.errorlog="$dir/log/clickhouse-server.err.log"
+}
+
+# ready_ch-S-R: the node answers and has a ZooKeeper session.
+ready_cluster_node() {
+	local client tcp
+	client=$(find_program clickhouse-client) || return 1
+	read -r tcp _ _ < <(cluster_node "$1" "$2")
+	timeout 5 "$client" --host 127.0.0.1 --port "$tcp" --query "SELECT count() FROM system.zookeeper WHERE path = '/'" >/dev/null 2>&1 || return 1
+	printf 'answering on 127.0.0.1:%s, on ZooKeeper' "$tcp"
+}
+ready_ch-1-1() { ready_cluster_node 1 1; }
+ready_ch-1-2() { ready_cluster_node 1 2; }
+ready_ch-2-1() { ready_cluster_node 2 1; }
+ready_ch-2-2() { ready_cluster_node 2 2; }
+
 # --- commands ---------------------------------------------------------------
 
 # The shipped record types (events, plays) are declared in
@@ -403,13 +506,31 @@ cmd_up() {
 	mapfile -t missing < <(missing_packages)
 	((${#missing[@]} == 0)) || cmd_install
 	ensure_config
-	start_clickhouse
+	if [[ ${1:-} == cluster ]]; then
+		running_pid clickhouse >/dev/null && die "the one-server stack runs: 'make down' first (it uses the same ports)"
+		start_zookeeper
+		local s r
+		for s in 1 2; do for r in 1 2; do start_cluster_node "$s" "$r"; done; done
+		# The services started here, and the commands a user runs after
+		# the export printed below, reach the cluster.
+		export SKUFLOW_CLICKHOUSE_ADDR SKUFLOW_CLICKHOUSE_CLUSTER=skuflow
+		SKUFLOW_CLICKHOUSE_ADDR=$(cluster_addrs)
+	else
+		running_pid ch-1-1 >/dev/null && die "the cluster runs: 'make down' first (it uses the same ports)"
+		start_clickhouse
+	fi
 	start_broker
 	local s
 	for s in ${SKUFLOW_STACK_SERVICES-processor aggregator watcher api}; do
 		declare -F "start_$s" >/dev/null || die "unknown service $s in SKUFLOW_STACK_SERVICES"
 		"start_$s"
 	done
+	if [[ ${1:-} == cluster ]]; then
+		say "stack: up on a ClickHouse cluster (2 shards x 2 replicas, ZooKeeper 127.0.0.1:$ZK_PORT), Kafka 127.0.0.1:$BROKER_PORT, data in $DATA"
+		say "stack: for the loader and clickhouse-client, in this shell:"
+		say "    export SKUFLOW_CLICKHOUSE_ADDR=$SKUFLOW_CLICKHOUSE_ADDR SKUFLOW_CLICKHOUSE_CLUSTER=skuflow"
+		return
+	fi
 	say "stack: up; ClickHouse 127.0.0.1:$CH_TCP_PORT (http $CH_HTTP_PORT), Kafka 127.0.0.1:$BROKER_PORT, data in $DATA"
 }
 
@@ -439,10 +560,11 @@ cmd_status() {
 case ${1:-} in
 install) cmd_install ;;
 up) cmd_up ;;
+up-cluster) cmd_up cluster ;;
 down) cmd_down ;;
 status) cmd_status ;;
 *)
-	printf 'usage: %s install|up|down|status\n' "$0" >&2
+	printf 'usage: %s install|up|up-cluster|down|status\n' "$0" >&2
 	exit 2
 	;;
 esac
