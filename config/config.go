@@ -41,17 +41,22 @@ type Kafka struct {
 	// the topic's metadata to notice a recreated topic or a changed
 	// partition count.
 	TopicCheckInterval time.Duration `mapstructure:"topic_check_interval"`
+	// SASL and TLS secure the connection to every broker (security.go).
+	SASL SASL `mapstructure:"sasl"`
+	TLS  TLS  `mapstructure:"tls"`
 }
 
 // ClickHouse says where the database is and how to log in.
 type ClickHouse struct {
 	// Addr is host:port of the native protocol, or several, comma
 	// separated: the servers of a cluster, tried in turn when one is down.
-	Addr        string        `mapstructure:"addr"`
-	Database    string        `mapstructure:"database"`
-	Username    string        `mapstructure:"username"`
-	Password    string        `mapstructure:"password"`
-	DialTimeout time.Duration `mapstructure:"dial_timeout"`
+	Addr     string `mapstructure:"addr"`
+	Database string `mapstructure:"database"`
+	Username string `mapstructure:"username"`
+	Password Secret `mapstructure:"password"`
+	// PasswordFile, instead of Password, names a file holding it.
+	PasswordFile string        `mapstructure:"password_file"`
+	DialTimeout  time.Duration `mapstructure:"dial_timeout"`
 	// Compression of the native protocol: none, lz4, zstd, or auto (none
 	// to a loopback address, where it only costs CPU; lz4 otherwise).
 	Compression string `mapstructure:"compression"`
@@ -60,6 +65,8 @@ type ClickHouse struct {
 	// Replicated*MergeTree on each shard with a Distributed table over
 	// them. Empty: one server.
 	Cluster string `mapstructure:"cluster"`
+	// TLS secures the native protocol (ClickHouse's tcp_port_secure).
+	TLS TLS `mapstructure:"tls"`
 }
 
 // Addrs returns the addresses of Addr.
@@ -158,6 +165,12 @@ type Broker struct {
 	// Port is the loopback port it listens on.
 	Port    int    `mapstructure:"port"`
 	DataDir string `mapstructure:"data_dir"`
+	// SASL makes the broker require SASL: kafka.sasl's user, with its
+	// mechanism and password, is its one user, so that the loader and
+	// services of the same configuration log in.
+	SASL bool `mapstructure:"sasl"`
+	// TLS makes the broker speak TLS only (security.go).
+	TLS BrokerTLS `mapstructure:"tls"`
 }
 
 // API configures cmd/api, the HTTP door.
@@ -475,6 +488,7 @@ func (c *Config) Validate() error {
 			bad(key, "%q is not host:port (or empty for none)", addr)
 		}
 	}
+	c.validateSecurity(bad)
 	c.validateAPI(bad)
 	c.validateTypes(bad)
 	return errors.Join(errs...)

@@ -83,6 +83,9 @@ func Load(o Options) (Config, error) {
 	if err := c.Validate(); err != nil {
 		return Config{}, fmt.Errorf("invalid configuration: %w", err)
 	}
+	if err := c.readSecrets(); err != nil {
+		return Config{}, fmt.Errorf("invalid configuration: %w", err)
+	}
 	return c, nil
 }
 

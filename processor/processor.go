@@ -221,7 +221,7 @@ func (p *Processor) Run(ctx context.Context, extra ...kgo.Opt) error {
 // runOn consumes one incarnation of the topic until ctx ends or the topic
 // changes.
 func (p *Processor) runOn(ctx context.Context, t consume.Topic, extra ...kgo.Opt) error {
-	opts := append(kafka.ClientOptions(p.kafka, p.log),
+	opts := append([]kgo.Opt{},
 		kgo.ConsumerGroup(p.cfg.Group),
 		kgo.ConsumeTopics(p.kafka.Topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
@@ -240,9 +240,9 @@ func (p *Processor) runOn(ctx context.Context, t consume.Topic, extra ...kgo.Opt
 		kgo.FetchMaxBytes(int32(min(p.cfg.BatchBytes, fetchMaxBytes))),
 		kgo.FetchMaxPartitionBytes(fetchMaxBytes/4),
 	)
-	cl, err := kgo.NewClient(append(opts, extra...)...)
+	cl, err := kafka.NewClient(p.kafka, p.log, append(opts, extra...)...)
 	if err != nil {
-		return fmt.Errorf("kafka client: %w", err)
+		return err
 	}
 	p.cl = cl
 	p.lag = consume.Lag{Meter: p.m.Meter}

@@ -106,7 +106,7 @@ func newProducerClient(cfg config.Config, log *slog.Logger) (*kgo.Client, *kafka
 	// configured count: a topic that grows partitions while the loader
 	// runs never gets a key on a second one (the push stops instead).
 	part := &kafka.FixedPartitioner{N: cfg.Kafka.Partitions}
-	opts := append(kafka.ClientOptions(cfg.Kafka, log),
+	cl, err := kafka.NewClient(cfg.Kafka, log,
 		kgo.DefaultProduceTopic(cfg.Kafka.Topic),
 		kgo.ProducerLinger(cfg.Loader.Linger),
 		kgo.ProducerBatchMaxBytes(int32(cfg.Loader.BatchMaxBytes)),
@@ -115,9 +115,8 @@ func newProducerClient(cfg config.Config, log *slog.Logger) (*kgo.Client, *kafka
 		kgo.RecordDeliveryTimeout(cfg.Loader.DeliveryTimeout),
 		kgo.RecordPartitioner(part),
 	)
-	cl, err := kgo.NewClient(opts...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("kafka client: %w", err)
+		return nil, nil, err
 	}
 	return cl, part, nil
 }

@@ -16,7 +16,9 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
+
+	"skuflow/config"
+	"skuflow/internal/kafka"
 )
 
 func main() {
@@ -36,7 +38,14 @@ func main() {
 }
 
 func wait(brokers, topic, group string, timeout time.Duration) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(brokers, ",")...))
+	// The project's configuration (skuflow.yaml, SKUFLOW_*) says how to
+	// reach a secured broker; -brokers says which.
+	cfg, err := config.Load(config.Options{})
+	if err != nil {
+		return err
+	}
+	cfg.Kafka.Brokers = strings.Split(brokers, ",")
+	cl, err := kafka.NewClient(cfg.Kafka, nil)
 	if err != nil {
 		return err
 	}

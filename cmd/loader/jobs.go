@@ -54,10 +54,10 @@ func openJobReader(fs *pflag.FlagSet, bind map[string]string, stderr io.Writer) 
 	}
 	logCfg := cfg.Log
 	logCfg.Level = "error"
-	cl, err := kgo.NewClient(kafka.ClientOptions(cfg.Kafka, logging.New(stderr, logCfg, "loader"))...)
+	cl, err := kafka.NewClient(cfg.Kafka, logging.New(stderr, logCfg, "loader"))
 	if err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("kafka client: %w", err)
+		return nil, err
 	}
 	return &jobReader{cfg: cfg, store: jobs.NewStore(conn, cfg.ClickHouse.Database), conn: conn, cl: cl}, nil
 }

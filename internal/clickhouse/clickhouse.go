@@ -29,6 +29,10 @@ func Open(c config.ClickHouse) (Conn, error) { return OpenDatabase(c, "default")
 // OpenDatabase is Open with another default database, in which unqualified
 // table names of queries resolve.
 func OpenDatabase(c config.ClickHouse, database string) (Conn, error) {
+	tlsCfg, err := c.TLS.ClientConfig("clickhouse.tls")
+	if err != nil {
+		return nil, err
+	}
 	var settings ch.Settings
 	if c.Cluster != "" {
 		// An INSERT into a Distributed table returns once every shard has
@@ -37,14 +41,18 @@ func OpenDatabase(c config.ClickHouse, database string) (Conn, error) {
 		settings = ch.Settings{"insert_distributed_sync": 1}
 	}
 	conn, err := ch.Open(&ch.Options{
-		Settings:    settings,
-		Addr:        c.Addrs(),
+		Settings: settings,
+		Addr:     c.Addrs(),
 		// The first that answers: a cluster's servers in turn when one is
 		// down.
 		ConnOpenStrategy: ch.ConnOpenInOrder,
-		Protocol:    ch.Native,
-		Auth:        ch.Auth{Database: database, Username: c.Username, Password: c.Password},
-		DialTimeout: c.DialTimeout,
+		Protocol:         ch.Native,
+		Auth:             ch.Auth{Database: database, Username: c.Username, Password: string(c.Password)},
+		DialTimeout:      c.DialTimeout,
+		// Our own dial, plain or TLS, so that a certificate that does not
+		// verify is reported with the server and what it was checked
+		// against, and stops a service instead of being retried.
+		DialContext: dialer(c, tlsCfg),
 		Compression: compression(c),
 		// A service runs one processor or aggregator per record type, each
 		// with an insert in flight and a write of rejected records or a
@@ -111,8 +119,10 @@ func IsDataError(err error) bool {
 	return false
 }
 
-// Retriable is the complement of IsDataError, for retry.Forever.
-func Retriable(err error) bool { return !IsDataError(err) }
+// Retriable says whether retrying may help, for retry.Forever: not for a
+// data error, nor for credentials or a certificate that are refused
+// (IsAuthError), which stop a service at start with the reason.
+func Retriable(err error) bool { return !IsDataError(err) && !IsAuthError(err) }
 
 // Quote returns s as a ClickHouse string literal.
 func Quote(s string) string {

@@ -113,7 +113,7 @@ const maxPoll = 10000
 func Run(ctx context.Context, o Options, sink Sink, extra ...kgo.Opt) error {
 	o.Backoff = o.Backoff.OrDefault()
 	m := &member{o: o, sink: sink, stop: ctx, lag: Lag{Meter: o.Meter}}
-	opts := append(kafka.ClientOptions(o.Kafka, o.Log),
+	opts := append([]kgo.Opt{},
 		kgo.ConsumerGroup(o.Group),
 		kgo.ConsumeTopics(o.Kafka.Topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
@@ -143,9 +143,9 @@ func Run(ctx context.Context, o Options, sink Sink, extra ...kgo.Opt) error {
 			return offs, nil
 		}))
 	}
-	cl, err := kgo.NewClient(append(opts, extra...)...)
+	cl, err := kafka.NewClient(o.Kafka, o.Log, append(opts, extra...)...)
 	if err != nil {
-		return fmt.Errorf("kafka client: %w", err)
+		return err
 	}
 	m.cl = cl
 	loopCtx, changed := WatchTopic(ctx, cl, o.Kafka, o.Topic, o.Log, func(err error) {

@@ -8,13 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/plugin/kslog"
 
 	"skuflow/config"
 	"skuflow/internal/retry"
@@ -34,18 +32,6 @@ const (
 	HeaderSource = "skuflow-source"
 	HeaderLine   = "skuflow-line"
 )
-
-// ClientOptions returns the options every skuflow client starts from.
-func ClientOptions(c config.Kafka, logger *slog.Logger) []kgo.Opt {
-	opts := []kgo.Opt{
-		kgo.SeedBrokers(c.Brokers...),
-		kgo.Dialer((&net.Dialer{Timeout: c.DialTimeout}).DialContext),
-	}
-	if logger != nil {
-		opts = append(opts, kgo.WithLogger(kslog.New(logger)))
-	}
-	return opts
-}
 
 // Compression maps a configured codec name to franz-go's codec.
 func Compression(name string) kgo.CompressionCodec {
@@ -126,13 +112,15 @@ func Partitions(ctx context.Context, cl *kgo.Client, topic string) (int, error) 
 // retrying while Kafka cannot be reached, and returns its ID and count; a
 // topic with another partition count is refused at once (ErrPartitionCount).
 func Prepare(ctx context.Context, c config.Kafka, log *slog.Logger, b retry.Backoff) (TopicState, error) {
-	cl, err := kgo.NewClient(ClientOptions(c, log)...)
+	cl, err := NewClient(c, log)
 	if err != nil {
-		return TopicState{}, fmt.Errorf("kafka client: %w", err)
+		return TopicState{}, err
 	}
 	defer cl.Close()
 	var st TopicState
-	err = retry.Forever(ctx, b, log, "check topic", func(err error) bool { return !errors.Is(err, ErrPartitionCount) },
+	// A refused credential or certificate stops the caller with the
+	// reason; a broker that is down is waited for.
+	err = retry.Forever(ctx, b, log, "check topic", func(err error) bool { return !errors.Is(err, ErrPartitionCount) && !IsAuthError(err) },
 		func(ctx context.Context) error {
 			if err := EnsureTopic(ctx, cl, c); err != nil {
 				return err

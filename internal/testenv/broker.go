@@ -20,6 +20,8 @@ type BrokerProcess struct {
 	Partitions int
 
 	proc *process
+	args []string // more flags (BrokerArgs)
+	env  []string // more environment (BrokerEnv)
 }
 
 // BrokerOption changes what Broker starts.
@@ -31,6 +33,17 @@ func Topic(name string) BrokerOption { return func(b *BrokerProcess) { b.Topic =
 // Partitions sets the topic's partition count; the default is 6, as in
 // config.Default().
 func Partitions(n int) BrokerOption { return func(b *BrokerProcess) { b.Partitions = n } }
+
+// BrokerArgs adds flags to the broker's command line.
+func BrokerArgs(args ...string) BrokerOption {
+	return func(b *BrokerProcess) { b.args = append(b.args, args...) }
+}
+
+// BrokerEnv adds KEY=VALUE pairs to the broker's environment (SKUFLOW_*
+// included: a secured broker reads its user's password from there).
+func BrokerEnv(env ...string) BrokerOption {
+	return func(b *BrokerProcess) { b.env = append(b.env, env...) }
+}
 
 // readyLine is what cmd/broker logs (slog text) once it serves and the topic
 // exists.
@@ -65,9 +78,10 @@ func Broker(t testing.TB, opts ...BrokerOption) *BrokerProcess {
 		// No skuflow.yaml there, and childEnv drops SKUFLOW_*: the flags
 		// and config.Default() are all the broker reads.
 		dir:     dir,
-		env:     childEnv(),
+		env:     childEnv(b.env...),
 		logPath: filepath.Join(dir, "broker.log"),
 	}
+	b.proc.args = append(b.proc.args, b.args...)
 	b.proc.cleanup(t)
 	b.Start(t)
 	return b

@@ -17,7 +17,9 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
+
+	"skuflow/config"
+	"skuflow/internal/kafka"
 )
 
 // Stack is one test's real services, ClickHouse and the broker, and the
@@ -351,7 +353,7 @@ func UnescapeTSV(s string) string {
 // the stack's topic: how far the group has got.
 func (s *Stack) Committed(t testing.TB, group string) int64 {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(s.Broker.Addr))
+	cl, err := kafka.NewClient(config.Kafka{Brokers: []string{s.Broker.Addr}, DialTimeout: 5 * time.Second}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
