@@ -46,7 +46,7 @@ func Connect(ctx context.Context, cfg config.Config, s *schemas.Schema, log *slo
 	}
 	if err != nil {
 		cl.Close()
-		return nil, fmt.Errorf("Kafka at %v: %w (is the stack up? run 'make up')", cfg.Kafka.Brokers, err)
+		return nil, fmt.Errorf("Kafka at %v: %w%s", cfg.Kafka.Brokers, err, upHint(kafka.IsAuthError(err)))
 	}
 	conn, err := clickhouse.Open(cfg.ClickHouse)
 	if err == nil {
@@ -57,7 +57,7 @@ func Connect(ctx context.Context, cfg config.Config, s *schemas.Schema, log *slo
 	}
 	if err != nil {
 		cl.Close()
-		return nil, fmt.Errorf("ClickHouse at %s, which keeps the jobs: %w (is the stack up? run 'make up')", cfg.ClickHouse.Addr, err)
+		return nil, fmt.Errorf("ClickHouse at %s, which keeps the jobs: %w%s", cfg.ClickHouse.Addr, err, upHint(clickhouse.IsAuthError(err)))
 	}
 	return &Connection{Kafka: cl, Partitioner: part, TopicID: st.ID, Jobs: jobs.NewStore(conn, cfg.ClickHouse.Database),
 		cfg: cfg, schema: s, conn: conn}, nil
@@ -119,4 +119,13 @@ func newProducerClient(cfg config.Config, log *slog.Logger) (*kgo.Client, *kafka
 		return nil, nil, err
 	}
 	return cl, part, nil
+}
+
+// upHint suggests starting the local stack, unless the server answered and
+// refused the credentials or its certificate: it is up then.
+func upHint(refused bool) string {
+	if refused {
+		return ""
+	}
+	return " (is the stack up? run 'make up')"
 }

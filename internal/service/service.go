@@ -137,5 +137,11 @@ func main(name string, args []string, run func(ctx context.Context, env Env) err
 		}
 		log.Info("metrics listening", "addr", "http://"+got+"/metrics")
 	}
-	return run(ctx, Env{Config: cfg, Log: log, Conn: conn, Types: types})
+	err = run(ctx, Env{Config: cfg, Log: log, Conn: conn, Types: types})
+	var certErr *clickhouse.CertError
+	if clickhouse.IsAuthError(err) && !errors.As(err, &certErr) {
+		// The server's refusal names the user, not the server.
+		return fmt.Errorf("ClickHouse at %s refused the login: %w", cfg.ClickHouse.Addr, err)
+	}
+	return err
 }
