@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
 	"skuflow/internal/clickhouse"
 )
 
@@ -51,7 +53,13 @@ func (s *Store) Prune(ctx context.Context, before time.Time, dryRun bool) (dropp
 			}
 			if !dryRun {
 				stmt := fmt.Sprintf("ALTER TABLE %s DROP PARTITION %s", clickhouse.Table(s.db, table), m.ID)
-				if err := s.conn.Exec(ctx, stmt); err != nil {
+				if s.cluster != "" {
+					// The months are the shards' local tables'; a replicated
+					// table's drop reaches its other replicas by itself.
+					stmt = fmt.Sprintf("ALTER TABLE %s ON CLUSTER %s DROP PARTITION %s",
+						clickhouse.Table(s.db, table+clickhouse.LocalSuffix), clickhouse.Ident(s.cluster), m.ID)
+				}
+				if err := s.exec(ctx, stmt); err != nil {
 					errs = append(errs, fmt.Errorf("drop %s of %s.%s: %w", m.Start.Format("2006-01"), s.db, table, err))
 					continue
 				}
@@ -64,6 +72,9 @@ func (s *Store) Prune(ctx context.Context, before time.Time, dryRun bool) (dropp
 
 // months lists the months table holds, oldest first.
 func (s *Store) months(ctx context.Context, table string) ([]Month, error) {
+	if s.cluster != "" {
+		return s.clusterMonths(ctx, table)
+	}
 	var key string
 	q := fmt.Sprintf("SELECT partition_key FROM system.tables WHERE database = %s AND name = %s", clickhouse.Quote(s.db), clickhouse.Quote(table))
 	if err := s.conn.QueryRow(ctx, q).Scan(&key); err != nil {
@@ -80,6 +91,11 @@ func (s *Store) months(ctx context.Context, table string) ([]Month, error) {
 		return nil, fmt.Errorf("read the partitions of %s.%s: %w", s.db, table, err)
 	}
 	defer rows.Close()
+	return s.scanMonths(rows, table)
+}
+
+// scanMonths reads rows of (month as YYYYMM, rows) as Months of table.
+func (s *Store) scanMonths(rows driver.Rows, table string) ([]Month, error) {
 	var out []Month
 	for rows.Next() {
 		var (
@@ -97,4 +113,33 @@ func (s *Store) months(ctx context.Context, table string) ([]Month, error) {
 		out = append(out, Month{Table: table, Start: start, End: start.AddDate(0, 1, 0), Rows: int64(n), ID: id})
 	}
 	return out, rows.Err()
+}
+
+// clusterMonths lists the months of table on a cluster, whose parts are
+// the shards' own: read through the Distributed table, by the month
+// column the local tables are partitioned by.
+func (s *Store) clusterMonths(ctx context.Context, table string) ([]Month, error) {
+	column := map[string]string{clickhouse.JobsTable: "started_at", clickhouse.ErrorsTable: "at"}[table]
+	rows, err := s.conn.Query(ctx, fmt.Sprintf("SELECT toString(toYYYYMM(%s)) AS m, count() FROM %s GROUP BY m ORDER BY m",
+		clickhouse.Ident(column), clickhouse.Table(s.db, table)))
+	if err != nil {
+		return nil, fmt.Errorf("read the months of %s.%s: %w", s.db, table, err)
+	}
+	defer rows.Close()
+	return s.scanMonths(rows, table)
+}
+
+// exec runs a DROP PARTITION; on a cluster it asks again, up to ten times
+// a second apart, while a shard's replicas are choosing their leader.
+func (s *Store) exec(ctx context.Context, stmt string) error {
+	err := s.conn.Exec(ctx, stmt)
+	for try := 1; s.cluster != "" && try < 10 && clickhouse.IsCode(err, clickhouse.CodeLeadershipChanged); try++ {
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Second):
+		}
+		err = s.conn.Exec(ctx, stmt)
+	}
+	return err
 }

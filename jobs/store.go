@@ -18,6 +18,9 @@ import (
 type Store struct {
 	conn clickhouse.Conn
 	db   string
+	// cluster is the ClickHouse cluster the tables are on (OnCluster), ""
+	// for one server.
+	cluster string
 
 	mu   sync.Mutex
 	last uint64 // the last version written, so versions always grow
@@ -29,6 +32,14 @@ type Store struct {
 // has created.
 func NewStore(conn clickhouse.Conn, db string) *Store {
 	return &Store{conn: conn, db: db, now: time.Now}
+}
+
+// OnCluster says the tables are on ClickHouse cluster name (the Distributed
+// tables over NAME_local ones, internal/clickhouse/cluster.go), which only
+// Prune needs to know. It returns s.
+func (s *Store) OnCluster(name string) *Store {
+	s.cluster = name
+	return s
 }
 
 // versionRankShift puts a state's rank above 56 bits of milliseconds

@@ -48,7 +48,7 @@ func runPrune(ctx context.Context, args []string, stdio stdio) error {
 	}
 	defer conn.Close()
 	before := time.Now().Add(-age)
-	dropped, kept, err := jobs.NewStore(conn, cfg.ClickHouse.Database).Prune(ctx, before, *dryRun)
+	dropped, kept, err := jobs.NewStore(conn, cfg.ClickHouse.Database).OnCluster(cfg.ClickHouse.Cluster).Prune(ctx, before, *dryRun)
 	verb := "dropped"
 	if *dryRun {
 		verb = "would drop"

@@ -116,3 +116,11 @@ func migrateCluster(ctx context.Context, conn Conn, db, cluster string, s *schem
 	}
 	return nil
 }
+
+// CodeLeadershipChanged is what a replicated table's ALTER ON CLUSTER
+// answers (18.16) when the replica it ran on was not its shard's leader,
+// for a while after a replica restarts: asked again, it goes through.
+const CodeLeadershipChanged = 292
+
+// IsCode reports whether err is a ClickHouse exception with one of codes.
+func IsCode(err error, codes ...int32) bool { return isCode(err, codes...) }

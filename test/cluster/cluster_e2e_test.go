@@ -80,4 +80,34 @@ func TestClusterExactThroughReplicaKill(t *testing.T) {
 	if len(seen) != len(want) {
 		t.Fatalf("the shards hold %d keys, the files %d", len(seen), len(want))
 	}
+
+	// loader prune drops old months on every shard's local tables.
+	st.CH.Query(t, "SET insert_distributed_sync = 1; INSERT INTO skuflow.ingest_jobs (id, started_at, version) VALUES ('old-a', '2020-01-15 00:00:00', 1), ('old-b', '2020-01-20 00:00:00', 1), ('old-c', '2020-02-01 00:00:00', 1)")
+	st.CH.Query(t, "SET insert_distributed_sync = 1; INSERT INTO skuflow.ingest_errors (job, reason, at) VALUES ('old-a', 'old', '2020-01-15 00:00:00')")
+	// Each row on both replicas of its shard first: the months are read
+	// from one replica of each.
+	for _, shard := range st.Cluster.Shards {
+		for _, srv := range shard {
+			srv.Query(t, "SYSTEM SYNC REPLICA skuflow.ingest_jobs_local; SYSTEM SYNC REPLICA skuflow.ingest_errors_local")
+		}
+	}
+	out, stderr, err := st.Loader(t, "prune", "--older-than", "30d")
+	if err != nil {
+		t.Fatalf("prune: %v\n%s\n%s", err, out, stderr)
+	}
+	if !strings.Contains(out, "ingest_jobs: dropped 2020-01") || !strings.Contains(out, "ingest_jobs: dropped 2020-02") ||
+		!strings.Contains(out, "ingest_errors: dropped 2020-01") {
+		t.Fatalf("prune said:\n%s", out)
+	}
+	for i, shard := range st.Cluster.Shards {
+		for j, srv := range shard {
+			srv.Query(t, "SYSTEM SYNC REPLICA skuflow.ingest_jobs_local")
+			if n := srv.Query(t, "SELECT count() FROM skuflow.ingest_jobs_local WHERE toYYYYMM(started_at) < 202101"); n != "0" {
+				t.Fatalf("shard %d replica %d still holds %s old job rows", i+1, j+1, n)
+			}
+		}
+	}
+	if n := st.Count(t, "SELECT uniqExact(id) FROM skuflow.ingest_jobs"); n != 2 {
+		t.Fatalf("%d jobs after prune, want the 2 pushes", n)
+	}
 }
