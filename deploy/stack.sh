@@ -467,6 +467,10 @@ start_cluster_node() {
 		printf '  <macros>\n    <shard>%02d</shard>\n    <replica>r%s</replica>\n  </macros>\n' "$s" "$r"
 		printf '  <distributed_ddl>\n    <path>/clickhouse/task_queue/ddl</path>\n  </distributed_ddl>\n</yandex>\n'
 	} >"$conf/config.d/cluster.xml"
+	# Reads and writes of a shard to its first live replica: a service reads
+	# what it wrote (internal/clickhouse/cluster.go).
+	mkdir -p "$conf/users.d"
+	printf '<?xml version="1.0"?>\n<yandex>\n  <profiles>\n    <default>\n      <load_balancing>in_order</load_balancing>\n    </default>\n  </profiles>\n</yandex>\n' >"$conf/users.d/cluster.xml"
 	PORTS[$name]="$tcp $http $inter"
 	start_service "$name" "$server" --config-file="$conf/config.xml" -- \
 		--tcp_port="$tcp" --http_port="$http" \

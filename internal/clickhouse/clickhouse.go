@@ -38,6 +38,9 @@ func OpenDatabase(c config.ClickHouse, database string) (Conn, error) {
 		// An INSERT into a Distributed table returns once every shard has
 		// its rows (see cluster.go), not when they are queued on the
 		// server the client reached.
+		// (The servers' profile should also set load_balancing to
+		// in_order, see cluster.go: 18.16's protocol takes only numbers
+		// here.)
 		settings = ch.Settings{"insert_distributed_sync": 1}
 	}
 	conn, err := ch.Open(&ch.Options{

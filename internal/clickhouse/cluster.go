@@ -26,6 +26,15 @@ import (
 // connection by Open): an INSERT returns once each shard has its rows, and
 // a batch retried after a failure lands again with the same versions,
 // which FINAL and the aggregates take once.
+//
+// A shard's replicas copy each other's parts a moment after an insert: a
+// read through a Distributed table from a replica other than the one
+// written to may miss the last rows. The servers' profile of skuflow's user
+// should set load_balancing to in_order (as the test clusters and `make
+// up-cluster` do), so that reads and writes of a shard go to its first
+// replica that is up: a service reads what it wrote, its state after a
+// restart included, while that replica lives. (18.16's protocol takes
+// only numeric settings from a client, so Open cannot set it.)
 
 // LocalSuffix names the shard-local table under a Distributed one.
 const LocalSuffix = "_local"
@@ -103,15 +112,35 @@ func migrateCluster(ctx context.Context, conn Conn, db, cluster string, s *schem
 		if err := execAll(ctx, conn, []string{dist}); err != nil {
 			return err
 		}
-		// The Distributed table reads the columns it was made with: a
-		// column added to the local tables is added to it too.
-		if err := addColumnsOn(ctx, conn, db, cluster, table{name: t.name, columns: t.columns}); err != nil {
+		if err := refreshDistributed(ctx, conn, db, cluster, t, dist); err != nil {
 			return err
 		}
 	}
 	for _, v := range views(db, s) {
 		if err := ensureView(ctx, conn, db, cluster, v); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// refreshDistributed makes the Distributed table of t again when it lacks
+// a column the local tables have now. It keeps the columns it was made
+// with, and 18.16 refuses ALTER ... ON CLUSTER of a table that is not
+// replicated on a cluster that is; it holds no rows (inserts are
+// synchronous), so it is dropped and made again, and for that moment a
+// query of it fails.
+func refreshDistributed(ctx context.Context, conn Conn, db, cluster string, t table, create string) error {
+	have, err := columns(ctx, conn, db, t.name)
+	if err != nil {
+		return err
+	}
+	for _, c := range t.columns {
+		if _, ok := have[c[0]]; !ok {
+			if err := conn.Exec(ctx, "DROP TABLE IF EXISTS "+Table(db, t.name)+onCluster(cluster)); err != nil {
+				return fmt.Errorf("migrate: drop %s.%s to add column %s: %w", db, t.name, c[0], err)
+			}
+			return execAll(ctx, conn, []string{create})
 		}
 	}
 	return nil

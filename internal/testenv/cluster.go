@@ -106,6 +106,18 @@ type ClickHouseCluster struct {
 	Shards [][]*ClickHouseServer
 }
 
+// ClusterProfile is the users.d file of a cluster's servers: the default
+// profile's load_balancing in_order.
+const ClusterProfile = `<?xml version="1.0"?>
+<yandex>
+  <profiles>
+    <default>
+      <load_balancing>in_order</load_balancing>
+    </default>
+  </profiles>
+</yandex>
+`
+
 // ClusterName is the name of the test clusters.
 const ClusterName = "skuflow"
 
@@ -172,6 +184,14 @@ func NewClickHouseCluster(t testing.TB, shards, replicas int) *ClickHouseCluster
 </yandex>
 `, n.inter, ClusterName, remote.String(), ClusterName, zkHost, zkPort, s+1, r+1)
 			if err := os.WriteFile(filepath.Join(conf, "config.d", "cluster.xml"), []byte(extra), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			// Reads and writes of a shard to its first live replica
+			// (internal/clickhouse/cluster.go).
+			if err := os.MkdirAll(filepath.Join(conf, "users.d"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(conf, "users.d", "cluster.xml"), []byte(ClusterProfile), 0o644); err != nil {
 				t.Fatal(err)
 			}
 			srv := newClickHouse(t, filepath.Join(conf, "config.xml"), dir, n.tcp, n.http)

@@ -14,6 +14,13 @@ func TestClickHouseCluster(t *testing.T) {
 		t.Skip("starts ZooKeeper and four servers")
 	}
 	c := testenv.NewClickHouseCluster(t, 2, 2)
+	for _, shard := range c.Shards {
+		for _, srv := range shard {
+			if lb := srv.Query(t, "SELECT value FROM system.settings WHERE name = 'load_balancing'"); lb != "in_order" {
+				t.Fatalf("%s: load_balancing %q, want the profile's in_order", srv.TCPAddr, lb)
+			}
+		}
+	}
 	any := c.Shards[0][0]
 	any.Query(t, "CREATE DATABASE IF NOT EXISTS d ON CLUSTER skuflow")
 	any.Query(t, "CREATE TABLE d.l ON CLUSTER skuflow (k String, p UInt32, v UInt64) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/d/l', '{replica}', v) ORDER BY k")
