@@ -233,6 +233,7 @@ func (p *Processor) runOn(ctx context.Context, t consume.Topic, extra ...kgo.Opt
 		kgo.HeartbeatInterval(p.cfg.SessionTimeout/3),
 		kgo.OnPartitionsRevoked(p.revoked),
 		kgo.OnPartitionsLost(p.lost),
+		kgo.AdjustFetchOffsetsFn(p.resume),
 		// Bound what is fetched ahead while batches are being inserted:
 		// 8 MB (about 40,000 products) a fetch keeps the loop fed; more
 		// only costs memory (measured: 64 MB held the processor's peak RSS
