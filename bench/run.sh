@@ -25,6 +25,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 rows=${BENCH_ROWS:-500000}
+latency_runs=${BENCH_LATENCY_RUNS:-20}
 [[ ${BENCH_BIG:-} == 1 ]] && rows=5000000
 out=${BENCH_OUT:-bench/results.json}
 work=$(mktemp -d "${TMPDIR:-/tmp}/skuflow-bench.XXXXXX")
@@ -60,10 +61,10 @@ start() {
 	local name=$1 log=$work/$1.$RANDOM.log
 	shift
 	env "$@" "${BIN:-bin}/$name" >"$log" 2>&1 &
-	started=$!
+	started=$! started_log=$log
 	pids+=("$started")
 	for _ in $(seq 300); do
-		grep -q 'msg=started' "$log" && return
+		grep -qs 'msg=started' "$log" && return
 		kill -0 "$started" 2>/dev/null || break
 		sleep 0.05
 	done
@@ -87,6 +88,7 @@ until_caught_up() {
 }
 
 go build -o "$work/caughtup" ./bench/caughtup
+go build -o "$work/latency" ./bench/latency
 say "bench: starting ClickHouse and the broker in $work"
 deploy/stack.sh up >/dev/null
 file=$work/products.ndjson
@@ -120,13 +122,25 @@ ch_cpu=$(echo "$(cpu "$ch_pid") - $ch0" | bc) broker_cpu=$(echo "$(cpu "$broker_
 proc_cpu=$(echo "$(cpu "$proc_pid") - $proc0" | bc) agg_cpu=$(echo "$(cpu "$agg_pid") - $agg0" | bc)
 final=$(ch --query "SELECT count() FROM skuflow.products FINAL")
 agg_total=$(ch --query "SELECT sum(no_of_products) FROM skuflow.products_agg")
+
+# Latency, on the running stack (both groups caught up): one record by
+# `loader push --wait`, and by POST /v1/records until it is in FINAL.
+say "bench: latency of one record (push --wait, POST /v1/records), $latency_runs runs each"
+start api SKUFLOW_API_ADDR=127.0.0.1:0
+api_pid=$started
+api_url=$(sed -nE 's/.*msg=started.* addr=(http[^ ]*).*/\1/p' "$started_log" | head -1)
+"$work/latency" -loader bin/loader -api "$api_url" -clickhouse "http://127.0.0.1:$SKUFLOW_CH_HTTP_PORT" \
+	-runs "$latency_runs" -dir "$work" >"$work/latency.json"
+stop "$api_pid"
 stop "$proc_pid"; proc_e2e_rss=$peak
 stop "$agg_pid"; agg_e2e_rss=$peak
 
 say "bench: the loader alone"
 export SKUFLOW_KAFKA_TOPIC=bench_alone SKUFLOW_CLICKHOUSE_DATABASE=bench_alone
 export SKUFLOW_PROCESSOR_GROUP=bench-processor SKUFLOW_AGGREGATOR_GROUP=bench-aggregator
+t0=$(now)
 bin/loader push --force --no-progress --json "$file" >"$work/loader.json"
+loader_wall=$(since "$t0")
 
 # alone NAME [TAG] times $BIN/NAME, in a new group (bench-NAME, TAG added),
 # until it has caught up with the loader's job; sets $took, $peak and $used.
@@ -189,6 +203,21 @@ print()
 PY
 fi
 
+# kcat, a Kafka client nobody here wrote, producing the same keyed records
+# (key, tab, the record as in the file) with the same compression (the
+# loader's kafka.compression, snappy), to the loader's topic once every
+# phase reading it is done; timed as the loader's push: the whole command.
+say "bench: kcat -P of the same keyed records (snappy)"
+python3 -c '
+import json, sys
+with open(sys.argv[1]) as f, open(sys.argv[2], "w") as out:
+    for line in f:
+        out.write(json.loads(line)["sku"] + "\t" + line)
+' "$file" "$work/keyed.tsv"
+t0=$(now)
+kcat -P -b "$SKUFLOW_KAFKA_BROKERS" -t "$SKUFLOW_KAFKA_TOPIC" -K $'\t' -z snappy -l "$work/keyed.tsv"
+kcat_s=$(since "$t0")
+
 python3 - "$out" "$work" <<PY
 import json, sys, platform, os, subprocess, datetime
 out, work = sys.argv[1], sys.argv[2]
@@ -206,7 +235,10 @@ r = {
     "end_to_end": {"seconds": e2e_s, "rows_per_s": rows / e2e_s, "ratio_to_direct": e2e_s / direct,
                    "products_final": $final, "products_agg_total": $agg_total, "exact": $final == $distinct == $agg_total},
     "loader": {"seconds": lr["produce_seconds"], "mb_per_s": size / 1e6 / lr["produce_seconds"],
-               "rows_per_s": rows / lr["produce_seconds"], "peak_rss_bytes": loader["peak_rss_bytes"]},
+               "rows_per_s": rows / lr["produce_seconds"], "peak_rss_bytes": loader["peak_rss_bytes"],
+               "command_seconds": $loader_wall},
+    "kcat_produce": {"seconds": $kcat_s, "rows_per_s": rows / $kcat_s, "loader_command_to_kcat": $loader_wall / $kcat_s},
+    "latency_ms": json.load(open(f"{work}/latency.json")),
     "processor": {"seconds": $proc_alone, "rows_per_s": rows / $proc_alone, "peak_rss_bytes": $proc_rss},
     "aggregator": {"seconds": $agg_alone, "rows_per_s": rows / $agg_alone, "peak_rss_bytes": $agg_rss},
     "end_to_end_peak_rss_bytes": {"loader": e2e["peak_rss_bytes"], "processor": $proc_e2e_rss, "aggregator": $agg_e2e_rss},
@@ -228,6 +260,8 @@ row("skuflow end to end: loader push --wait", e2e_s, ratio=f"{e2e_s / direct:.2f
 row("loader alone (read, validate, produce)", lr["produce_seconds"], mib(loader["peak_rss_bytes"]), f"{lr['produce_seconds'] / direct:.2f}x")
 row("processor alone (filled topic -> products)", $proc_alone, mib($proc_rss), f"{$proc_alone / direct:.2f}x")
 row("aggregator alone (filled topic -> counts)", $agg_alone, mib($agg_rss), f"{$agg_alone / direct:.2f}x")
+row("loader push, the whole command", $loader_wall, ratio=f"{$loader_wall / direct:.2f}x")
+row("kcat -P of the same keyed records (snappy)", $kcat_s, ratio=f"{$kcat_s / direct:.2f}x")
 print()
 print(f"end to end peak RSS: loader {mib(e2e['peak_rss_bytes'])}, processor {mib($proc_e2e_rss)}, aggregator {mib($agg_e2e_rss)}")
 c = r["end_to_end_cpu_seconds"]
@@ -235,6 +269,11 @@ total = sum(c.values())
 print(f"direct load CPU seconds: clickhouse {$direct_cpu:.2f}")
 print(f"end to end CPU seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in c.items()) +
       f"; {total:.2f} in all, {total / e2e_s:.2f} of {os.cpu_count()} cores busy for {e2e_s:.2f} s")
+print(f"loader against kcat -P, the same keyed records and compression: {$loader_wall / $kcat_s:.2f}x kcat's time")
+lat = r["latency_ms"]
+for way, what in (("push", "loader push --wait of one record"), ("api", "POST /v1/records to visible in FINAL")):
+    if way in lat:
+        print(f"latency, {what}: p50 {lat[way]['p50_ms']:.0f} ms, p99 {lat[way]['p99_ms']:.0f} ms ({len(lat[way]['runs_ms'])} runs)")
 print(f"exact: products FINAL {$final:,}, products_agg total {$agg_total:,}, distinct skus {$distinct:,}: {'yes' if r['end_to_end']['exact'] else 'NO'}")
 print(f"written to {out}")
 if not r["end_to_end"]["exact"]:
