@@ -222,3 +222,26 @@ func (t TLS) Trust() string {
 	}
 	return "the system's CA roots (no ca_file)"
 }
+
+// IsCertError reports whether err is a certificate that did not verify:
+// one the trusted CAs did not sign, for another host, or invalid. The
+// Kafka and ClickHouse clients stop on it rather than retry.
+func IsCertError(err error) bool {
+	var (
+		ua  x509.UnknownAuthorityError
+		he  x509.HostnameError
+		ci  x509.CertificateInvalidError
+		cve *tls.CertificateVerificationError
+	)
+	return errors.As(err, &ua) || errors.As(err, &he) || errors.As(err, &ci) || errors.As(err, &cve)
+}
+
+// IsTLSRefused reports whether the server refused the handshake (it wants
+// a client certificate, or does not speak TLS).
+func IsTLSRefused(err error) bool {
+	var (
+		ae tls.AlertError
+		rh tls.RecordHeaderError
+	)
+	return errors.As(err, &ae) || errors.As(err, &rh)
+}

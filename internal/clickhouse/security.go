@@ -3,7 +3,6 @@ package clickhouse
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -71,31 +70,13 @@ func dialer(c config.ClickHouse, tlsCfg *tls.Config) func(ctx context.Context, a
 		switch {
 		case err == nil:
 			return conn, nil
-		case isCertError(err):
+		case config.IsCertError(err):
 			return nil, &CertError{Addr: addr, Err: err,
 				What: fmt.Sprintf("its certificate is not trusted by %s (clickhouse.tls) for server name %s", c.TLS.Trust(), cfg.ServerName)}
-		case isTLSRefused(err):
+		case config.IsTLSRefused(err):
 			return nil, &CertError{Addr: addr, Err: err,
 				What: "TLS handshake refused (is it the secure port, tcp_port_secure? does it want a client certificate, clickhouse.tls.cert_file?)"}
 		}
 		return nil, err
 	}
-}
-
-func isCertError(err error) bool {
-	var (
-		ua  x509.UnknownAuthorityError
-		he  x509.HostnameError
-		ci  x509.CertificateInvalidError
-		cve *tls.CertificateVerificationError
-	)
-	return errors.As(err, &ua) || errors.As(err, &he) || errors.As(err, &ci) || errors.As(err, &cve)
-}
-
-func isTLSRefused(err error) bool {
-	var (
-		ae tls.AlertError
-		rh tls.RecordHeaderError
-	)
-	return errors.As(err, &ae) || errors.As(err, &rh)
 }

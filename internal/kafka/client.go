@@ -3,7 +3,6 @@ package kafka
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -145,11 +144,11 @@ func (w *authWatch) dialer(d *net.Dialer, tlsCfg *tls.Config) func(ctx context.C
 			}
 		}
 		conn, err := (&tls.Dialer{NetDialer: d, Config: cfg}).DialContext(ctx, network, host)
-		if err != nil && isCertError(err) {
+		if err != nil && config.IsCertError(err) {
 			return nil, &AuthError{Broker: host, What: "TLS: the broker's certificate is not trusted by " + w.trust +
 				" for server name " + cfg.ServerName, Err: err}
 		}
-		if err != nil && isTLSRefused(err) {
+		if err != nil && config.IsTLSRefused(err) {
 			return nil, &AuthError{Broker: host, What: "TLS handshake refused", Err: err}
 		}
 		return conn, err
@@ -187,25 +186,4 @@ func (w *authWatch) OnBrokerE2E(meta kgo.BrokerMetadata, key int16, e2e kgo.Brok
 			w.mu.Unlock()
 		}
 	}
-}
-
-// isCertError reports whether err is a certificate that did not verify.
-func isCertError(err error) bool {
-	var (
-		ua  x509.UnknownAuthorityError
-		he  x509.HostnameError
-		ci  x509.CertificateInvalidError
-		cve *tls.CertificateVerificationError
-	)
-	return errors.As(err, &ua) || errors.As(err, &he) || errors.As(err, &ci) || errors.As(err, &cve)
-}
-
-// isTLSRefused reports whether the server refused the handshake (it wants a
-// client certificate, or does not speak TLS).
-func isTLSRefused(err error) bool {
-	var (
-		ae tls.AlertError
-		rh tls.RecordHeaderError
-	)
-	return errors.As(err, &ae) || errors.As(err, &rh)
 }
