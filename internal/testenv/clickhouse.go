@@ -111,14 +111,7 @@ func clickHouseCommands(t testing.TB) (server, client []string) {
 // Kill, and waits until it answers.
 func (s *ClickHouseServer) Start(t testing.TB) {
 	t.Helper()
-	began := time.Now()
-	if _, err := s.proc.start(); err != nil {
-		t.Fatalf("testenv: %v", err)
-	}
-	if err := s.proc.waitFor(startTimeout, s.answers); err != nil {
-		s.proc.fail(t, err)
-	}
-	t.Logf("clickhouse: pid %d answering on %s (http %s) after %s", s.Pid(), s.TCPAddr, s.HTTPAddr, time.Since(began).Round(time.Millisecond))
+	s.proc.startReady(t, s.answers, s.TCPAddr+" (http "+s.HTTPAddr+")")
 }
 
 // answers reports whether the HTTP interface says Ok. to /ping. The server

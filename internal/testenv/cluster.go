@@ -62,14 +62,7 @@ admin.enableServer=false
 		},
 	}
 	z.proc.cleanup(t)
-	began := time.Now()
-	if _, err := z.proc.start(); err != nil {
-		t.Fatalf("testenv: %v", err)
-	}
-	if err := z.proc.waitFor(startTimeout, z.ok); err != nil {
-		z.proc.fail(t, err)
-	}
-	t.Logf("zookeeper: pid %d ready on %s after %s", z.proc.pid(), z.Addr, time.Since(began).Round(time.Millisecond))
+	z.proc.startReady(t, z.ok, z.Addr)
 	return z
 }
 

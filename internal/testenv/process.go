@@ -222,3 +222,21 @@ func childEnv(extra ...string) []string {
 	env = append(env, "SKUFLOW_CLICKHOUSE_ADDR=127.0.0.1:1", "SKUFLOW_KAFKA_BROKERS=127.0.0.1:1")
 	return append(env, extra...)
 }
+
+// startReady starts p and waits until ready says so, failing the test with
+// p's log if it exits or does not get there within startTimeout; then it
+// logs "NAME: pid N ready on WHERE after D". It returns the log offset of
+// the start.
+func (p *process) startReady(t testing.TB, ready func() bool, where string) int64 {
+	t.Helper()
+	began := time.Now()
+	off, err := p.start()
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	if err := p.waitFor(startTimeout, ready); err != nil {
+		p.fail(t, err)
+	}
+	t.Logf("%s: pid %d ready on %s after %s", p.name, p.pid(), where, time.Since(began).Round(time.Millisecond))
+	return off
+}

@@ -57,14 +57,7 @@ func Prometheus(t testing.TB, config string) *PrometheusServer {
 		},
 	}
 	p.proc.cleanup(t)
-	began := time.Now()
-	if _, err := p.proc.start(); err != nil {
-		t.Fatalf("testenv: %v", err)
-	}
-	if err := p.proc.waitFor(startTimeout, p.ready); err != nil {
-		p.proc.fail(t, err)
-	}
-	t.Logf("prometheus: pid %d ready on %s after %s", p.proc.pid(), p.URL, time.Since(began).Round(time.Millisecond))
+	p.proc.startReady(t, p.ready, p.URL)
 	return p
 }
 
