@@ -74,8 +74,8 @@ func TestBatchAdd(t *testing.T) {
 		!reflect.DeepEqual(b.rows.partitions, []uint32{0, 0, 1}) {
 		t.Errorf("provenance: lines %v offsets %v partitions %v", b.rows.lines, b.rows.offsets, b.rows.partitions)
 	}
-	if b.rows.jobs[0] != "job-1" || b.rows.sources[2] != "/in/products.ndjson" {
-		t.Errorf("jobs %q sources %q", b.rows.jobs, b.rows.sources)
+	if b.rows.jobs.Row(0) != "job-1" || b.rows.sources.Row(2) != "/in/products.ndjson" {
+		t.Errorf("jobs %q sources %q", b.rows.jobs.Row(0), b.rows.sources.Row(2))
 	}
 
 	// Dropping a partition drops its rows, its bad records and its offset.

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/ClickHouse/ch-go/proto"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"skuflow/internal/clickhouse"
@@ -98,14 +99,17 @@ func (p *Processor) send(ctx context.Context, rs *rows) error {
 		return fmt.Errorf("prepare insert of %d rows into %s.%s: %w", n, p.db, p.schema.Name, err)
 	}
 	// In the order of p.columns: the block's (the schema's, extra, the
-	// identity columns), then provenance.
+	// identity columns), then provenance; ch-go columns where they can be,
+	// handed over without a copy.
 	data := make([]any, 0, len(p.columns))
 	for _, c := range p.columns[:len(p.columns)-len(schemas.Provenance)] {
-		data = append(data, rs.block.Column(c))
+		data = append(data, rs.block.Input(c))
 	}
-	data = append(data, rs.jobs, rs.sources, rs.lines, rs.partitions, rs.offsets, rs.versions, rs.ingested(time.Now()))
+	data = append(data, rs.jobs, rs.sources, proto.ColUInt64(rs.lines), proto.ColUInt32(rs.partitions),
+		proto.ColUInt64(rs.offsets), proto.ColUInt64(rs.versions), rs.ingested(time.Now()))
+	cols := b.Columns()
 	for i, d := range data {
-		if err := b.Column(i).Append(d); err != nil {
+		if err := clickhouse.AppendColumn(b, cols, i, d); err != nil {
 			_ = b.Abort()
 			return fmt.Errorf("column %s: %w", p.columns[i], err)
 		}

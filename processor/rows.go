@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/ClickHouse/ch-go/proto"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"skuflow/internal/jsonscan"
@@ -24,7 +25,9 @@ type rows struct {
 	// fields is the scanner's output, kept for its memory.
 	fields []schemas.Field
 
-	jobs, sources []string
+	// jobs and sources are ch-go columns, handed to clickhouse-go as they
+	// are (clickhouse.AppendColumn).
+	jobs, sources proto.ColStr
 	lines         []uint64
 	partitions    []uint32
 	offsets       []uint64
@@ -60,7 +63,9 @@ func (r *rows) reset() {
 	r.block.Reset()
 	clear(r.recs) // let the records' memory go
 	r.recs = r.recs[:0]
-	r.jobs, r.sources, r.lines = r.jobs[:0], r.sources[:0], r.lines[:0]
+	r.jobs.Reset()
+	r.sources.Reset()
+	r.lines = r.lines[:0]
 	r.partitions, r.offsets, r.versions = r.partitions[:0], r.offsets[:0], r.versions[:0]
 }
 
@@ -92,32 +97,24 @@ func (r *rows) add(rec *kgo.Record) error {
 		return err
 	}
 	r.recs = append(r.recs, rec)
-	var job, source string
+	var job, source []byte
 	var line uint64
 	for i := range rec.Headers {
 		switch h := &rec.Headers[i]; h.Key {
 		case kafka.HeaderJob:
-			job = intern(r.jobs, h.Value)
+			job = h.Value
 		case kafka.HeaderSource:
-			source = intern(r.sources, h.Value)
+			source = h.Value
 		case kafka.HeaderLine:
 			line = parseLine(h.Value)
 		}
 	}
-	r.jobs, r.sources, r.lines = append(r.jobs, job), append(r.sources, source), append(r.lines, line)
+	r.jobs.AppendBytes(job)
+	r.sources.AppendBytes(source)
+	r.lines = append(r.lines, line)
 	r.partitions, r.offsets = append(r.partitions, uint32(rec.Partition)), append(r.offsets, uint64(rec.Offset))
 	r.versions = append(r.versions, kafka.Version(r.topic.incarnation, rec.Offset))
 	return nil
-}
-
-// intern returns v as a string, the last one of column when it is the same:
-// a batch's records mostly come from one job and source, so they share one
-// string rather than allocating one each.
-func intern(column []string, v []byte) string {
-	if n := len(column); n > 0 && column[n-1] == string(v) {
-		return column[n-1]
-	}
-	return string(v)
 }
 
 // parseLine reads the line header: a decimal number, or 0 when it is not.

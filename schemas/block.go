@@ -80,6 +80,28 @@ func (b *Block) Column(name string) any {
 	return nil
 }
 
+// Input returns column name as Column does, or as a ch-go column sharing
+// the block's memory where its type has one (see Vector.Input).
+func (b *Block) Input(name string) any {
+	if name == b.s.Extra {
+		return b.extra.colStr()
+	}
+	for i, c := range b.s.Columns {
+		if c.Name == name {
+			return b.cols[i].Input()
+		}
+	}
+	if b.file != nil {
+		switch name {
+		case IdentityColumns[0].Name:
+			return b.file.Input()
+		case IdentityColumns[1].Name:
+			return b.offset.Input()
+		}
+	}
+	return nil
+}
+
 // manyFields is the number of fields above which Append finds repeated
 // extra fields with a map rather than by comparing every pair.
 const manyFields = 32

@@ -3,6 +3,8 @@ package schemas
 import (
 	"strconv"
 	"time"
+
+	"github.com/ClickHouse/ch-go/proto"
 )
 
 // Vector holds one column's values for a columnar INSERT, in the Go type
@@ -154,6 +156,30 @@ func (v *Vector) Values() any {
 	return nullable(v, v.times)
 }
 
+// Input returns the values as a ch-go column that shares the vector's
+// memory, for a column of a plain type (String, Timestamp, Int64, UInt64,
+// Float64, Bool), to be handed to clickhouse-go without a copy
+// (internal/clickhouse.AppendColumn); for the others, Values. Either is
+// valid until the next Reset, and is not to be modified.
+func (v *Vector) Input() any {
+	if v.col.Nullable {
+		return v.Values()
+	}
+	switch v.col.Type {
+	case String, Timestamp:
+		return v.text.colStr()
+	case Int64:
+		return proto.ColInt64(v.ints)
+	case UInt64:
+		return proto.ColUInt64(v.uints)
+	case Float64:
+		return proto.ColFloat64(v.floats)
+	case Bool:
+		return proto.ColUInt8(v.bools)
+	}
+	return v.Values()
+}
+
 // nullable returns vals, or for a Nullable column pointers to them with
 // nil for each NULL.
 func nullable[T any](v *Vector, vals []T) any {
@@ -175,6 +201,7 @@ type textColumn struct {
 	buf  []byte
 	ends []int // end of each value in buf
 	strs []string
+	pos  []proto.Position // colStr's, kept for its memory
 }
 
 func (c *textColumn) reset() {
@@ -194,4 +221,15 @@ func (c *textColumn) strings() []string {
 		start = end
 	}
 	return c.strs
+}
+
+// colStr returns the values as a ch-go String column on the buffer itself.
+func (c *textColumn) colStr() proto.ColStr {
+	c.pos = c.pos[:0]
+	start := 0
+	for _, end := range c.ends {
+		c.pos = append(c.pos, proto.Position{Start: start, End: end})
+		start = end
+	}
+	return proto.ColStr{Buf: c.buf, Pos: c.pos}
 }
