@@ -63,7 +63,9 @@ func fail(err error) {
 }
 
 // sku is a new sku for run i.
-func sku(way string, i int) string { return fmt.Sprintf("latency-%s-%d-%d", way, time.Now().UnixNano(), i) }
+func sku(way string, i int) string {
+	return fmt.Sprintf("latency-%s-%d-%d", way, time.Now().UnixNano(), i)
+}
 
 func record(s string) []byte {
 	b, _ := json.Marshal(map[string]string{"sku": s, "name": "latency probe", "description": "one record, timed"})
