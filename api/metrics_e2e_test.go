@@ -1,98 +1,13 @@
 package api_test
 
 import (
-	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"skuflow/internal/testenv"
 )
-
-// series is one sample of a /metrics page.
-type series struct {
-	name   string
-	labels map[string]string
-	value  float64
-}
-
-// parseMetrics reads a /metrics page in Prometheus' text format.
-func parseMetrics(t *testing.T, page []byte) []series {
-	t.Helper()
-	var out []series
-	for _, line := range strings.Split(string(page), "\n") {
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		s, err := parseSeries(line)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, s)
-	}
-	return out
-}
-
-// parseSeries reads `name{k="v",...} value`, whose label values may hold
-// any character, quotes escaped.
-func parseSeries(line string) (series, error) {
-	s := series{labels: map[string]string{}}
-	i := strings.IndexAny(line, "{ ")
-	if i < 0 {
-		return s, fmt.Errorf("line %q", line)
-	}
-	s.name, line = line[:i], line[i:]
-	if strings.HasPrefix(line, "{") {
-		line = line[1:]
-		for !strings.HasPrefix(line, "}") {
-			k, rest, ok := strings.Cut(line, `="`)
-			if !ok {
-				return s, fmt.Errorf("labels of %s: %q", s.name, line)
-			}
-			var v strings.Builder
-			j := 0
-			for ; j < len(rest) && rest[j] != '"'; j++ {
-				if rest[j] == '\\' && j+1 < len(rest) {
-					j++
-				}
-				v.WriteByte(rest[j])
-			}
-			s.labels[k] = v.String()
-			line = strings.TrimPrefix(rest[min(j+1, len(rest)):], ",")
-			if line == "" {
-				return s, fmt.Errorf("labels of %s end early", s.name)
-			}
-		}
-		line = line[1:]
-	}
-	f := strings.Fields(line)
-	if len(f) == 0 {
-		return s, fmt.Errorf("no value for %s", s.name)
-	}
-	v, err := strconv.ParseFloat(f[0], 64)
-	s.value = v
-	return s, err
-}
-
-// value is the value of the series called name with the labels given
-// (others may be there), and whether there is one.
-func value(all []series, name string, labels ...string) (float64, bool) {
-next:
-	for _, s := range all {
-		if s.name != name {
-			continue
-		}
-		for i := 0; i+1 < len(labels); i += 2 {
-			if s.labels[labels[i]] != labels[i+1] {
-				continue next
-			}
-		}
-		return s.value, true
-	}
-	return 0, false
-}
 
 // The API's /metrics after a few requests: a counter per route pattern
 // and status code, never a job id or a key in a label; what the upload and
@@ -145,7 +60,7 @@ func TestAPIMetrics(t *testing.T) {
 	if a.Status != http.StatusOK || !strings.HasPrefix(a.Header.Get("Content-Type"), "text/plain") {
 		t.Fatalf("/metrics: %d %s", a.Status, a.Header.Get("Content-Type"))
 	}
-	m := parseMetrics(t, a.Body)
+	m := testenv.ParseMetrics(t, a.Body)
 	for _, c := range []struct {
 		name   string
 		labels []string
@@ -166,26 +81,28 @@ func TestAPIMetrics(t *testing.T) {
 		{"skuflow_feed_clients", nil, 1},
 		{"skuflow_jobs", []string{"type", "products", "state", "done"}, 1},
 	} {
-		v, ok := value(m, c.name, c.labels...)
+		v, ok := m.Value(c.name, c.labels...)
 		exact := !strings.HasPrefix(c.name, "skuflow_http_")
 		if !ok || exact && v != c.want || v < c.want {
 			t.Errorf("%s%v = %v (found %v), want %v", c.name, c.labels, v, ok, c.want)
 		}
 	}
 	for _, state := range []string{"producing", "produced", "failed", "stalled"} {
-		if v, ok := value(m, "skuflow_jobs", "type", "products", "state", state); !ok || v != 0 {
+		if v, ok := m.Value("skuflow_jobs", "type", "products", "state", state); !ok || v != 0 {
 			t.Errorf("jobs %s: %v (found %v), want 0", state, v, ok)
 		}
 	}
 	// Bounded labels: the patterns, never the paths of the requests.
-	for _, s := range m {
-		for k, v := range s.labels {
-			if strings.Contains(v, job) || strings.Contains(v, "met-r1") || strings.Contains(v, "/nothing") {
-				t.Errorf("%s has a label %s=%q from a request's path", s.name, k, v)
+	for name, samples := range m {
+		for _, s := range samples {
+			for k, v := range s.Labels {
+				if strings.Contains(v, job) || strings.Contains(v, "met-r1") || strings.Contains(v, "/nothing") {
+					t.Errorf("%s has a label %s=%q from a request's path", name, k, v)
+				}
 			}
 		}
 	}
-	if _, ok := value(m, "skuflow_records_inserted_total"); ok {
+	if _, ok := m.Value("skuflow_records_inserted_total"); ok {
 		t.Errorf("the API exports the processor's metrics")
 	}
 }
@@ -209,13 +126,13 @@ func TestAPIMetricsNeedAToken(t *testing.T) {
 		if a.Status != http.StatusOK {
 			t.Fatalf("/metrics with a read token: %d", a.Status)
 		}
-		m := parseMetrics(t, a.Body)
+		m := testenv.ParseMetrics(t, a.Body)
 		for state, want := range map[string]float64{"stalled": 1, "producing": 0} {
-			if v, ok := value(m, "skuflow_jobs", "type", "products", "state", state); !ok || v != want {
+			if v, ok := m.Value("skuflow_jobs", "type", "products", "state", state); !ok || v != want {
 				t.Errorf("jobs %s: %v (found %v), want %v", state, v, ok, want)
 			}
 		}
-		if v, ok := value(m, "skuflow_http_requests_total", "route", "GET /metrics", "code", "401"); !ok || v != 1 {
+		if v, ok := m.Value("skuflow_http_requests_total", "route", "GET /metrics", "code", "401"); !ok || v != 1 {
 			t.Errorf("the refused scrape: %v (found %v)", v, ok)
 		}
 	}

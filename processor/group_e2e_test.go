@@ -66,13 +66,13 @@ func TestRefusedRecordsAreSetAside(t *testing.T) {
 		t.Errorf("loader errors %s: %v\n%s\nstderr: %s", id, err, out, stderr)
 	}
 	// The metrics say the same: the rejections by stage, the rest inserted.
-	m := scrape(t, p.MetricsURL(t))
+	m := testenv.ScrapeMetrics(t, p.MetricsURL(t), nil)
 	for stage, want := range map[string]float64{"decode": 1, "key": 0, "insert": 1} {
-		if got := m.get(t, "skuflow_records_rejected_total", "type", "products", "stage", stage); got != want {
+		if got := m.Get(t, "skuflow_records_rejected_total", "type", "products", "stage", stage); got != want {
 			t.Errorf("rejected at %s: %v, want %v", stage, got, want)
 		}
 	}
-	if got := m.get(t, "skuflow_records_inserted_total", "type", "products"); got != 5000 {
+	if got := m.Get(t, "skuflow_records_inserted_total", "type", "products"); got != 5000 {
 		t.Errorf("inserted %v, want 5000", got)
 	}
 }

@@ -2,109 +2,15 @@ package watcher_test
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"skuflow/internal/testenv"
 )
-
-// series is one sample of a /metrics page.
-type series struct {
-	name   string
-	labels map[string]string
-	value  float64
-}
-
-// scrape reads a /metrics page in Prometheus' text format.
-func scrape(t *testing.T, url string) []series {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %d %s", url, resp.StatusCode, b)
-	}
-	var out []series
-	for _, line := range strings.Split(string(b), "\n") {
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		s, err := parseSeries(line)
-		if err != nil {
-			t.Fatalf("%s: %v", url, err)
-		}
-		out = append(out, s)
-	}
-	return out
-}
-
-// parseSeries reads `name{k="v",...} value`, whose label values may hold
-// any character, quotes escaped.
-func parseSeries(line string) (series, error) {
-	s := series{labels: map[string]string{}}
-	i := strings.IndexAny(line, "{ ")
-	if i < 0 {
-		return s, fmt.Errorf("line %q", line)
-	}
-	s.name, line = line[:i], line[i:]
-	if strings.HasPrefix(line, "{") {
-		line = line[1:]
-		for !strings.HasPrefix(line, "}") {
-			k, rest, ok := strings.Cut(line, `="`)
-			if !ok {
-				return s, fmt.Errorf("labels of %s: %q", s.name, line)
-			}
-			var v strings.Builder
-			j := 0
-			for ; j < len(rest) && rest[j] != '"'; j++ {
-				if rest[j] == '\\' && j+1 < len(rest) {
-					j++
-				}
-				v.WriteByte(rest[j])
-			}
-			s.labels[k] = v.String()
-			line = strings.TrimPrefix(rest[min(j+1, len(rest)):], ",")
-			if line == "" {
-				return s, fmt.Errorf("labels of %s end early", s.name)
-			}
-		}
-		line = line[1:]
-	}
-	f := strings.Fields(line)
-	if len(f) == 0 {
-		return s, fmt.Errorf("no value for %s", s.name)
-	}
-	v, err := strconv.ParseFloat(f[0], 64)
-	s.value = v
-	return s, err
-}
-
-// value is the value of the series called name with the labels given
-// (others may be there), and whether there is one.
-func value(all []series, name string, labels ...string) (float64, bool) {
-next:
-	for _, s := range all {
-		if s.name != name {
-			continue
-		}
-		for i := 0; i+1 < len(labels); i += 2 {
-			if s.labels[labels[i]] != labels[i+1] {
-				continue next
-			}
-		}
-		return s.value, true
-	}
-	return 0, false
-}
 
 // The watcher's /metrics, after files were dropped: the inbox's folders
 // counted, the records produced and rejected by stage, a push duration per
@@ -128,13 +34,13 @@ func TestWatchMetrics(t *testing.T) {
 			t.Errorf("%s: %d", path, resp.StatusCode)
 		}
 	}
-	m := scrape(t, url)
+	m := testenv.ScrapeMetrics(t, url, nil)
 	for _, folder := range []string{"waiting", "processing", "done", "failed"} {
-		if v, ok := value(m, "skuflow_inbox_files", "type", "products", "folder", folder); !ok || v != 0 {
+		if v, ok := m.Value("skuflow_inbox_files", "type", "products", "folder", folder); !ok || v != 0 {
 			t.Errorf("inbox files in %s before any file: %v %v", folder, v, ok)
 		}
 	}
-	if v, ok := value(m, "skuflow_records_rejected_total", "type", "products", "stage", "validate"); !ok || v != 0 {
+	if v, ok := m.Value("skuflow_records_rejected_total", "type", "products", "stage", "validate"); !ok || v != 0 {
 		t.Errorf("rejected records before any file: %v %v", v, ok)
 	}
 
@@ -154,10 +60,10 @@ func TestWatchMetrics(t *testing.T) {
 	want := map[string]float64{"waiting": 0, "processing": 0, "done": 2, "failed": 1}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		m = scrape(t, url)
+		m = testenv.ScrapeMetrics(t, url, nil)
 		var off []string
 		for folder, n := range want {
-			if v, _ := value(m, "skuflow_inbox_files", "type", "products", "folder", folder); v != n {
+			if v, _ := m.Value("skuflow_inbox_files", "type", "products", "folder", folder); v != n {
 				off = append(off, fmt.Sprintf("%s=%v (want %v)", folder, v, n))
 			}
 		}
@@ -181,7 +87,7 @@ func TestWatchMetrics(t *testing.T) {
 		// duration.
 		{"skuflow_push_duration_seconds_count", []string{"type", "products"}, 2},
 	} {
-		if v, ok := value(m, c.name, c.labels...); !ok || v != c.want {
+		if v, ok := m.Value(c.name, c.labels...); !ok || v != c.want {
 			t.Errorf("%s%v = %v (found %v), want %v", c.name, c.labels, v, ok, c.want)
 		}
 	}
@@ -189,11 +95,11 @@ func TestWatchMetrics(t *testing.T) {
 		t.Errorf("nothing of the files in ClickHouse")
 	}
 	// Its own metrics and the runtime's, and none of the services'.
-	if _, ok := value(m, "go_goroutines"); !ok {
+	if _, ok := m.Value("go_goroutines"); !ok {
 		t.Errorf("no Go runtime metrics")
 	}
 	for _, other := range []string{"skuflow_records_inserted_total", "skuflow_consumer_lag_records", "skuflow_http_requests_total", "skuflow_jobs"} {
-		if _, ok := value(m, other); ok {
+		if _, ok := m.Value(other); ok {
 			t.Errorf("the watcher exports %s", other)
 		}
 	}
