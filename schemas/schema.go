@@ -4,11 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"skuflow/internal/jsonstr"
 	"slices"
 	"strings"
 	"unicode/utf8"
-
-	json "github.com/goccy/go-json"
 )
 
 // Column is one typed field of a record.
@@ -427,14 +426,15 @@ func AppendText(dst, v []byte) ([]byte, error) {
 	if bytes.IndexByte(inner, '\\') < 0 {
 		return append(dst, inner...), nil
 	}
-	var s string
-	if err := json.Unmarshal(v, &s); err != nil {
+	n := len(dst)
+	out, err := jsonstr.Unescape(dst, inner)
+	if err != nil {
 		return dst, fmt.Errorf("unescape string: %w", err)
 	}
-	if !utf8.ValidString(s) {
+	if !utf8.Valid(out[n:]) {
 		return dst, errors.New("string is not valid UTF-8")
 	}
-	return append(dst, s...), nil
+	return out, nil
 }
 
 // Text returns the text of the last field called name (a string unescaped),

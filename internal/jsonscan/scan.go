@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"math/bits"
 	"strconv"
-	"unicode/utf16"
 	"unicode/utf8"
+
+	"skuflow/internal/jsonstr"
 
 	"skuflow/schemas"
 )
@@ -556,68 +557,10 @@ func (s *Scanner) Finish(start, end int, fields []schemas.Field) (js []byte, _ [
 	return js, fields
 }
 
-// Unescape appends the text of the valid string body b to dst. A \u
-// escape of a lone surrogate becomes U+FFFD, as in encoding/json.
+// Unescape appends the text of the valid string body b to dst (the
+// scanner has checked its escapes). A \u escape of a lone surrogate
+// becomes U+FFFD, as in encoding/json.
 func Unescape(dst, b []byte) []byte {
-	for i := 0; i < len(b); {
-		c := b[i]
-		if c != '\\' {
-			j := i + 1
-			for j < len(b) && b[j] != '\\' {
-				j++
-			}
-			dst = append(dst, b[i:j]...)
-			i = j
-			continue
-		}
-		switch e := b[i+1]; e {
-		case 'b':
-			dst = append(dst, '\b')
-		case 'f':
-			dst = append(dst, '\f')
-		case 'n':
-			dst = append(dst, '\n')
-		case 'r':
-			dst = append(dst, '\r')
-		case 't':
-			dst = append(dst, '\t')
-		case 'u':
-			r := hex4(b[i+2:])
-			i += 6
-			if utf16.IsSurrogate(r) {
-				r2 := rune(-1)
-				if i+6 <= len(b) && b[i] == '\\' && b[i+1] == 'u' {
-					r2 = hex4(b[i+2:])
-				}
-				if p := utf16.DecodeRune(r, r2); p != utf8.RuneError {
-					r = p
-					i += 6
-				} else {
-					r = utf8.RuneError
-				}
-			}
-			dst = utf8.AppendRune(dst, r)
-			continue
-		default: // '"', '\\', '/'
-			dst = append(dst, e)
-		}
-		i += 2
-	}
-	return dst
-}
-
-func hex4(b []byte) rune {
-	var r rune
-	for _, c := range b[:4] {
-		switch {
-		case c <= '9':
-			c -= '0'
-		case c >= 'a':
-			c -= 'a' - 10
-		default:
-			c -= 'A' - 10
-		}
-		r = r<<4 | rune(c)
-	}
-	return r
+	out, _ := jsonstr.Unescape(dst, b)
+	return out
 }
