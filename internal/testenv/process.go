@@ -162,16 +162,21 @@ func (p *process) waitFor(timeout time.Duration, ready func() bool) error {
 
 // logContains reports whether the log holds s after offset.
 func (p *process) logContains(offset int64, s string) bool {
+	return bytes.Contains(p.logSince(offset), []byte(s))
+}
+
+// logSince returns the log after offset (nil when it cannot be read).
+func (p *process) logSince(offset int64) []byte {
 	f, err := os.Open(p.logPath)
 	if err != nil {
-		return false
+		return nil
 	}
 	defer f.Close()
 	if _, err := f.Seek(offset, io.SeekStart); err != nil {
-		return false
+		return nil
 	}
-	b, err := io.ReadAll(f)
-	return err == nil && bytes.Contains(b, []byte(s))
+	b, _ := io.ReadAll(f)
+	return b
 }
 
 // tail returns the last n lines of the log.

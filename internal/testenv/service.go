@@ -92,12 +92,13 @@ func (s *ServiceProcess) LogContains(text string) bool { return s.proc.logContai
 func (s *ServiceProcess) Log(n int) string { return s.proc.tail(n) }
 
 // MetricsURL returns the URL of the service's /metrics, as its log says
-// ("metrics listening addr=..."), waiting for the line.
+// ("metrics listening addr=..."), waiting for the line of its latest start:
+// on port 0, a restarted service listens on another port.
 func (s *ServiceProcess) MetricsURL(t testing.TB) string {
 	t.Helper()
 	var url string
 	err := s.proc.waitFor(startTimeout, func() bool {
-		for _, line := range strings.Split(s.proc.tail(200), "\n") {
+		for _, line := range strings.Split(string(s.proc.logSince(s.off)), "\n") {
 			if _, rest, ok := strings.Cut(line, "msg=\"metrics listening\""); ok {
 				if _, v, ok := strings.Cut(rest, "addr="); ok {
 					url = strings.Fields(v)[0]

@@ -260,3 +260,20 @@ func maps(a, b map[int32]int64) bool {
 	}
 	return true
 }
+
+// A service restarted on port 0 listens for metrics on another port, and
+// MetricsURL gives the new one, not the first start's.
+func TestMetricsURLAfterRestart(t *testing.T) {
+	st := testenv.NewStack(t)
+	p := st.Service(t, "processor")
+	first := p.MetricsURL(t)
+	p.Stop(t)
+	p.Start(t)
+	second := p.MetricsURL(t)
+	if second == first {
+		t.Fatalf("MetricsURL after the restart is the first start's %s", first)
+	}
+	if v, n := testenv.ScrapeMetrics(t, second, nil).Sum("skuflow_backing_off"); n == 0 || v != 0 {
+		t.Fatalf("%s: skuflow_backing_off %v in %d samples", second, v, n)
+	}
+}
