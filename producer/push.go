@@ -274,7 +274,13 @@ func (p *Pusher) Push(ctx context.Context, src Source, o PushOptions) (*Result, 
 	if o.Started != nil {
 		o.Started(res.Job)
 	}
+	hashed := j.hashAside(ctx, src)
 	err = p.push(ctx, src, prog, res, offsets, j, o.Redrive)
+	if sum, herr := hashed(err != nil); herr != nil && err == nil {
+		err = fmt.Errorf("%s: %w", src.Name, herr)
+	} else if sum != "" {
+		res.SHA256 = sum
+	}
 	// The heartbeat reads res: stop it before res changes.
 	if jerr := j.finish(ctx); jerr != nil && err == nil {
 		err = jerr
@@ -312,6 +318,7 @@ type tracker struct {
 	stop     chan struct{}
 	stopped  chan struct{}
 	hash     hash.Hash // of an input not hashed before the push
+	sum      string    // the digest hashAside found, when it has
 	offsets  *jobs.EndOffsets
 	topic    kafka.TopicState // as the push started
 }
@@ -344,6 +351,9 @@ func (j *tracker) start(ctx context.Context, cancel context.CancelCauseFunc) {
 			if err == nil {
 				j.mu.Lock()
 				job := j.res.Job
+				if job.SHA256 == "" {
+					job.SHA256 = j.sum
+				}
 				j.mu.Unlock()
 				job.Read, job.Produced, job.Rejected = j.prog.Read.Load(), j.prog.Produced.Load(), j.prog.Rejected.Load()
 				// Where its records went so far, should the loader die.
@@ -433,7 +443,7 @@ func (p *Pusher) check(ctx context.Context, src Source, force bool, res *Result)
 	if src.path == "" || p.opts.Jobs == nil && !p.opts.Schema.Identity {
 		return false, nil
 	}
-	if res.SHA256 == "" {
+	if res.SHA256 == "" && p.hashAhead(src, force) {
 		if res.SHA256, err = HashFile(ctx, src.path); err != nil {
 			return false, fmt.Errorf("%s: %w", src.Name, err)
 		}
@@ -474,6 +484,48 @@ func (p *Pusher) check(ctx context.Context, src Source, force bool, res *Result)
 	}
 	res.Error = dup.Error()
 	return true, dup
+}
+
+// hashAhead says whether a file must be hashed before its first record is
+// produced: to look for an earlier job of the same content (not forced),
+// or because its records' keys hold the hash (Identity). A forced push of
+// a file is hashed beside its records instead (tracker.hashAside): reading
+// the whole file once more before the first record cost the push as much
+// wall time as SHA-256 takes.
+func (p *Pusher) hashAhead(src Source, force bool) bool {
+	return src.path != "" && (!force || p.opts.Schema.Identity)
+}
+
+// hashAside hashes a file whose job wants its SHA-256 and does not have
+// it yet (see Pusher.hashAhead) while the file is pushed; the heartbeat's
+// rows carry the digest once it is known. It returns the wait for the
+// digest: stop cancels the hashing (the push failed, and keeps no digest).
+func (j *tracker) hashAside(ctx context.Context, src Source) (wait func(stop bool) (string, error)) {
+	if src.path == "" || !j.enabled() || j.res.SHA256 != "" {
+		return func(bool) (string, error) { return "", nil }
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		sum, err := HashFile(ctx, src.path)
+		j.mu.Lock()
+		j.sum = sum
+		j.mu.Unlock()
+		done <- err
+	}()
+	return func(stop bool) (string, error) {
+		if stop {
+			cancel()
+		}
+		err := <-done
+		cancel()
+		if stop || err != nil {
+			return "", err
+		}
+		j.mu.Lock()
+		defer j.mu.Unlock()
+		return j.sum, nil
+	}
 }
 
 // storeRetry runs a write to the job store, retrying for a while: a job
