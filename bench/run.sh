@@ -151,20 +151,25 @@ alone() {
 	local t0 pid tag=${2:+_$2} var
 	var=SKUFLOW_${1^^}_GROUP
 	local -x "$var=bench-$1${tag//_/-}"
+	local ch0 broker0
+	ch0=$(cpu "$ch_pid") broker0=$(cpu "$broker_pid")
 	t0=$(now)
 	start "$1" ${tag:+SKUFLOW_CLICKHOUSE_DATABASE=bench_alone$tag}
 	pid=$started
 	until_caught_up "${!var}"
 	took=$(since "$t0")
 	stop "$pid"
+	# What the service cost the others while it ran (ClickHouse's
+	# background merges that outlast the run are left out).
+	alone_cpu="{\"$1\": $used, \"broker\": $(echo "$(cpu "$broker_pid") - $broker0" | bc), \"clickhouse\": $(echo "$(cpu "$ch_pid") - $ch0" | bc)}"
 }
 # The aggregator first: it loads its state from the records table when it
 # starts, and must find it empty to read the whole topic, as it does when
 # it runs beside the processor from the start.
 alone aggregator
-agg_alone=$took agg_rss=$peak
+agg_alone=$took agg_rss=$peak agg_alone_cpu=$alone_cpu
 alone processor
-proc_alone=$took proc_rss=$peak
+proc_alone=$took proc_rss=$peak proc_alone_cpu=$alone_cpu
 
 # BENCH_VS: the same phases with this build and the other, in turns (the
 # order swapped every round, so that a drift of the machine favours
@@ -239,8 +244,10 @@ r = {
                "command_seconds": $loader_wall},
     "kcat_produce": {"seconds": $kcat_s, "rows_per_s": rows / $kcat_s, "loader_command_to_kcat": $loader_wall / $kcat_s},
     "latency_ms": json.load(open(f"{work}/latency.json")),
-    "processor": {"seconds": $proc_alone, "rows_per_s": rows / $proc_alone, "peak_rss_bytes": $proc_rss},
-    "aggregator": {"seconds": $agg_alone, "rows_per_s": rows / $agg_alone, "peak_rss_bytes": $agg_rss},
+    "processor": {"seconds": $proc_alone, "rows_per_s": rows / $proc_alone, "peak_rss_bytes": $proc_rss,
+                  "cpu_seconds": $proc_alone_cpu},
+    "aggregator": {"seconds": $agg_alone, "rows_per_s": rows / $agg_alone, "peak_rss_bytes": $agg_rss,
+                   "cpu_seconds": $agg_alone_cpu},
     "end_to_end_peak_rss_bytes": {"loader": e2e["peak_rss_bytes"], "processor": $proc_e2e_rss, "aggregator": $agg_e2e_rss},
     "end_to_end_cpu_seconds": {"loader": e2e["cpu_seconds"], "broker": $broker_cpu, "processor": $proc_cpu,
                                "aggregator": $agg_cpu, "clickhouse": $ch_cpu},
@@ -269,6 +276,10 @@ total = sum(c.values())
 print(f"direct load CPU seconds: clickhouse {$direct_cpu:.2f}")
 print(f"end to end CPU seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in c.items()) +
       f"; {total:.2f} in all, {total / e2e_s:.2f} of {os.cpu_count()} cores busy for {e2e_s:.2f} s")
+for name in ("processor", "aggregator"):
+    c = r[name]["cpu_seconds"]
+    print(f"{name} alone CPU seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in c.items()) +
+          f"; {sum(c.values()):.2f} in all, {sum(c.values()) / r[name]['seconds']:.2f} of {os.cpu_count()} cores busy")
 print(f"loader against kcat -P, the same keyed records and compression: {$loader_wall / $kcat_s:.2f}x kcat's time")
 lat = r["latency_ms"]
 for way, what in (("push", "loader push --wait of one record"), ("api", "POST /v1/records to visible in FINAL")):

@@ -127,6 +127,13 @@ type Processor struct {
 	BatchRows     int           `mapstructure:"batch_rows"`
 	BatchBytes    Bytes         `mapstructure:"batch_bytes"`
 	FlushInterval time.Duration `mapstructure:"flush_interval"`
+	// While there is more to read, consecutive batches go into one INSERT,
+	// each sent as a block as soon as it is full, up to InsertRows rows or
+	// InsertBytes bytes (or FlushInterval): ClickHouse makes one part of
+	// it, where one part per batch cost it twice the CPU in writing and
+	// merging. InsertRows at or below BatchRows: one INSERT per batch.
+	InsertRows  int   `mapstructure:"insert_rows"`
+	InsertBytes Bytes `mapstructure:"insert_bytes"`
 	// MetricsAddr serves /metrics, /healthz and /readyz; empty: none.
 	// Port 0 picks a free port (logged).
 	MetricsAddr string `mapstructure:"metrics_addr"`
@@ -303,6 +310,13 @@ func Default() Config {
 			BatchRows:     50000,
 			BatchBytes:    16 << 20,
 			FlushInterval: time.Second,
+			// Below what ClickHouse gathers into one part
+			// (min_insert_block_size_rows 1,048,576 and _bytes 256 MiB):
+			// an INSERT is then one part, in whole or not at all. The
+			// processor holds two batches whatever these are; the server
+			// holds the INSERT until it ends.
+			InsertRows:  1000000,
+			InsertBytes: 192 << 20,
 			// Fixed loopback ports for the local stack's Prometheus; a
 			// second instance on one machine needs another (or 0).
 			MetricsAddr: "127.0.0.1:18081",
@@ -439,6 +453,12 @@ func (c *Config) Validate() error {
 	positive(bad, "processor.shutdown_timeout", c.Processor.ShutdownTimeout)
 	if c.Processor.BatchRows < 1 {
 		bad("processor.batch_rows", "must be at least 1, got %d", c.Processor.BatchRows)
+	}
+	if c.Processor.InsertRows < 0 {
+		bad("processor.insert_rows", "must not be negative, got %d", c.Processor.InsertRows)
+	}
+	if c.Processor.InsertRows > c.Processor.BatchRows && c.Processor.InsertBytes < c.Processor.BatchBytes {
+		bad("processor.insert_bytes", "must be at least processor.batch_bytes (%d), got %d", c.Processor.BatchBytes, c.Processor.InsertBytes)
 	}
 	if c.Processor.BatchBytes < 1024 {
 		bad("processor.batch_bytes", "must be at least 1KiB, got %d", c.Processor.BatchBytes)

@@ -55,6 +55,14 @@ func (b *batch) add(r *kgo.Record) {
 	}
 }
 
+// nextOrNil is b's offsets to commit, nil for no batch.
+func (b *batch) nextOrNil() map[int32]kgo.EpochOffset {
+	if b == nil {
+		return nil
+	}
+	return b.next
+}
+
 // full reports whether the batch has reached its size in rows or bytes.
 func (b *batch) full(c config.Processor) bool {
 	return len(b.recs) >= c.BatchRows || b.bytes >= int(c.BatchBytes)

@@ -14,8 +14,22 @@
 // the broker holds and the batch has BatchRows/50 rows or more: the end of
 // a push is loaded at once, a trickle still makes few inserts.
 //
+// While there is more to read, a full batch does not end its INSERT: it is
+// sent as a block of an INSERT kept open (a stream, stream.go), and the
+// next full batches follow it, until the INSERT holds InsertRows rows or
+// InsertBytes bytes, its oldest record has waited FlushInterval, or the
+// instance has caught up. ClickHouse makes one part of it, where one part
+// per batch cost it twice the CPU in writing and merging; the processor
+// still holds two batches. The stream's offsets are committed once it has
+// ended. A stream that fails leaves nothing in the table; its records are
+// no longer held, so every partition is read again from where the last
+// INSERT that went in ended (kgo's SetOffsets, in the window where polls
+// block rebalances), and they go in one batch per INSERT, retried and split
+// as below, until the instance is past where the stream had got.
+//
 // Inserting overlaps polling: one batch is in flight, inserted and then
-// committed by its own goroutine, while the next one fills and decodes.
+// committed (or sent to the stream) by its own goroutine, while the next
+// one fills and decodes.
 // Batches go in, and are committed, strictly in poll order, each commit
 // after its own insert and every earlier one. When the next batch is full
 // before the one in flight is in, polling stops (backpressure), so an

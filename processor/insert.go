@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/ch-go/proto"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"skuflow/internal/clickhouse"
@@ -47,13 +48,18 @@ func (p *Processor) insert(ctx context.Context, b *batch) (inserted, quarantined
 		if err := p.insertErrors(ctx, bad); err != nil {
 			return 0, 0, err
 		}
-		p.m.rejected(bad)
-		for _, b := range bad {
-			p.log.Warn("record set aside in "+clickhouse.ErrorsTable, "partition", b.rec.Partition, "offset", b.rec.Offset,
-				"stage", b.stage, "reason", b.reason)
-		}
+		p.setAside(bad)
 	}
 	return n, len(bad), nil
+}
+
+// setAside counts and logs records that went into ingest_errors.
+func (p *Processor) setAside(bad []errorRow) {
+	p.m.rejected(bad)
+	for _, b := range bad {
+		p.log.Warn("record set aside in "+clickhouse.ErrorsTable, "partition", b.rec.Partition, "offset", b.rec.Offset,
+			"stage", b.stage, "reason", b.reason)
+	}
 }
 
 // insertRows inserts rs, splitting it on a data error as insert says.
@@ -98,9 +104,23 @@ func (p *Processor) send(ctx context.Context, rs *rows) error {
 	if err != nil {
 		return fmt.Errorf("prepare insert of %d rows into %s.%s: %w", n, p.db, p.schema.Name, err)
 	}
-	// In the order of p.columns: the block's (the schema's, extra, the
-	// identity columns), then provenance; ch-go columns where they can be,
-	// handed over without a copy.
+	if err := p.appendRows(b, rs); err != nil {
+		_ = b.Abort()
+		return err
+	}
+	if err := b.Send(); err != nil {
+		return fmt.Errorf("insert %d rows into %s.%s: %w", n, p.db, p.schema.Name, err)
+	}
+	p.m.duration.Observe(time.Since(start).Seconds())
+	p.m.batchRows.Observe(float64(n))
+	return nil
+}
+
+// appendRows puts rs into b's columns, in the order of p.columns: the
+// block's (the schema's, extra, the identity columns), then provenance;
+// ch-go columns where they can be, handed over without a copy (rs must then
+// stay unchanged until b has sent them).
+func (p *Processor) appendRows(b driver.Batch, rs *rows) error {
 	data := make([]any, 0, len(p.columns))
 	for _, c := range p.columns[:len(p.columns)-len(schemas.Provenance)] {
 		data = append(data, rs.block.Input(c))
@@ -110,15 +130,9 @@ func (p *Processor) send(ctx context.Context, rs *rows) error {
 	cols := b.Columns()
 	for i, d := range data {
 		if err := clickhouse.AppendColumn(b, cols, i, d); err != nil {
-			_ = b.Abort()
 			return fmt.Errorf("column %s: %w", p.columns[i], err)
 		}
 	}
-	if err := b.Send(); err != nil {
-		return fmt.Errorf("insert %d rows into %s.%s: %w", n, p.db, p.schema.Name, err)
-	}
-	p.m.duration.Observe(time.Since(start).Seconds())
-	p.m.batchRows.Observe(float64(n))
 	return nil
 }
 

@@ -64,6 +64,21 @@ type Processor struct {
 	// which happens only once the instance is stopping; it goes in before
 	// pending, or nothing after it does.
 	failed *batch
+	// open is the INSERT kept open across batches (see stream), nil for
+	// none; while a flight sends to it, the flight has it.
+	open *stream
+	// readFrom is, per partition, where it is read again from if what is
+	// held is given up: the offset after the last commit, or the first
+	// record polled since it was assigned.
+	readFrom map[int32]kgo.EpochOffset
+	// rewind is set when a stream failed: what it held is no longer in
+	// memory, so everything held is dropped and the partitions are read
+	// again from readFrom, after the next poll.
+	rewind bool
+	// careful holds, per partition, the offset a failed stream had reached:
+	// until every partition is past it, batches go in one INSERT each,
+	// retried and split as they need.
+	careful map[int32]int64
 	// lag tells when everything the broker holds has been polled.
 	lag consume.Lag
 
@@ -122,11 +137,16 @@ func (m *meters) rejected(bad []errorRow) {
 	}
 }
 
-// flight is a batch being inserted and committed by its own goroutine.
+// flight is a batch being inserted and committed by its own goroutine: on
+// its own (classic), or as a block of a stream, which it ends with end (b
+// nil: end it with nothing more).
 type flight struct {
-	b    *batch
-	done chan struct{} // closed when it is over; err is set then
-	err  error
+	b       *batch
+	classic bool
+	s       *stream
+	end     bool
+	done    chan struct{} // closed when it is over; err is set then
+	err     error
 }
 
 // Stats count what an instance has done since it started.
@@ -165,6 +185,8 @@ func New(o Options) *Processor {
 		columns:   cols,
 		insertSQL: insertSQL(db, o.Schema.Name, cols),
 		eagerRows: max(o.Config.Processor.BatchRows/eagerFraction, 1),
+		readFrom:  map[int32]kgo.EpochOffset{},
+		careful:   map[int32]int64{},
 	}
 	p.m = newMeters(o.Schema.Name)
 	p.prepare = p.m.Backoff("prepare", o.Backoff)
@@ -283,8 +305,9 @@ func insertSQL(db, table string, cols []string) string {
 	return fmt.Sprintf("INSERT INTO %s (%s)", clickhouse.Table(db, table), strings.Join(quoted, ", "))
 }
 
-// maxPoll bounds the records one poll hands over, so that a batch
-// overshoots its row limit by little.
+// maxPoll bounds the records one poll hands over; a poll takes no more
+// than the pending batch has room for, so that a batch is never over its
+// row limit (and a stream's blocks are full ones).
 const maxPoll = 10000
 
 // loop polls records into the pending batch and hands batches to be
@@ -293,22 +316,30 @@ func (p *Processor) loop(ctx context.Context) {
 	for {
 		p.mu.Lock()
 		p.reap(false, nil)
-		wait, inflight := p.cfg.FlushInterval, p.inflight
-		switch {
+		wait, inflight, rewind := p.cfg.FlushInterval, p.inflight, p.rewind
+		switch now := time.Now(); {
+		case rewind && inflight == nil:
+			// A poll on a context already cancelled returns at once,
+			// and blocks rebalances until AllowRebalance, as one that
+			// brings records does: the rewind runs in that window.
 		case inflight != nil:
 			// Until it ends and wakes the poll.
-		case p.ready(time.Now()):
+		case p.ready(now) || p.closeDue(now):
 			wait = 0
-		case p.pending.len() > 0:
-			wait = time.Until(p.pending.first.Add(p.cfg.FlushInterval))
+		case p.pending.len() > 0 || p.open != nil:
+			first := p.first()
+			wait = time.Until(first.Add(p.cfg.FlushInterval))
 			if p.lag.CaughtUp(p.cl) {
-				wait = time.Until(p.pending.first.Add(p.eagerAge()))
+				wait = time.Until(first.Add(p.eagerAge()))
 			}
 		}
 		p.mu.Unlock()
 
 		if wait > 0 {
 			pollCtx, cancel := context.WithTimeout(ctx, wait)
+			if rewind && inflight == nil {
+				cancel()
+			}
 			p.setWake(cancel)
 			if inflight != nil {
 				select {
@@ -317,7 +348,10 @@ func (p *Processor) loop(ctx context.Context) {
 				default:
 				}
 			}
-			fetches := p.cl.PollRecords(pollCtx, maxPoll)
+			p.mu.Lock()
+			room := max(1, min(maxPoll, p.cfg.BatchRows-p.pending.len()))
+			p.mu.Unlock()
+			fetches := p.cl.PollRecords(pollCtx, room)
 			p.setWake(nil)
 			cancel()
 			if fetches.IsClientClosed() || ctx.Err() != nil {
@@ -330,7 +364,13 @@ func (p *Processor) loop(ctx context.Context) {
 				}
 			})
 			p.mu.Lock()
-			fetches.EachPartition(p.track)
+			if p.rewind {
+				// Rebalances wait until AllowRebalance: the partitions
+				// are ours while they are set back.
+				p.rewindNow(fetches)
+			} else {
+				fetches.EachPartition(p.track)
+			}
 			p.notePending()
 			p.mu.Unlock()
 		}
@@ -345,6 +385,7 @@ func (p *Processor) loop(ctx context.Context) {
 // how far behind the broker the partition is.
 func (p *Processor) track(fp kgo.FetchTopicPartition) {
 	bytes := p.pending.bytes
+	p.noteStart(fp)
 	for _, r := range fp.Records {
 		p.pending.add(r)
 	}
@@ -368,19 +409,30 @@ func (p *Processor) oldest() int64 {
 	return consume.Earlier(p.pendingOldest.Load(), p.flightOldest.Load())
 }
 
-// ready reports whether the pending batch should go in now: it is full, its
-// oldest record has waited FlushInterval, or there is nothing more to read
-// and it is of a fair size or has waited a little (see eagerFraction and
+// ready reports whether the pending batch should go now: it is full, the
+// oldest record held (pending or in the open stream) has waited
+// FlushInterval, or there is nothing more to read and the batch is of a
+// fair size or has waited a little (see eagerFraction and
 // consume.EagerFraction). Callers hold p.mu.
 func (p *Processor) ready(now time.Time) bool {
 	b := p.pending
 	if b.len() == 0 {
 		return false
 	}
-	if b.full(p.cfg) || now.Sub(b.first) >= p.cfg.FlushInterval {
+	age := now.Sub(p.first())
+	if b.full(p.cfg) || age >= p.cfg.FlushInterval {
 		return true
 	}
-	return (b.len() >= p.eagerRows || now.Sub(b.first) >= p.eagerAge()) && p.lag.CaughtUp(p.cl)
+	return (b.len() >= p.eagerRows || age >= p.eagerAge()) && p.lag.CaughtUp(p.cl)
+}
+
+// first is the arrival of the oldest record held and not in flight: of the
+// open stream, else of the pending batch. Callers hold p.mu.
+func (p *Processor) first() time.Time {
+	if p.open != nil && !p.open.first.IsZero() {
+		return p.open.first
+	}
+	return p.pending.first
 }
 
 // eagerAge is how old a batch may get once nothing more is waiting.
@@ -393,19 +445,29 @@ func (p *Processor) eagerAge() time.Duration {
 // the poll loop stops while ClickHouse is slow or down (backpressure), so
 // an instance holds at most two batches. Callers hold p.mu.
 func (p *Processor) dispatch(ctx context.Context) {
-	for p.failed == nil && p.ready(time.Now()) {
+	if p.failed == nil && !p.rewind && p.inflight == nil && p.closeDue(time.Now()) {
+		p.launch(&flight{s: p.open, end: true})
+		p.open = nil
+		return
+	}
+	for p.failed == nil && !p.rewind && p.ready(time.Now()) {
 		if p.inflight == nil {
 			b := p.pending
 			p.pending, p.spare = p.spare, nil
 			if p.pending == nil {
 				p.pending = newBatch(p.schema, &p.topic)
 			}
-			f := &flight{b: b, done: make(chan struct{})}
-			p.inflight = f
-			// In flight before out of pending: the age never skips it.
-			p.flightOldest.Store(b.oldest)
-			p.notePending()
-			go p.fly(f)
+			f := &flight{b: b, classic: true}
+			if p.streams() {
+				f.classic = false
+				f.s = p.open
+				if f.s == nil {
+					f.s = newStream()
+				}
+				f.end = p.ends(f.s, b, time.Now())
+				p.open = nil
+			}
+			p.launch(f)
 			return
 		}
 		if !p.pending.full(p.cfg) {
@@ -417,15 +479,38 @@ func (p *Processor) dispatch(ctx context.Context) {
 	}
 }
 
-// fly inserts and commits a batch, on its own goroutine. It takes no lock
-// of p's: the callbacks wait for it while holding p.mu.
+// launch starts f on its own goroutine. Callers hold p.mu.
+func (p *Processor) launch(f *flight) {
+	f.done = make(chan struct{})
+	p.inflight = f
+	// In flight before out of pending: the age never skips it.
+	oldest := int64(0)
+	if f.s != nil {
+		oldest = f.s.oldest
+	}
+	if f.b != nil {
+		oldest = consume.Earlier(oldest, f.b.oldest)
+	}
+	p.flightOldest.Store(oldest)
+	p.notePending()
+	go p.fly(f)
+}
+
+// fly inserts and commits a batch, or sends it to a stream, on its own
+// goroutine. It takes no lock of p's: the callbacks wait for it while
+// holding p.mu.
 func (p *Processor) fly(f *flight) {
-	f.err = p.flush(p.flushCtx, f.b, func() {
+	in := func() {
 		// Its records are in ClickHouse, whatever the commit does. This
 		// runs before done: the next flight's age is set only after it.
 		p.flightOldest.Store(0)
 		p.m.RefreshAge()
-	})
+	}
+	if f.classic {
+		f.err = p.flush(p.flushCtx, f.b, in)
+	} else {
+		f.err = p.streamFlush(p.flushCtx, f, in)
+	}
 	close(f.done)
 	p.wakeMu.Lock()
 	if p.wake != nil {
@@ -463,14 +548,31 @@ func (p *Processor) reap(wait bool, stop <-chan struct{}) bool {
 		}
 	}
 	p.inflight = nil
-	if f.err != nil {
+	switch {
+	case f.err != nil && f.classic:
 		p.failed = f.b
 		p.notePending()
 		p.flightOldest.Store(0)
 		return true
+	case f.err != nil:
+		p.log.Warn("insert failed; reading its records again, one batch per insert", "err", f.err)
+		p.failStream(f.s.next, f.b)
+		if f.b != nil {
+			f.b.reset()
+			p.spare = f.b
+		}
+		return true
+	case f.classic:
+		p.passed(f.b.next)
+	case f.end:
+		p.passed(f.s.next)
+	default:
+		p.open = f.s
 	}
-	f.b.reset()
-	p.spare = f.b
+	if f.b != nil {
+		f.b.reset()
+		p.spare = f.b
+	}
 	return true
 }
 
@@ -479,6 +581,25 @@ func (p *Processor) reap(wait bool, stop <-chan struct{}) bool {
 // hold p.mu.
 func (p *Processor) drain() error {
 	p.reap(true, nil)
+	if p.rewind {
+		return errRewind
+	}
+	if p.open != nil {
+		// The open stream ends with the pending batch: nothing is held
+		// by a failed batch (none is made while a stream is open).
+		f := &flight{s: p.open, b: p.pending, end: true}
+		p.open = nil
+		if err := p.streamFlush(p.flushCtx, f, nil); err != nil {
+			p.failStream(f.s.next, p.pending)
+			return err
+		}
+		p.passed(f.s.next)
+		p.pending.reset()
+		p.flightOldest.Store(0)
+		p.notePending()
+		p.m.RefreshAge()
+		return nil
+	}
 	for _, b := range []*batch{p.failed, p.pending} {
 		if b == nil || b.len() == 0 {
 			continue
@@ -486,6 +607,7 @@ func (p *Processor) drain() error {
 		if err := p.flush(p.flushCtx, b, nil); err != nil {
 			return err
 		}
+		p.passed(b.next)
 		b.reset()
 		if b == p.failed {
 			p.failed, p.spare = nil, b
@@ -504,7 +626,7 @@ func (p *Processor) revoked(_ context.Context, _ *kgo.Client, revoked map[string
 	defer p.mu.Unlock()
 	parts := revoked[p.kafka.Topic]
 	defer p.forget(parts)
-	if p.inflight == nil && p.failed == nil && p.pending.len() == 0 {
+	if p.inflight == nil && p.failed == nil && p.pending.len() == 0 && p.open == nil {
 		return
 	}
 	p.log.Info("partitions revoked; flushing first", "partitions", parts)
@@ -525,6 +647,14 @@ func (p *Processor) lost(_ context.Context, _ *kgo.Client, lost map[string][]int
 	p.log.Warn("partitions lost; dropping their pending records", "partitions", parts)
 	p.reap(true, nil)
 	p.drop(parts)
+	if p.open != nil {
+		// Their rows in the open stream go in, harmlessly (the new owner
+		// writes them again with the same versions); their offsets are
+		// not ours to commit.
+		for _, part := range parts {
+			delete(p.open.next, part)
+		}
+	}
 	p.forget(parts)
 }
 
@@ -537,8 +667,15 @@ func (p *Processor) drop(partitions []int32) {
 	p.notePending()
 }
 
-// forget forgets the lag of partitions no longer ours. Callers hold p.mu.
-func (p *Processor) forget(partitions []int32) { p.lag.Forget(partitions) }
+// forget forgets the lag and positions of partitions no longer ours.
+// Callers hold p.mu.
+func (p *Processor) forget(partitions []int32) {
+	p.lag.Forget(partitions)
+	for _, part := range partitions {
+		delete(p.readFrom, part)
+		delete(p.careful, part)
+	}
+}
 
 // Stats returns a copy of the counters.
 func (p *Processor) Stats() Stats {
@@ -569,20 +706,26 @@ func (p *Processor) flush(ctx context.Context, b *batch, in func()) error {
 	if in != nil {
 		in()
 	}
+	p.committed(ctx, b.next, inserted, quarantined)
+	p.log.Debug("batch flushed", "rows", inserted, "errors", quarantined, "bytes", b.bytes,
+		"partitions", len(b.next), "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// committed commits next once rows (and bad records set aside) are in, and
+// counts them. It takes no lock of p's.
+func (p *Processor) committed(ctx context.Context, next map[int32]kgo.EpochOffset, rows, bad int) {
 	if p.noCommit.Load() {
-		p.log.Info("batch inserted; its offsets are not committed: the topic was recreated", "rows", inserted)
-	} else if err := p.commit(ctx, b.next); err != nil {
+		p.log.Info("rows inserted; their offsets are not committed: the topic was recreated", "rows", rows)
+	} else if err := p.commit(ctx, next); err != nil {
 		// The rows are in; a replay after a failed commit is harmless.
 		p.log.Warn("commit after insert failed; records will be read again", "err", err)
 	}
 	p.stats.mu.Lock()
-	p.stats.Inserted += int64(inserted)
-	p.stats.Errors += int64(quarantined)
+	p.stats.Inserted += int64(rows)
+	p.stats.Errors += int64(bad)
 	p.stats.Batches++
 	p.stats.mu.Unlock()
-	p.log.Debug("batch flushed", "rows", inserted, "errors", quarantined, "bytes", b.bytes,
-		"partitions", len(b.next), "took", time.Since(start).Round(time.Millisecond))
-	return nil
 }
 
 func (p *Processor) commit(ctx context.Context, next map[int32]kgo.EpochOffset) error {

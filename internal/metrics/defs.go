@@ -47,15 +47,17 @@ var (
 	RecordsInserted = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "skuflow_records_inserted_total", Help: "Rows inserted into the type's table.",
 	}, []string{"type"})
-	// InsertDuration is the time of one INSERT of a batch.
+	// InsertDuration is the time of one INSERT, from its first block sent
+	// to its end (a processor's INSERT takes consecutive batches while
+	// there is more to read).
 	InsertDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name: "skuflow_insert_duration_seconds", Help: "Time of one INSERT of a batch into ClickHouse.",
+		Name: "skuflow_insert_duration_seconds", Help: "Time of one INSERT into ClickHouse, from its first block to its end.",
 		Buckets: prometheus.ExponentialBuckets(0.005, 2, 14), // 5 ms to 41 s
 	}, []string{"type"})
 	// BatchRows is the rows of one INSERT.
 	BatchRows = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "skuflow_insert_batch_rows", Help: "Rows of one INSERT into ClickHouse.",
-		Buckets: prometheus.ExponentialBuckets(1, 4, 10), // 1 to 262,144
+		Buckets: prometheus.ExponentialBuckets(1, 4, 11), // 1 to 1,048,576
 	}, []string{"type"})
 )
 
