@@ -636,6 +636,8 @@ func (p *Pusher) push(ctx context.Context, src Source, prog *Progress, res *Resu
 	}
 	rb := p.newRecordBuilder(res.ID, src.Name)
 	rb.file = res.SHA256
+	// Every record goes to Produce with ctx and its promise releases it.
+	rb.recycle(ctx)
 	place := func(line, offset int64) (int64, int64) { return line, offset }
 	if redrive != nil {
 		if redrive.File != "" {
@@ -647,10 +649,12 @@ func (p *Pusher) push(ctx context.Context, src Source, prog *Progress, res *Resu
 	}
 	promise := func(rec *kgo.Record, err error) {
 		if err != nil {
+			release(rec)
 			failOnce.Do(func() { cancel(unavailable{fmt.Errorf("produce to %s: %w", p.opts.Topic, err)}) })
 			return
 		}
 		offsets.Observe(rec.Partition, rec.Offset)
+		release(rec) // rec may be another record's from here on
 		prog.Produced.Add(1)
 	}
 	reject := func(line, offset int64, stage, reason string, raw []byte, size int64) {
@@ -756,30 +760,44 @@ func (p *Pusher) reader(in *Input) (Reader, error) {
 }
 
 // recordBuilder turns records read into records to produce: validated,
-// keyed, with the job's headers, and copied out of the reader's buffer.
+// keyed, with the job's headers, and copied out of the reader's buffer
+// into chunks (see chunk).
 type recordBuilder struct {
 	schema   *schemas.Schema
 	topic    string
 	maxValue int
 	headers  headerValues
-	slab     slab
 	key      []byte
 	line     []byte
 	// file is the input's SHA-256, a record's identity with its offset
 	// for a schema whose identity is its source.
-	file string
-	// Records and their headers are cut from chunks too, like the bytes
-	// in slab: a chunk lives until its last record is acknowledged.
-	recs []kgo.Record
-	hdrs []kgo.RecordHeader
+	file  string
+	chunk *chunk
+	// pool, when set, takes back chunks whose records are all released
+	// (see recycle); ctx is then the context the records are produced
+	// with.
+	pool *chunkPool
+	ctx  context.Context
 }
-
-// builderChunk is how many records' structs are allocated at once.
-const builderChunk = 512
 
 func (p *Pusher) newRecordBuilder(job, source string) *recordBuilder {
 	return &recordBuilder{schema: p.opts.Schema, topic: p.opts.Topic, maxValue: p.opts.MaxValueBytes,
 		headers: headerValues{job: []byte(job), source: []byte(source)}}
+}
+
+// recycle makes the builder reuse the memory of records once their
+// promises call release (every record it builds must then be produced
+// with ctx and released exactly once).
+func (b *recordBuilder) recycle(ctx context.Context) {
+	b.pool, b.ctx = new(chunkPool), ctx
+}
+
+// release hands back a record built by a recycling builder once franz-go
+// is done with it: the end of its promise.
+func release(r *kgo.Record) {
+	if c := chunkOf(r); c != nil {
+		c.release()
+	}
 }
 
 // build returns the record to produce for rec, found at line and offset
@@ -797,18 +815,18 @@ func (b *recordBuilder) build(rec *Record, line, offset int64) (*kgo.Record, str
 	if n := len(b.key) + len(rec.JSON) + b.headers.size() + len(b.line); n > b.maxValue {
 		return nil, fmt.Sprintf("record is %d bytes as produced, over the limit of %d", n, b.maxValue)
 	}
-	if len(b.recs) == 0 {
-		b.recs = make([]kgo.Record, builderChunk)
-		b.hdrs = make([]kgo.RecordHeader, 3*builderChunk)
+	if n := inChunk(b.key) + inChunk(rec.JSON) + inChunk(b.line); b.chunk == nil || !b.chunk.fits(n) {
+		if b.chunk != nil {
+			b.chunk.release() // the builder's hold
+		}
+		b.chunk = newChunk(b.pool, b.ctx)
 	}
-	r := &b.recs[0]
-	b.recs = b.recs[1:]
-	h := b.hdrs[:3:3]
-	b.hdrs = b.hdrs[3:]
+	c := b.chunk
+	r, h := c.record()
 	h[0] = kgo.RecordHeader{Key: kafka.HeaderJob, Value: b.headers.job}
 	h[1] = kgo.RecordHeader{Key: kafka.HeaderSource, Value: b.headers.source}
-	h[2] = kgo.RecordHeader{Key: kafka.HeaderLine, Value: b.slab.copy(b.line)}
-	r.Topic, r.Key, r.Value, r.Headers = b.topic, b.slab.copy(b.key), b.slab.copy(rec.JSON), h
+	h[2] = kgo.RecordHeader{Key: kafka.HeaderLine, Value: c.copy(b.line)}
+	r.Topic, r.Key, r.Value, r.Headers = b.topic, c.copy(b.key), c.copy(rec.JSON), h
 	return r, ""
 }
 
@@ -817,23 +835,3 @@ func (b *recordBuilder) build(rec *Record, line, offset int64) (*kgo.Record, str
 type headerValues struct{ job, source []byte }
 
 func (h headerValues) size() int { return len(h.job) + len(h.source) + 64 }
-
-// slab hands out copies of small byte slices from large shared chunks, so a
-// produced record costs no allocation of its own for its key and value. A
-// chunk is freed by the garbage collector once every record cut from it has
-// been acknowledged.
-type slab struct{ chunk []byte }
-
-const slabChunk = 256 << 10
-
-func (s *slab) copy(b []byte) []byte {
-	if len(b) > slabChunk/8 {
-		return append([]byte(nil), b...)
-	}
-	if cap(s.chunk)-len(s.chunk) < len(b) {
-		s.chunk = make([]byte, 0, slabChunk)
-	}
-	start := len(s.chunk)
-	s.chunk = append(s.chunk, b...)
-	return s.chunk[start:len(s.chunk):len(s.chunk)]
-}
