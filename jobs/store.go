@@ -178,6 +178,17 @@ func (s *Store) Loaded(ctx context.Context, sha256, topic string) (*Job, error) 
 	return js[0], nil
 }
 
+// MayHaveLoaded reports whether a job that put content on topic in whole
+// (produced or done) could have read an input of size bytes: one of that
+// size, or one whose size it did not know (stdin, some URLs). When none
+// could, no earlier job loaded the same content, and a push need not know
+// its digest before producing.
+func (s *Store) MayHaveLoaded(ctx context.Context, size int64, topic string) (bool, error) {
+	js, err := s.query(ctx, fmt.Sprintf("WHERE topic = %s AND state IN (%s, %s) AND (size = %d OR size < 0)",
+		clickhouse.Quote(topic), clickhouse.Quote(string(Produced)), clickhouse.Quote(string(Done)), size), 1)
+	return len(js) > 0, err
+}
+
 // LoadedAfter returns up to limit jobs that put content on j's topic in
 // whole after j did: produced or done, and started later (ids sort by
 // start time, to the microsecond). Their records follow j's on the topic,
