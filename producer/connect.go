@@ -111,7 +111,7 @@ func newProducerClient(cfg config.Config, log *slog.Logger) (*kgo.Client, *kafka
 		kgo.ProducerLinger(cfg.Loader.Linger),
 		kgo.ProducerBatchMaxBytes(int32(cfg.Loader.BatchMaxBytes)),
 		kgo.MaxBufferedRecords(cfg.Loader.MaxBufferedRecords),
-		kafka.ProducerCompression(cfg.Kafka.Compression),
+		kgo.ProducerBatchCompression(kafka.Compression(cfg.Kafka.Compression)),
 		kgo.RecordDeliveryTimeout(cfg.Loader.DeliveryTimeout),
 		kgo.RecordPartitioner(part),
 	)
