@@ -67,6 +67,9 @@ type Processor struct {
 	// open is the INSERT kept open across batches (see stream), nil for
 	// none; while a flight sends to it, the flight has it.
 	open *stream
+	// finishing is the stream being ended by its own goroutine, nil for
+	// none.
+	finishing *finish
 	// readFrom is, per partition, where it is read again from if what is
 	// held is given up: the offset after the last commit, or the first
 	// record polled since it was assigned.
@@ -97,7 +100,8 @@ type Processor struct {
 	// nanoseconds) of the oldest record of the pending batch (and of a
 	// failed one) and of the batch in flight, 0 for none: what the data
 	// age is measured from, read by the meter's ticker without p.mu.
-	pendingOldest, flightOldest atomic.Int64
+	// finishOldest is the same for the stream being ended.
+	pendingOldest, flightOldest, finishOldest atomic.Int64
 }
 
 // meters are the processor's metrics of its type, bound to it once.
@@ -145,6 +149,7 @@ type flight struct {
 	classic bool
 	s       *stream
 	end     bool
+	fin     *finish       // the stream's end, started by an end flight
 	done    chan struct{} // closed when it is over; err is set then
 	err     error
 }
@@ -316,6 +321,7 @@ func (p *Processor) loop(ctx context.Context) {
 	for {
 		p.mu.Lock()
 		p.reap(false, nil)
+		p.reapFinish(false)
 		wait, inflight, rewind := p.cfg.FlushInterval, p.inflight, p.rewind
 		switch now := time.Now(); {
 		case rewind && inflight == nil:
@@ -406,7 +412,7 @@ func (p *Processor) notePending() {
 // oldest is the Kafka timestamp of the oldest record read and not yet
 // inserted (Unix nanoseconds), 0 for none.
 func (p *Processor) oldest() int64 {
-	return consume.Earlier(p.pendingOldest.Load(), p.flightOldest.Load())
+	return consume.Earlier(consume.Earlier(p.pendingOldest.Load(), p.flightOldest.Load()), p.finishOldest.Load())
 }
 
 // ready reports whether the pending batch should go now: it is full, the
@@ -446,25 +452,32 @@ func (p *Processor) eagerAge() time.Duration {
 // an instance holds at most two batches. Callers hold p.mu.
 func (p *Processor) dispatch(ctx context.Context) {
 	if p.failed == nil && !p.rewind && p.inflight == nil && p.closeDue(time.Now()) {
+		// Streams end in order: after the one being ended.
+		if p.reapFinish(true); p.rewind || p.open == nil {
+			return
+		}
 		p.launch(&flight{s: p.open, end: true})
 		p.open = nil
 		return
 	}
 	for p.failed == nil && !p.rewind && p.ready(time.Now()) {
 		if p.inflight == nil {
+			streams := p.streams()
+			end := streams && p.ends(p.openOrNew(), p.pending, time.Now())
+			if !streams || end {
+				// It commits: after the stream being ended has.
+				if p.reapFinish(true); p.rewind {
+					return
+				}
+			}
 			b := p.pending
 			p.pending, p.spare = p.spare, nil
 			if p.pending == nil {
 				p.pending = newBatch(p.schema, &p.topic)
 			}
-			f := &flight{b: b, classic: true}
-			if p.streams() {
-				f.classic = false
-				f.s = p.open
-				if f.s == nil {
-					f.s = newStream()
-				}
-				f.end = p.ends(f.s, b, time.Now())
+			f := &flight{b: b, classic: !streams, end: end}
+			if streams {
+				f.s = p.openOrNew()
 				p.open = nil
 			}
 			p.launch(f)
@@ -509,14 +522,28 @@ func (p *Processor) fly(f *flight) {
 	if f.classic {
 		f.err = p.flush(p.flushCtx, f.b, in)
 	} else {
-		f.err = p.streamFlush(p.flushCtx, f, in)
+		f.err = p.streamFlush(p.flushCtx, f)
 	}
 	close(f.done)
+	p.wakeUp()
+}
+
+// wakeUp cancels the poll in progress, if any, so that the loop looks at
+// what has ended.
+func (p *Processor) wakeUp() {
 	p.wakeMu.Lock()
 	if p.wake != nil {
 		p.wake()
 	}
 	p.wakeMu.Unlock()
+}
+
+// openOrNew is the open stream, or a new one. Callers hold p.mu.
+func (p *Processor) openOrNew() *stream {
+	if p.open != nil {
+		return p.open
+	}
+	return newStream()
 }
 
 func (p *Processor) setWake(cancel context.CancelFunc) {
@@ -556,6 +583,8 @@ func (p *Processor) reap(wait bool, stop <-chan struct{}) bool {
 		return true
 	case f.err != nil:
 		p.log.Warn("insert failed; reading its records again, one batch per insert", "err", f.err)
+		// The stream before it may still go in: read again from after it.
+		p.reapFinish(true)
 		p.failStream(f.s.next, f.b)
 		if f.b != nil {
 			f.b.reset()
@@ -565,7 +594,7 @@ func (p *Processor) reap(wait bool, stop <-chan struct{}) bool {
 	case f.classic:
 		p.passed(f.b.next)
 	case f.end:
-		p.passed(f.s.next)
+		p.finishing = f.fin
 	default:
 		p.open = f.s
 	}
@@ -581,6 +610,7 @@ func (p *Processor) reap(wait bool, stop <-chan struct{}) bool {
 // hold p.mu.
 func (p *Processor) drain() error {
 	p.reap(true, nil)
+	p.reapFinish(true)
 	if p.rewind {
 		return errRewind
 	}
@@ -589,15 +619,18 @@ func (p *Processor) drain() error {
 		// by a failed batch (none is made while a stream is open).
 		f := &flight{s: p.open, b: p.pending, end: true}
 		p.open = nil
-		if err := p.streamFlush(p.flushCtx, f, nil); err != nil {
+		err := p.streamFlush(p.flushCtx, f)
+		if err == nil {
+			<-f.fin.done
+			err = f.fin.err
+		}
+		if err != nil {
 			p.failStream(f.s.next, p.pending)
 			return err
 		}
 		p.passed(f.s.next)
 		p.pending.reset()
-		p.flightOldest.Store(0)
 		p.notePending()
-		p.m.RefreshAge()
 		return nil
 	}
 	for _, b := range []*batch{p.failed, p.pending} {
@@ -626,7 +659,7 @@ func (p *Processor) revoked(_ context.Context, _ *kgo.Client, revoked map[string
 	defer p.mu.Unlock()
 	parts := revoked[p.kafka.Topic]
 	defer p.forget(parts)
-	if p.inflight == nil && p.failed == nil && p.pending.len() == 0 && p.open == nil {
+	if p.inflight == nil && p.failed == nil && p.pending.len() == 0 && p.open == nil && p.finishing == nil {
 		return
 	}
 	p.log.Info("partitions revoked; flushing first", "partitions", parts)
@@ -646,6 +679,7 @@ func (p *Processor) lost(_ context.Context, _ *kgo.Client, lost map[string][]int
 	parts := lost[p.kafka.Topic]
 	p.log.Warn("partitions lost; dropping their pending records", "partitions", parts)
 	p.reap(true, nil)
+	p.reapFinish(true)
 	p.drop(parts)
 	if p.open != nil {
 		// Their rows in the open stream go in, harmlessly (the new owner

@@ -114,11 +114,21 @@ func (p *Processor) closeDue(now time.Time) bool {
 	return age >= p.cfg.FlushInterval || (age >= p.eagerAge() && p.lag.CaughtUp(p.cl))
 }
 
+// finish is a stream being ended (Send, its set-aside records, its commit)
+// by its own goroutine, while the next stream is sent to: ClickHouse sorts
+// and writes the part when the INSERT ends, and the processor decodes and
+// sends the next batches meanwhile. Streams end, and commit, in order: the
+// next one ends only after this one has (dispatch).
+type finish struct {
+	s    *stream
+	done chan struct{} // closed when it is over; err is set then
+	err  error
+}
+
 // streamFlush sends f's batch as a block of f's stream and, with f.end,
-// ends the stream and commits its offsets. It does not retry: a stream that
-// failed is read again (see stream). It takes no lock of p's. in, when set,
-// runs once the stream is in, before the commit.
-func (p *Processor) streamFlush(ctx context.Context, f *flight, in func()) error {
+// starts ending the stream (f.fin). It does not retry: a stream that
+// failed is read again (see stream). It takes no lock of p's.
+func (p *Processor) streamFlush(ctx context.Context, f *flight) error {
 	s := f.s
 	if b := f.b; b != nil && b.len() > 0 {
 		if b.rows.len() > 0 {
@@ -141,9 +151,23 @@ func (p *Processor) streamFlush(ctx context.Context, f *flight, in func()) error
 		}
 		s.add(b)
 	}
-	if !f.end {
-		return nil
+	if f.end {
+		f.fin = &finish{s: s, done: make(chan struct{})}
+		// Its records are the finish's now, for the data age.
+		p.finishOldest.Store(s.oldest)
+		p.flightOldest.Store(0)
+		go func() {
+			f.fin.err = p.end(ctx, s)
+			close(f.fin.done)
+			p.wakeUp()
+		}()
 	}
+	return nil
+}
+
+// end ends the stream s: the INSERT, the records set aside, and the
+// commit of its offsets. It takes no lock of p's.
+func (p *Processor) end(ctx context.Context, s *stream) error {
 	if s.ins != nil {
 		if err := s.ins.Send(); err != nil {
 			return fmt.Errorf("insert %d rows (%d blocks) into %s.%s: %w", s.rows, s.blocks, p.db, p.schema.Name, err)
@@ -158,11 +182,48 @@ func (p *Processor) streamFlush(ctx context.Context, f *flight, in func()) error
 		p.setAside(s.bad)
 	}
 	p.m.inserted.Add(float64(s.rows))
-	if in != nil {
-		in()
-	}
+	// Its records are in ClickHouse, whatever the commit does.
+	p.finishOldest.Store(0)
+	p.m.RefreshAge()
 	p.committed(ctx, s.next, s.rows, len(s.bad))
 	return nil
+}
+
+// reapFinish collects the stream being ended, waiting for it with wait.
+// It reports whether none is being ended any more; a failed one is read
+// again, with the stream opened after it (rewind). Callers hold p.mu.
+func (p *Processor) reapFinish(wait bool) bool {
+	fin := p.finishing
+	if fin == nil {
+		return true
+	}
+	if wait {
+		<-fin.done
+	} else {
+		select {
+		case <-fin.done:
+		default:
+			return false
+		}
+	}
+	p.finishing = nil
+	if fin.err == nil {
+		p.passed(fin.s.next)
+		return true
+	}
+	p.log.Warn("insert failed; reading its records again, one batch per insert", "err", fin.err)
+	p.finishOldest.Store(0)
+	// What was sent after it is dropped too: wait for the block in
+	// flight, then give up the open stream.
+	p.reap(true, nil)
+	if p.open != nil {
+		if p.open.ins != nil {
+			_ = p.open.ins.Abort()
+		}
+		p.failStream(p.open.next, nil)
+	}
+	p.failStream(fin.s.next, nil)
+	return true
 }
 
 // errRewind is what a flush says when a failed stream must be read again
