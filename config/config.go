@@ -266,8 +266,11 @@ func Default() Config {
 			MaxRecordBytes: 1 << 20,
 			// 20k records of ~1 KB keep the producer's memory near 20 MB.
 			MaxBufferedRecords: 20000,
-			// A few ms fill batches without adding noticeable latency.
-			Linger: 5 * time.Millisecond,
+			// A batch fills while the previous one is in flight anyway;
+			// measured on 2,000,000 products, 1 ms against 5 ms: the
+			// loader alone 0.86x the time (1.40 s against 1.64 s), end
+			// to end the same, the broker 0.15 CPU-s more.
+			Linger: time.Millisecond,
 			// Under the default message.max.bytes of Kafka (1 MB) and kfake.
 			BatchMaxBytes: 1000000,
 			ShowErrors:    20,

@@ -107,23 +107,39 @@ func (c *Committed) Recreated(topicID string) error {
 	return fmt.Errorf("%w (topic %s had ID %s, it has %s now)", ErrTopicRecreated, c.topic, topicID, c.topicID)
 }
 
-// firstLook is the pause after Wait's first look; the pauses double from
-// it up to Wait's every. A small push is loaded within a few hundred
-// milliseconds, and a wait of a fixed 200 ms added up to that again to it
-// (measured: loader push --wait of one record, p50 334 ms); a long one
-// asks the broker every `every` after the first second.
-const firstLook = 10 * time.Millisecond
+// firstLook is the pause between Wait's looks during its first quickLooks;
+// after that the pauses double up to Wait's every. A small push is loaded
+// within a few hundred milliseconds, and a wait of a fixed 200 ms added up
+// to that again to it (measured: loader push --wait of one record, p50
+// 334 ms); pauses doubling from the first look (10, 20, 40, 80, 160 ms)
+// still saw a commit made at 160 ms only at 310 ms. A long wait asks the
+// broker every `every` after the first second or so; the looks of the
+// first second are an OffsetFetch each, nothing to a broker.
+const (
+	firstLook  = 10 * time.Millisecond
+	quickLooks = time.Second
+)
+
+// nextPause is the pause after a look made since into a wait, the last
+// pause having been pause.
+func nextPause(since, pause, every time.Duration) time.Duration {
+	if since < quickLooks {
+		return min(firstLook, every)
+	}
+	return min(2*pause, every)
+}
 
 // Wait returns once every group has committed past ends, or when ctx
 // ends. It calls progress after every look with the records still to go,
 // summed over the groups. Looks come closer together at first: 10 ms
-// apart, then twice as far each time up to every. It fails with ErrTopicRecreated when the topic's
+// apart for a second, then twice as far each time up to every. It fails with ErrTopicRecreated when the topic's
 // ID is not topicID, the one the job produced to (empty: not checked).
 //
 // A broker that cannot be asked (restarting, say) is asked again at the
 // next look: only ctx ends the wait then, with the last error in it.
 func Wait(ctx context.Context, cl *kgo.Client, groups []string, topic, topicID string, ends map[int32]int64, every time.Duration, progress func(left int64)) error {
 	var last error
+	start := time.Now()
 	pause := min(firstLook, every)
 	for {
 		c, err := FetchCommitted(ctx, cl, groups, topic)
@@ -152,7 +168,7 @@ func Wait(ctx context.Context, cl *kgo.Client, groups []string, topic, topicID s
 			}
 			return ctx.Err()
 		case <-time.After(pause):
-			pause = min(2*pause, every)
+			pause = nextPause(time.Since(start), pause, every)
 		}
 	}
 }
