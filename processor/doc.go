@@ -21,7 +21,9 @@
 // instance has caught up. ClickHouse makes one part of it, where one part
 // per batch cost it twice the CPU in writing and merging; the processor
 // still holds two batches. The stream's offsets are committed once it has
-// ended. A stream that fails leaves nothing in the table; its records are
+// ended. A stream that fails leaves nothing in a single server's table (on
+// a cluster, the blocks the Distributed table has sent on stay, the same
+// rows with the same versions as when they are read again); its records are
 // no longer held, so every partition is read again from where the last
 // INSERT that went in ended (kgo's SetOffsets, in the window where polls
 // block rebalances), and they go in one batch per INSERT, retried and split
