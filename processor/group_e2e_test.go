@@ -20,19 +20,12 @@ import (
 func TestRefusedRecordsAreSetAside(t *testing.T) {
 	s := newStack(t)
 	p := s.Service(t, "processor")
-	// A guard column makes ClickHouse itself refuse one sku, as a CHECK
-	// constraint would on a current server.
-	s.CH.Query(t, "ALTER TABLE skuflow.products ADD COLUMN _guard UInt8 MATERIALIZED throwIf(sku = 'poison')")
-
+	guard(t, s)
 	dir := t.TempDir()
 	file := testenv.Gen(t, dir, "batch.ndjson", "--rows", "5000", "--seed", "3")
-	data, _ := os.ReadFile(file)
-	lines := strings.SplitAfter(string(data), "\n")
 	// The poison record sits in the middle of the file, so in the middle of
 	// a batch.
-	mixed := strings.Join(lines[:2500], "") + `{"sku":"poison","name":"P","description":"refused by ClickHouse"}` + "\n" + strings.Join(lines[2500:], "")
-	path := filepath.Join(dir, "mixed.ndjson")
-	os.WriteFile(path, []byte(mixed), 0o644)
+	path := withPoison(t, file, 2500)
 
 	// Another client writes a value that is not JSON.
 	kcat := exec.Command(testenv.Kcat(t), "-P", "-b", s.Broker.Addr, "-t", "products", "-k", "stray")
@@ -75,6 +68,28 @@ func TestRefusedRecordsAreSetAside(t *testing.T) {
 	if got := m.Get(t, "skuflow_records_inserted_total", "type", "products"); got != 5000 {
 		t.Errorf("inserted %v, want 5000", got)
 	}
+}
+
+// guard makes ClickHouse itself refuse the sku "poison", as a CHECK
+// constraint would on a current server.
+func guard(t *testing.T, s *testenv.Stack) {
+	s.CH.Query(t, "ALTER TABLE skuflow.products ADD COLUMN _guard UInt8 MATERIALIZED throwIf(sku = 'poison')")
+}
+
+// withPoison writes, beside file, file with the record of sku "poison"
+// after its first n lines, and returns its path.
+func withPoison(t *testing.T, file string, n int) string {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(data), "\n")
+	mixed := strings.Join(lines[:n], "") + `{"sku":"poison","name":"P","description":"refused by ClickHouse"}` + "\n" + strings.Join(lines[n:], "")
+	path := filepath.Join(filepath.Dir(file), "mixed.ndjson")
+	if err := os.WriteFile(path, []byte(mixed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // Two instances share the partitions and the result is exact; each

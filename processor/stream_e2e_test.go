@@ -1,8 +1,6 @@
 package processor_test
 
 import (
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -22,15 +20,9 @@ func TestStreamedInserts(t *testing.T) {
 	p := s.Service(t, "processor")
 	p.Stop(t) // the table exists now; the topic fills while nobody loads it
 	s.CH.Query(t, "SYSTEM STOP MERGES skuflow.products")
-	s.CH.Query(t, "ALTER TABLE skuflow.products ADD COLUMN _guard UInt8 MATERIALIZED throwIf(sku = 'poison')")
-
-	dir := t.TempDir()
-	file := testenv.Gen(t, dir, "clean.ndjson", "--rows", "40000", "--seed", "5")
-	data, _ := os.ReadFile(file)
-	lines := strings.SplitAfter(string(data), "\n")
-	mixed := strings.Join(lines[:35000], "") + `{"sku":"poison","name":"P","description":"refused by ClickHouse"}` + "\n" + strings.Join(lines[35000:], "")
-	path := filepath.Join(dir, "mixed.ndjson")
-	os.WriteFile(path, []byte(mixed), 0o644)
+	guard(t, s)
+	file := testenv.Gen(t, t.TempDir(), "clean.ndjson", "--rows", "40000", "--seed", "5")
+	path := withPoison(t, file, 35000)
 	if out, stderr, err := s.Loader(t, "push", "--no-progress", path); err != nil {
 		t.Fatalf("push: %v\n%s\n%s", err, out, stderr)
 	}
