@@ -278,6 +278,11 @@ func (p *Processor) runOn(ctx context.Context, t consume.Topic, extra ...kgo.Opt
 		"batch_rows", p.cfg.BatchRows, "batch_bytes", int64(p.cfg.BatchBytes), "flush_interval", p.cfg.FlushInterval)
 
 	p.noCommit.Store(false)
+	// Positions are of this incarnation of the topic: none carried over
+	// (the last run's final revoke forgot them, in any case).
+	clear(p.readFrom)
+	clear(p.careful)
+	p.rewind = false
 	loopCtx, changed := consume.WatchTopic(ctx, cl, p.kafka, t.TopicState, p.log, func(err error) {
 		if errors.Is(err, kafka.ErrTopicRecreated) {
 			p.noCommit.Store(true)
@@ -625,6 +630,7 @@ func (p *Processor) drain() error {
 			err = f.fin.err
 		}
 		if err != nil {
+			p.finishOldest.Store(0)
 			p.failStream(f.s.next, p.pending)
 			return err
 		}

@@ -45,6 +45,9 @@ type stream struct {
 	oldest  int64     // Kafka timestamp of its oldest record, Unix ns
 	next    map[int32]kgo.EpochOffset
 	bad     []errorRow
+	// badBytes is the size of the set-aside records it holds: they are
+	// copies, held until it ends (see ends).
+	badBytes int
 }
 
 func newStream() *stream {
@@ -65,6 +68,7 @@ func (s *stream) add(b *batch) {
 	for _, e := range b.bad {
 		e.rec = detach(e.rec)
 		s.bad = append(s.bad, e)
+		s.badBytes += len(e.rec.Key) + len(e.rec.Value)
 	}
 }
 
@@ -92,13 +96,20 @@ func (p *Processor) streams() bool {
 // ends reports whether the stream s ends with b as its last block: b was
 // not full (it goes because it is old or the instance caught up, so
 // nothing more is at hand), another full batch would take s past its
-// bounds, or s is old. Callers hold p.mu.
+// bounds, or s is old. A stream also ends once it holds a batch's worth of
+// set-aside records (copies, held until it ends): a topic of bad records
+// costs no more memory than one of good ones. Callers hold p.mu.
 func (p *Processor) ends(s *stream, b *batch, now time.Time) bool {
 	first := b.first
 	if !s.first.IsZero() && s.first.Before(first) {
 		first = s.first
 	}
+	bad := 0
+	for _, e := range b.bad {
+		bad += len(e.rec.Key) + len(e.rec.Value)
+	}
 	return !b.full(p.cfg) ||
+		len(s.bad)+len(b.bad) >= p.cfg.BatchRows || s.badBytes+bad >= int(p.cfg.BatchBytes) ||
 		s.rows+b.len()+p.cfg.BatchRows > p.cfg.InsertRows ||
 		s.bytes+b.bytes+int(p.cfg.BatchBytes) > int(p.cfg.InsertBytes) ||
 		now.Sub(first) >= p.cfg.FlushInterval ||
