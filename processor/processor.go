@@ -67,9 +67,10 @@ type Processor struct {
 	// open is the INSERT kept open across batches (see stream), nil for
 	// none; while a flight sends to it, the flight has it.
 	open *stream
-	// finishing is the stream being ended by its own goroutine, nil for
-	// none.
-	finishing *finish
+	// finishing are the streams being ended, each by its own goroutine,
+	// oldest first: they commit in that order (see finish), and no more
+	// than maxFinishing are ended at once.
+	finishing []*finish
 	// readFrom is, per partition, where it is read again from if what is
 	// held is given up: the offset after the last commit, or the first
 	// record polled since it was assigned.
@@ -100,8 +101,11 @@ type Processor struct {
 	// nanoseconds) of the oldest record of the pending batch (and of a
 	// failed one) and of the batch in flight, 0 for none: what the data
 	// age is measured from, read by the meter's ticker without p.mu.
-	// finishOldest is the same for the stream being ended.
-	pendingOldest, flightOldest, finishOldest atomic.Int64
+	pendingOldest, flightOldest atomic.Int64
+	// unsent is the same for each stream being ended whose INSERT has not
+	// yet gone in, under its own lock (the ticker reads it).
+	unsentMu sync.Mutex
+	unsent   map[*stream]int64
 }
 
 // meters are the processor's metrics of its type, bound to it once.
@@ -150,6 +154,7 @@ type flight struct {
 	s       *stream
 	end     bool
 	fin     *finish       // the stream's end, started by an end flight
+	prev    *finish       // the end of the stream before, if still ending
 	done    chan struct{} // closed when it is over; err is set then
 	err     error
 }
@@ -191,6 +196,7 @@ func New(o Options) *Processor {
 		insertSQL: insertSQL(db, o.Schema.Name, cols),
 		eagerRows: max(o.Config.Processor.BatchRows/eagerFraction, 1),
 		readFrom:  map[int32]kgo.EpochOffset{},
+		unsent:    map[*stream]int64{},
 		careful:   map[int32]int64{},
 	}
 	p.m = newMeters(o.Schema.Name)
@@ -417,7 +423,13 @@ func (p *Processor) notePending() {
 // oldest is the Kafka timestamp of the oldest record read and not yet
 // inserted (Unix nanoseconds), 0 for none.
 func (p *Processor) oldest() int64 {
-	return consume.Earlier(consume.Earlier(p.pendingOldest.Load(), p.flightOldest.Load()), p.finishOldest.Load())
+	oldest := consume.Earlier(p.pendingOldest.Load(), p.flightOldest.Load())
+	p.unsentMu.Lock()
+	defer p.unsentMu.Unlock()
+	for _, o := range p.unsent {
+		oldest = consume.Earlier(oldest, o)
+	}
+	return oldest
 }
 
 // ready reports whether the pending batch should go now: it is full, the
@@ -457,11 +469,10 @@ func (p *Processor) eagerAge() time.Duration {
 // an instance holds at most two batches. Callers hold p.mu.
 func (p *Processor) dispatch(ctx context.Context) {
 	if p.failed == nil && !p.rewind && p.inflight == nil && p.closeDue(time.Now()) {
-		// Streams end in order: after the one being ended.
-		if p.reapFinish(true); p.rewind || p.open == nil {
+		if p.reapFinishes(maxFinishing-1, true); p.rewind || p.open == nil {
 			return
 		}
-		p.launch(&flight{s: p.open, end: true})
+		p.launch(&flight{s: p.open, end: true, prev: p.lastFinish()})
 		p.open = nil
 		return
 	}
@@ -469,9 +480,12 @@ func (p *Processor) dispatch(ctx context.Context) {
 		if p.inflight == nil {
 			streams := p.streams()
 			end := streams && p.ends(p.openOrNew(), p.pending, time.Now())
+			keep := 0 // a batch of its own commits after every stream
+			if streams {
+				keep = maxFinishing - 1
+			}
 			if !streams || end {
-				// It commits: after the stream being ended has.
-				if p.reapFinish(true); p.rewind {
+				if p.reapFinishes(keep, true); p.rewind {
 					return
 				}
 			}
@@ -481,6 +495,9 @@ func (p *Processor) dispatch(ctx context.Context) {
 				p.pending = newBatch(p.schema, &p.topic)
 			}
 			f := &flight{b: b, classic: !streams, end: end}
+			if end {
+				f.prev = p.lastFinish()
+			}
 			if streams {
 				f.s = p.openOrNew()
 				p.open = nil
@@ -599,7 +616,7 @@ func (p *Processor) reap(wait bool, stop <-chan struct{}) bool {
 	case f.classic:
 		p.passed(f.b.next)
 	case f.end:
-		p.finishing = f.fin
+		p.finishing = append(p.finishing, f.fin)
 	default:
 		p.open = f.s
 	}
@@ -630,7 +647,7 @@ func (p *Processor) drain() error {
 			err = f.fin.err
 		}
 		if err != nil {
-			p.finishOldest.Store(0)
+			p.sent(f.s)
 			p.failStream(f.s.next, p.pending)
 			return err
 		}
@@ -665,7 +682,7 @@ func (p *Processor) revoked(_ context.Context, _ *kgo.Client, revoked map[string
 	defer p.mu.Unlock()
 	parts := revoked[p.kafka.Topic]
 	defer p.forget(parts)
-	if p.inflight == nil && p.failed == nil && p.pending.len() == 0 && p.open == nil && p.finishing == nil {
+	if p.inflight == nil && p.failed == nil && p.pending.len() == 0 && p.open == nil && len(p.finishing) == 0 {
 		return
 	}
 	p.log.Info("partitions revoked; flushing first", "partitions", parts)

@@ -131,13 +131,27 @@ func (p *Processor) closeDue(now time.Time) bool {
 // finish is a stream being ended (Send, its set-aside records, its commit)
 // by its own goroutine, while the next stream is sent to: ClickHouse sorts
 // and writes the part when the INSERT ends, and the processor decodes and
-// sends the next batches meanwhile. Streams end, and commit, in order: the
-// next one ends only after this one has (dispatch).
+// sends the next batches meanwhile. Up to maxFinishing streams are ended at
+// once, each INSERT on its own connection, so that the server writes their
+// parts on as many threads; they commit in order, each after the one
+// before it (prev) has. One that fails fails those after it too: their
+// rows may be in the table already, and are written again, with the same
+// versions, when they are read again (harmless, as any replay).
 type finish struct {
 	s    *stream
+	prev *finish       // the stream before, still being ended when this one began
 	done chan struct{} // closed when it is over; err is set then
 	err  error
 }
+
+// maxFinishing is how many streams may be ended at once. Two measured
+// best on the 2-core bench (see docs/performance.md): the processor no
+// longer waits for one part to be written before it ends the next INSERT.
+const maxFinishing = 2
+
+// errEarlier is what a stream's end says when the stream before it did
+// not go in: it may not commit.
+var errEarlier = errors.New("the insert before it failed")
 
 // streamFlush sends f's batch as a block of f's stream and, with f.end,
 // starts ending the stream (f.fin). It does not retry: a stream that
@@ -166,12 +180,14 @@ func (p *Processor) streamFlush(ctx context.Context, f *flight) error {
 		s.add(b)
 	}
 	if f.end {
-		f.fin = &finish{s: s, done: make(chan struct{})}
+		f.fin = &finish{s: s, prev: f.prev, done: make(chan struct{})}
 		// Its records are the finish's now, for the data age.
-		p.finishOldest.Store(s.oldest)
+		p.unsentMu.Lock()
+		p.unsent[s] = s.oldest
+		p.unsentMu.Unlock()
 		p.flightOldest.Store(0)
 		go func() {
-			f.fin.err = p.end(ctx, s)
+			f.fin.err = p.end(ctx, s, f.fin.prev)
 			close(f.fin.done)
 			p.wakeUp()
 		}()
@@ -179,15 +195,21 @@ func (p *Processor) streamFlush(ctx context.Context, f *flight) error {
 	return nil
 }
 
-// end ends the stream s: the INSERT, the records set aside, and the
+// end ends the stream s: the INSERT, the records set aside, and, once the
+// stream before it (prev, nil for none) has gone in and committed, the
 // commit of its offsets. It takes no lock of p's.
-func (p *Processor) end(ctx context.Context, s *stream) error {
+func (p *Processor) end(ctx context.Context, s *stream, prev *finish) error {
 	if s.ins != nil {
 		if err := s.ins.Send(); err != nil {
 			return fmt.Errorf("insert %d rows (%d blocks) into %s.%s: %w", s.rows, s.blocks, p.db, p.schema.Name, err)
 		}
 		p.m.duration.Observe(time.Since(s.started).Seconds())
 		p.m.batchRows.Observe(float64(s.rows))
+	}
+	if prev != nil {
+		if <-prev.done; prev.err != nil {
+			return errEarlier
+		}
 	}
 	if len(s.bad) > 0 {
 		if err := p.insertErrors(ctx, s.bad); err != nil {
@@ -197,46 +219,77 @@ func (p *Processor) end(ctx context.Context, s *stream) error {
 	}
 	p.m.inserted.Add(float64(s.rows))
 	// Its records are in ClickHouse, whatever the commit does.
-	p.finishOldest.Store(0)
+	p.sent(s)
 	p.m.RefreshAge()
 	p.committed(ctx, s.next, s.rows, len(s.bad))
 	return nil
 }
 
-// reapFinish collects the stream being ended, waiting for it with wait.
-// It reports whether none is being ended any more; a failed one is read
-// again, with the stream opened after it (rewind). Callers hold p.mu.
-func (p *Processor) reapFinish(wait bool) bool {
-	fin := p.finishing
-	if fin == nil {
-		return true
+// sent takes s out of the data age: its rows are in ClickHouse, or it
+// failed and is read again.
+func (p *Processor) sent(s *stream) {
+	p.unsentMu.Lock()
+	delete(p.unsent, s)
+	p.unsentMu.Unlock()
+}
+
+// lastFinish is the stream ended last, if it is still being ended, for
+// the next end to commit after. Callers hold p.mu.
+func (p *Processor) lastFinish() *finish {
+	if n := len(p.finishing); n > 0 {
+		return p.finishing[n-1]
 	}
-	if wait {
-		<-fin.done
-	} else {
+	return nil
+}
+
+// reapFinish collects the streams being ended, waiting for them with wait.
+// It reports whether none is being ended any more. Callers hold p.mu.
+func (p *Processor) reapFinish(wait bool) bool {
+	return p.reapFinishes(0, wait)
+}
+
+// reapFinishes collects the streams that have ended, in the order they
+// commit; with wait, it waits until no more than keep are being ended. It
+// reports whether none is any more. A failed one is read again, with every
+// stream after it, the open one included (rewind). Callers hold p.mu.
+func (p *Processor) reapFinishes(keep int, wait bool) bool {
+	for len(p.finishing) > 0 {
+		fin := p.finishing[0]
 		select {
 		case <-fin.done:
 		default:
-			return false
+			if !wait || len(p.finishing) <= keep {
+				return false
+			}
+			<-fin.done
 		}
-	}
-	p.finishing = nil
-	if fin.err == nil {
-		p.passed(fin.s.next)
+		p.finishing = p.finishing[1:]
+		if fin.err == nil {
+			p.passed(fin.s.next)
+			continue
+		}
+		p.log.Warn("insert failed; reading its records again, one batch per insert", "err", fin.err)
+		// What was sent after it is dropped too: the streams ending after
+		// it (they fail on their own, errEarlier), the block in flight,
+		// and the open stream.
+		later := p.finishing
+		p.finishing = nil
+		p.reap(true, nil)
+		later = append(later, p.finishing...)
+		p.finishing = nil
+		if p.open != nil {
+			if p.open.ins != nil {
+				_ = p.open.ins.Abort()
+			}
+			p.failStream(p.open.next, nil)
+		}
+		for _, l := range append(later, fin) {
+			<-l.done
+			p.sent(l.s)
+			p.failStream(l.s.next, nil)
+		}
 		return true
 	}
-	p.log.Warn("insert failed; reading its records again, one batch per insert", "err", fin.err)
-	p.finishOldest.Store(0)
-	// What was sent after it is dropped too: wait for the block in
-	// flight, then give up the open stream.
-	p.reap(true, nil)
-	if p.open != nil {
-		if p.open.ins != nil {
-			_ = p.open.ins.Abort()
-		}
-		p.failStream(p.open.next, nil)
-	}
-	p.failStream(fin.s.next, nil)
 	return true
 }
 
