@@ -21,13 +21,18 @@
 // instance has caught up. ClickHouse makes one part of it, where one part
 // per batch cost it twice the CPU in writing and merging; the processor
 // still holds two batches. The stream's offsets are committed once it has
-// ended. A stream that fails leaves nothing in a single server's table (on
-// a cluster, the blocks the Distributed table has sent on stay, the same
-// rows with the same versions as when they are read again); its records are
-// no longer held, so every partition is read again from where the last
-// INSERT that went in ended (kgo's SetOffsets, in the window where polls
-// block rebalances), and they go in one batch per INSERT, retried and split
-// as below, until the instance is past where the stream had got.
+// ended. Up to two streams are ended at once, each on its own connection,
+// so that ClickHouse writes their parts on two threads while the next
+// stream fills; they commit in order, each after the one before it. A
+// stream that fails leaves nothing of itself in a single server's table
+// (on a cluster, the blocks the Distributed table has sent on stay), but
+// the stream ended beside it may have gone in: those rows are the same,
+// with the same versions, as when they are read again. The failed
+// stream's records are no longer held, so every partition is read again
+// from where the last INSERT that committed ended (kgo's SetOffsets, in
+// the window where polls block rebalances), and they go in one batch per
+// INSERT, retried and split as below, until the instance is past where the
+// streams had got.
 //
 // Inserting overlaps polling: one batch is in flight, inserted and then
 // committed (or sent to the stream) by its own goroutine, while the next

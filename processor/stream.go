@@ -26,7 +26,8 @@ import (
 // into one part (up to min_insert_block_size_rows, 1,048,576, and
 // min_insert_block_size_bytes, 256 MiB, which InsertRows and InsertBytes
 // stay below), so nothing of a stream is in the table before it ends, and a
-// stream that fails leaves nothing behind. (Through a cluster's
+// stream that fails leaves nothing of itself behind (the one ended beside
+// it may go in: see finish). (Through a cluster's
 // Distributed table, with insert_distributed_sync, each block goes to the
 // shards as it comes: a failed stream may leave some of its rows, which
 // are written again with the same versions; harmless, as any replay.)
