@@ -1,6 +1,7 @@
 package processor_test
 
 import (
+	"syscall"
 	"testing"
 	"time"
 
@@ -97,4 +98,63 @@ func TestClickHouseReplaced(t *testing.T) {
 	if !p.LogContains("the table ends before the group's committed offset") {
 		t.Fatalf("the processor did not say it read partitions again:\n%s", p.Log(20))
 	}
+}
+
+// A ClickHouse that stops answering without an error or a reset (frozen
+// with SIGSTOP, as a black-holing network would leave it) while the
+// processor streams into it: SIGTERM stops the processor within
+// shutdown_timeout and a few seconds, saying why, instead of waiting on a
+// block's write for ever; after a restart the table is exact.
+func TestStopWithClickHouseFrozen(t *testing.T) {
+	s := newStack(t)
+	file := testenv.Gen(t, t.TempDir(), "frozen.ndjson", "--rows", "1000000", "--rename-rate", "0.01", "--seed", "31")
+	want := testenv.LastWrites(t, file)
+	// The topic full before the processor starts: it streams, never
+	// caught up, so its INSERT is open when ClickHouse freezes.
+	if _, stderr, err := s.Loader(t, "push", "--no-progress", file); err != nil {
+		t.Fatalf("push: %v\n%s", err, stderr)
+	}
+	p := s.Service(t, "processor", "SKUFLOW_PROCESSOR_SHUTDOWN_TIMEOUT=2s", "SKUFLOW_PROCESSOR_BATCH_ROWS=5000",
+		"SKUFLOW_PROCESSOR_FLUSH_INTERVAL=1h")
+	testenv.WaitMetrics(t, p.MetricsURL(t), time.Minute, "300,000 records read", func(m testenv.Metrics) bool {
+		v, _ := m.Value("skuflow_records_consumed_total", "type", "products")
+		return v >= 300000
+	})
+	ch := s.CH.Pid()
+	if err := syscall.Kill(ch, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	frozen := true
+	thaw := func() {
+		if frozen {
+			frozen = false
+			if err := syscall.Kill(ch, syscall.SIGCONT); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	defer thaw()
+	// Its socket buffers fill first: let the processor block on them.
+	time.Sleep(2 * time.Second)
+	began := time.Now()
+	if err := syscall.Kill(p.Pid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if exited, err := p.Exited(); exited {
+			t.Logf("the processor stopped %s after SIGTERM: %v", time.Since(began).Round(time.Millisecond), err)
+			if err == nil || !p.LogContains("still blocked") {
+				t.Fatalf("the processor did not say why it stopped without its last INSERT:\n%s", p.Log(10))
+			}
+			break
+		}
+		if time.Since(began) > 20*time.Second {
+			t.Fatalf("the processor did not stop within 20 s of SIGTERM with ClickHouse frozen (shutdown_timeout 2s):\n%s", p.Log(10))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	thaw()
+	p.Start(t)
+	s.WaitCount(t, "SELECT count() FROM skuflow.products FINAL", int64(len(want)), 2*time.Minute)
+	s.CheckFinal(t, want)
 }

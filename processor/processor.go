@@ -301,15 +301,49 @@ func (p *Processor) runOn(ctx context.Context, t consume.Topic, extra ...kgo.Opt
 	// Shutting down: the batch in flight and the pending one go in, in
 	// that order, within ShutdownTimeout; then leave the group (the final
 	// revoke finds nothing left to flush).
-	p.mu.Lock()
-	err = p.drain()
-	p.mu.Unlock()
-	if err != nil {
-		p.log.Warn("final flush did not finish; its records will be read again on restart", "err", err)
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		p.mu.Lock()
+		err := p.drain()
+		p.mu.Unlock()
+		if err != nil {
+			p.log.Warn("final flush did not finish; its records will be read again on restart", "err", err)
+		}
+		cl.CloseAllowingRebalance()
+	}()
+	if err := p.awaitStop(stopped); err != nil {
+		return err
 	}
-	cl.CloseAllowingRebalance()
 	p.log.Info("stopped", "inserted", p.Stats().Inserted, "errors", p.Stats().Errors)
 	return changed()
+}
+
+// giveUpAfter is how long a stopping instance waits, once ShutdownTimeout
+// has passed, for what is still blocked to return.
+const giveUpAfter = 5 * time.Second
+
+// awaitStop waits for the final flush (stopped closed). A server that
+// stops answering without an error or a reset (frozen, or black-holed by
+// a network) holds a block's write for ever: clickhouse-go bounds Send by
+// its context, but not Flush, nor the read of an INSERT's first answer.
+// Once ShutdownTimeout and giveUpAfter have passed, the instance gives up
+// on it and says so: nothing it did not commit is lost, it is read again
+// on restart.
+func (p *Processor) awaitStop(stopped <-chan struct{}) error {
+	select {
+	case <-stopped:
+		return nil
+	case <-p.flushCtx.Done():
+	}
+	select {
+	case <-stopped:
+		return nil
+	case <-time.After(giveUpAfter):
+		return fmt.Errorf("stopping: the final flush to ClickHouse at %s was still blocked %s after processor.shutdown_timeout (%s); "+
+			"stopped without it: nothing after the last commit is lost, it is read again on restart",
+			p.full.ClickHouse.Addr, giveUpAfter, p.cfg.ShutdownTimeout)
+	}
 }
 
 // insertSQL is the INSERT of the table's columns, every name quoted.
