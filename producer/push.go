@@ -321,6 +321,7 @@ type tracker struct {
 	sum      string    // the digest hashAside found, when it has
 	offsets  *jobs.EndOffsets
 	topic    kafka.TopicState // as the push started
+	saved    atomic.Bool      // the job's row exists
 }
 
 // rejectBatch is how many rejected records are stored in one insert; a
@@ -409,7 +410,7 @@ func (j *tracker) flush(ctx context.Context) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	return j.p.storeRetry(ctx, "store rejected records", func(ctx context.Context) error {
+	return j.p.storeRetryFor(ctx, j.patience(), "store rejected records", func(ctx context.Context) error {
 		return j.p.opts.Jobs.SaveErrors(ctx, rows)
 	})
 }
@@ -431,9 +432,22 @@ func (j *tracker) save(ctx context.Context, job *jobs.Job) error {
 	if !j.enabled() {
 		return nil
 	}
-	return j.p.storeRetry(ctx, "record job "+job.ID, func(ctx context.Context) error {
+	err := j.p.storeRetryFor(ctx, j.patience(), "record job "+job.ID, func(ctx context.Context) error {
 		return j.p.opts.Jobs.Save(ctx, job)
 	})
+	if err == nil {
+		j.saved.Store(true)
+	}
+	return err
+}
+
+// patience is how long a write of the job store is retried: storeTimeout
+// until the job's row exists, producingStoreTimeout after.
+func (j *tracker) patience() time.Duration {
+	if j.saved.Load() {
+		return producingStoreTimeout
+	}
+	return storeTimeout
 }
 
 // check hashes a file source and, unless force, refuses it when an earlier
@@ -552,8 +566,18 @@ func (j *tracker) hashAside(ctx context.Context, src Source) (wait func(stop boo
 // storeRetry runs a write to the job store, retrying for a while: a job
 // whose records were produced but not recorded is worse than a short wait.
 func (p *Pusher) storeRetry(ctx context.Context, what string, op func(context.Context) error) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+	return p.storeRetryFor(ctx, storeTimeout, what, op)
+}
+
+// storeRetryFor is storeRetry retrying for up to patience; once ctx has
+// ended (the push was stopped), for at most storeTimeout more.
+func (p *Pusher) storeRetryFor(ctx context.Context, patience time.Duration, what string, op func(context.Context) error) error {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), patience)
 	defer cancel()
+	if patience > storeTimeout {
+		defer context.AfterFunc(ctx, func() { time.AfterFunc(storeTimeout, cancel) })()
+	}
+	ctx = rctx
 	log := p.opts.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -610,8 +634,15 @@ func (p *Pusher) log() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-// storeTimeout bounds how long a push retries a write to the job store.
+// storeTimeout bounds how long a push retries a write to the job store
+// before its job's row exists: a push that cannot start says so soon.
 const storeTimeout = 30 * time.Second
+
+// producingStoreTimeout bounds it once the row exists and records may be
+// on the topic: the heartbeat, the rejected records and the job's last
+// state wait out a ClickHouse restart (18.16's graceful stop alone took
+// 10 s in CI) rather than fail a push whose records are on their way.
+const producingStoreTimeout = 10 * time.Minute
 
 func (p *Pusher) push(ctx context.Context, src Source, prog *Progress, res *Result, offsets *jobs.EndOffsets, j *tracker, redrive *RedriveOptions) error {
 	// The heartbeat starts before the input opens: opening can take long

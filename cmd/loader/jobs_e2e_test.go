@@ -704,3 +704,41 @@ func TestStatusWithoutKafka(t *testing.T) {
 		t.Fatalf("status with Kafka back: exit %d, %+v", code, st)
 	}
 }
+
+// A push outlives a ClickHouse outage longer than the 30 s it allows for
+// starting: once its job's row exists, the heartbeat, its rejected records
+// and its last state wait for the server to come back, and the push ends
+// produced, with every record and every rejection.
+func TestPushOutlivesClickHouseOutage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("stops ClickHouse for 35 s")
+	}
+	s := testenv.NewStack(t)
+	push(t, s, testenv.Gen(t, t.TempDir(), "first.ndjson", "--rows", "1")) // creates the tables
+
+	p := startStreamPush(t, s, "--format", "ndjson")
+	p.write(t, `{"sku":"before-outage","name":"n"}`+"\n")
+	s.WaitCount(t, "SELECT count() FROM skuflow.ingest_jobs FINAL WHERE source = '-' AND state = 'producing'", 1, 20*time.Second)
+	id := s.CH.Query(t, "SELECT id FROM skuflow.ingest_jobs FINAL WHERE source = '-'")
+	s.CH.Kill(t)
+	var lines strings.Builder
+	for i := range 1000 {
+		fmt.Fprintf(&lines, `{"sku":"during-outage-%d","name":"n"}`+"\n", i)
+	}
+	lines.WriteString(`{"sku":"","name":"rejected during the outage"}` + "\n")
+	p.write(t, lines.String())
+	p.stdin.Close() // the push has all its input; its job's last state waits
+	time.Sleep(35 * time.Second)
+	s.CH.Start(t)
+	p.end(t)
+
+	if row := jobRow(t, s, id, "state, records_read, records_produced, records_rejected"); row != "produced\t1002\t1001\t1" {
+		t.Fatalf("ingest_jobs row after the outage: %q\n%s", row, p.out.String())
+	}
+	if n := s.Count(t, "SELECT count() FROM skuflow.ingest_errors WHERE job = '"+id+"' AND line = 1002"); n != 1 {
+		t.Fatalf("%d rejected records of line 1002 stored, want 1", n)
+	}
+	if n := len(consume(t, s.Broker.Addr, "products")); n != 1+1001 {
+		t.Fatalf("%d records on the topic, want %d", n, 1+1001)
+	}
+}
