@@ -224,7 +224,44 @@ const fetchMaxBytes = 8 << 20
 // It returns an error when it cannot go on: the topic's partition count
 // differs from the one recorded or configured (invariant 2), at start or
 // while running, or the database cannot be migrated.
+//
+// Once ctx is cancelled, Run returns within ShutdownTimeout and
+// giveUpAfter, whatever it is waiting for (see awaitStop).
 func (p *Processor) Run(ctx context.Context, extra ...kgo.Opt) error {
+	done := make(chan error, 1)
+	go func() { done <- p.run(ctx, extra...) }()
+	return p.awaitStop(ctx, done)
+}
+
+// giveUpAfter is how long a stopping instance waits, once ShutdownTimeout
+// has passed, for what is still blocked to return.
+const giveUpAfter = 5 * time.Second
+
+// awaitStop returns run's result (done). A server that stops answering
+// without an error or a reset (frozen, or black-holed by a network) can
+// hold a call for ever: clickhouse-go bounds Send by its context, but not
+// Flush, nor the read of an INSERT's first answer, and the loop, a
+// rebalance or the final flush may be waiting on one. Once ctx has ended
+// and ShutdownTimeout and giveUpAfter have passed, the instance stops
+// without it and says so: nothing it did not commit is lost, it is read
+// again on restart.
+func (p *Processor) awaitStop(ctx context.Context, done <-chan error) error {
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(p.cfg.ShutdownTimeout + giveUpAfter):
+		return fmt.Errorf("still stopping %s after processor.shutdown_timeout (%s) and %s more: ClickHouse at %s (or Kafka) does not answer; "+
+			"stopped without waiting: nothing after the last commit is lost, it is read again on restart",
+			p.schema.Name, p.cfg.ShutdownTimeout, giveUpAfter, p.full.ClickHouse.Addr)
+	}
+}
+
+func (p *Processor) run(ctx context.Context, extra ...kgo.Opt) error {
 	flushCtx, endFlushes := context.WithCancel(context.WithoutCancel(ctx))
 	defer endFlushes()
 	p.flushCtx = flushCtx
@@ -301,49 +338,15 @@ func (p *Processor) runOn(ctx context.Context, t consume.Topic, extra ...kgo.Opt
 	// Shutting down: the batch in flight and the pending one go in, in
 	// that order, within ShutdownTimeout; then leave the group (the final
 	// revoke finds nothing left to flush).
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		p.mu.Lock()
-		err := p.drain()
-		p.mu.Unlock()
-		if err != nil {
-			p.log.Warn("final flush did not finish; its records will be read again on restart", "err", err)
-		}
-		cl.CloseAllowingRebalance()
-	}()
-	if err := p.awaitStop(stopped); err != nil {
-		return err
+	p.mu.Lock()
+	err = p.drain()
+	p.mu.Unlock()
+	if err != nil {
+		p.log.Warn("final flush did not finish; its records will be read again on restart", "err", err)
 	}
+	cl.CloseAllowingRebalance()
 	p.log.Info("stopped", "inserted", p.Stats().Inserted, "errors", p.Stats().Errors)
 	return changed()
-}
-
-// giveUpAfter is how long a stopping instance waits, once ShutdownTimeout
-// has passed, for what is still blocked to return.
-const giveUpAfter = 5 * time.Second
-
-// awaitStop waits for the final flush (stopped closed). A server that
-// stops answering without an error or a reset (frozen, or black-holed by
-// a network) holds a block's write for ever: clickhouse-go bounds Send by
-// its context, but not Flush, nor the read of an INSERT's first answer.
-// Once ShutdownTimeout and giveUpAfter have passed, the instance gives up
-// on it and says so: nothing it did not commit is lost, it is read again
-// on restart.
-func (p *Processor) awaitStop(stopped <-chan struct{}) error {
-	select {
-	case <-stopped:
-		return nil
-	case <-p.flushCtx.Done():
-	}
-	select {
-	case <-stopped:
-		return nil
-	case <-time.After(giveUpAfter):
-		return fmt.Errorf("stopping: the final flush to ClickHouse at %s was still blocked %s after processor.shutdown_timeout (%s); "+
-			"stopped without it: nothing after the last commit is lost, it is read again on restart",
-			p.full.ClickHouse.Addr, giveUpAfter, p.cfg.ShutdownTimeout)
-	}
 }
 
 // insertSQL is the INSERT of the table's columns, every name quoted.

@@ -410,9 +410,18 @@ func (j *tracker) flush(ctx context.Context) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	return j.p.storeRetryFor(ctx, j.patience(), "store rejected records", func(ctx context.Context) error {
+	err := j.p.storeRetryFor(ctx, j.patience(), "store rejected records", func(ctx context.Context) error {
 		return j.p.opts.Jobs.SaveErrors(ctx, rows)
 	})
+	if err != nil {
+		// Kept for the next write (finish stores what is left with the
+		// job's last state): a write that failed may have gone in, and
+		// ingest_errors collapses a record stored twice.
+		j.mu.Lock()
+		j.rejected = append(rows, j.rejected...)
+		j.mu.Unlock()
+	}
+	return err
 }
 
 // finish stops the heartbeat and stores the last rejected records.

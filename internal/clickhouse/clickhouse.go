@@ -57,11 +57,13 @@ func OpenDatabase(c config.ClickHouse, database string) (Conn, error) {
 		// against, and stops a service instead of being retried.
 		DialContext: dialer(c, tlsCfg),
 		Compression: compression(c),
-		// A service runs one processor or aggregator per record type, each
-		// with an insert in flight and a write of rejected records or a
-		// state load beside it: 16 serves several types without one
-		// waiting for another's connection. They open only when used.
-		MaxOpenConns: 16,
+		// A service runs one processor or aggregator per record type. A
+		// processor holds up to four connections at once (its open
+		// INSERT, two being ended, a write of rejected records), an
+		// aggregator two (a write and a state load): 64 serves a dozen
+		// types without one waiting for another's connection. They open
+		// only when used.
+		MaxOpenConns: 64,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse %s: %w", c.Addr, err)
