@@ -266,8 +266,9 @@ func (p *Pusher) Push(ctx context.Context, src Source, o PushOptions) (*Result, 
 		return res, err
 	}
 	offsets := new(jobs.EndOffsets)
-	j := &tracker{p: p, prog: prog, res: res, offsets: offsets, topic: topic}
-	if err := j.save(ctx, &res.Job); err != nil {
+	j, release := p.newTracker(ctx, prog, res, offsets, topic)
+	defer release()
+	if err := j.save(&res.Job); err != nil {
 		res.State, res.Error = jobs.Failed, err.Error()
 		return res, err
 	}
@@ -282,7 +283,7 @@ func (p *Pusher) Push(ctx context.Context, src Source, o PushOptions) (*Result, 
 		res.SHA256 = sum
 	}
 	// The heartbeat reads res: stop it before res changes.
-	if jerr := j.finish(ctx); jerr != nil && err == nil {
+	if jerr := j.finish(); jerr != nil && err == nil {
 		err = jerr
 	}
 	res.Read, res.Produced, res.Rejected = prog.Read.Load(), prog.Produced.Load(), prog.Rejected.Load()
@@ -300,7 +301,7 @@ func (p *Pusher) Push(ctx context.Context, src Source, o PushOptions) (*Result, 
 	} else {
 		res.State, res.ProducedAt = jobs.Produced, p.opts.Now()
 	}
-	if jerr := j.save(ctx, &res.Job); jerr != nil && err == nil {
+	if jerr := j.save(&res.Job); jerr != nil && err == nil {
 		err = jerr
 	}
 	return res, err
@@ -322,6 +323,19 @@ type tracker struct {
 	offsets  *jobs.EndOffsets
 	topic    kafka.TopicState // as the push started
 	saved    atomic.Bool      // the job's row exists
+	// writes is the context of its writes to the job store: it ends
+	// storeTimeout after the push's own context does, so that a stopped
+	// push records its end if it can, and stops within that time in all.
+	writes context.Context
+}
+
+// newTracker returns the tracker of a push whose context is ctx, and the
+// function that releases it once the push is over.
+func (p *Pusher) newTracker(ctx context.Context, prog *Progress, res *Result, offsets *jobs.EndOffsets, topic kafka.TopicState) (*tracker, func()) {
+	writes, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(storeTimeout, cancel) })
+	j := &tracker{p: p, prog: prog, res: res, offsets: offsets, topic: topic, writes: writes}
+	return j, func() { stop(); cancel() }
 }
 
 // rejectBatch is how many rejected records are stored in one insert; a
@@ -333,7 +347,7 @@ func (j *tracker) enabled() bool { return j.p.opts.Jobs != nil }
 // start rewrites the job's row every heartbeat with its counts, and stores
 // the rejected records gathered since the last. A write that keeps failing
 // ends the push through cancel.
-func (j *tracker) start(ctx context.Context, cancel context.CancelCauseFunc) {
+func (j *tracker) start(cancel context.CancelCauseFunc) {
 	if !j.enabled() {
 		return
 	}
@@ -348,7 +362,7 @@ func (j *tracker) start(ctx context.Context, cancel context.CancelCauseFunc) {
 				return
 			case <-t.C:
 			}
-			err := j.flush(ctx)
+			err := j.flush()
 			if err == nil {
 				j.mu.Lock()
 				job := j.res.Job
@@ -359,7 +373,7 @@ func (j *tracker) start(ctx context.Context, cancel context.CancelCauseFunc) {
 				job.Read, job.Produced, job.Rejected = j.prog.Read.Load(), j.prog.Produced.Load(), j.prog.Rejected.Load()
 				// Where its records went so far, should the loader die.
 				job.EndOffsets = j.offsets.Snapshot()
-				err = j.save(ctx, &job)
+				err = j.save(&job)
 			}
 			if err != nil {
 				cancel(err)
@@ -382,7 +396,7 @@ func (j *tracker) describe(in *Input) {
 
 // reject keeps a rejected record for ingest_errors, storing a batch when
 // one is full.
-func (j *tracker) reject(ctx context.Context, r Rejection) error {
+func (j *tracker) reject(r Rejection) error {
 	if !j.enabled() {
 		return nil
 	}
@@ -396,13 +410,13 @@ func (j *tracker) reject(ctx context.Context, r Rejection) error {
 	full := len(j.rejected) >= rejectBatch
 	j.mu.Unlock()
 	if full {
-		return j.flush(ctx)
+		return j.flush()
 	}
 	return nil
 }
 
 // flush stores the rejected records gathered so far.
-func (j *tracker) flush(ctx context.Context) error {
+func (j *tracker) flush() error {
 	j.mu.Lock()
 	rows := j.rejected
 	j.rejected = nil
@@ -410,7 +424,7 @@ func (j *tracker) flush(ctx context.Context) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	err := j.p.storeRetryFor(ctx, j.patience(), "store rejected records", func(ctx context.Context) error {
+	err := j.p.storeRetryFor(j.writes, j.patience(), "store rejected records", func(ctx context.Context) error {
 		return j.p.opts.Jobs.SaveErrors(ctx, rows)
 	})
 	if err != nil {
@@ -425,7 +439,7 @@ func (j *tracker) flush(ctx context.Context) error {
 }
 
 // finish stops the heartbeat and stores the last rejected records.
-func (j *tracker) finish(ctx context.Context) error {
+func (j *tracker) finish() error {
 	if !j.enabled() {
 		return nil
 	}
@@ -433,15 +447,15 @@ func (j *tracker) finish(ctx context.Context) error {
 		close(j.stop)
 		<-j.stopped
 	}
-	return j.flush(ctx)
+	return j.flush()
 }
 
 // save writes a version of the job's row.
-func (j *tracker) save(ctx context.Context, job *jobs.Job) error {
+func (j *tracker) save(job *jobs.Job) error {
 	if !j.enabled() {
 		return nil
 	}
-	err := j.p.storeRetryFor(ctx, j.patience(), "record job "+job.ID, func(ctx context.Context) error {
+	err := j.p.storeRetryFor(j.writes, j.patience(), "record job "+job.ID, func(ctx context.Context) error {
 		return j.p.opts.Jobs.Save(ctx, job)
 	})
 	if err == nil {
@@ -575,18 +589,14 @@ func (j *tracker) hashAside(ctx context.Context, src Source) (wait func(stop boo
 // storeRetry runs a write to the job store, retrying for a while: a job
 // whose records were produced but not recorded is worse than a short wait.
 func (p *Pusher) storeRetry(ctx context.Context, what string, op func(context.Context) error) error {
-	return p.storeRetryFor(ctx, storeTimeout, what, op)
+	return p.storeRetryFor(context.WithoutCancel(ctx), storeTimeout, what, op)
 }
 
-// storeRetryFor is storeRetry retrying for up to patience; once ctx has
-// ended (the push was stopped), for at most storeTimeout more.
+// storeRetryFor is storeRetry retrying for up to patience, or until ctx
+// ends.
 func (p *Pusher) storeRetryFor(ctx context.Context, patience time.Duration, what string, op func(context.Context) error) error {
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), patience)
+	ctx, cancel := context.WithTimeout(ctx, patience)
 	defer cancel()
-	if patience > storeTimeout {
-		defer context.AfterFunc(ctx, func() { time.AfterFunc(storeTimeout, cancel) })()
-	}
-	ctx = rctx
 	log := p.opts.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -659,7 +669,7 @@ func (p *Pusher) push(ctx context.Context, src Source, prog *Progress, res *Resu
 	// whose row is not rewritten looks abandoned.
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	j.start(ctx, cancel)
+	j.start(cancel)
 
 	format := p.opts.Format
 	if redrive != nil && redrive.Format != "" {
@@ -729,7 +739,7 @@ func (p *Pusher) push(ctx context.Context, src Source, prog *Progress, res *Resu
 		if p.opts.OnReject != nil {
 			p.opts.OnReject(r)
 		}
-		if err := j.reject(ctx, r); err != nil {
+		if err := j.reject(r); err != nil {
 			failOnce.Do(func() { cancel(err) })
 		}
 	}

@@ -133,8 +133,8 @@ func Sources(args []string, stdin io.Reader) ([]Source, error) {
 	for _, arg := range args {
 		switch {
 		case arg == "-":
-			out = append(out, Source{Name: "-", Size: -1, open: func(context.Context) (io.ReadCloser, int64, error) {
-				return io.NopCloser(stdin), -1, nil
+			out = append(out, Source{Name: "-", Size: -1, open: func(ctx context.Context) (io.ReadCloser, int64, error) {
+				return interruptible(ctx, stdin), -1, nil
 			}})
 		case strings.HasPrefix(arg, "http://") || strings.HasPrefix(arg, "https://"):
 			out = append(out, urlSource(arg))
@@ -701,3 +701,29 @@ func HashFile(ctx context.Context, path string) (string, error) {
 		}
 	}
 }
+
+// interruptible reads r until ctx ends: a read from a pipe that brings
+// nothing (a producer upstream that stalled) does not see a context, and
+// would hold a push that was told to stop until its input came or closed.
+// r is read by a goroutine of its own, which is left behind, blocked, if
+// ctx ends first; the reader returned says why it ended.
+func interruptible(ctx context.Context, r io.Reader) io.ReadCloser {
+	pr, pw := io.Pipe()
+	go func() {
+		_, err := io.CopyBuffer(pw, r, make([]byte, 256<<10))
+		pw.CloseWithError(err)
+	}()
+	stop := context.AfterFunc(ctx, func() { pw.CloseWithError(context.Cause(ctx)) })
+	return &funcCloser{Reader: pr, close: func() error {
+		stop()
+		return pr.Close()
+	}}
+}
+
+// funcCloser is a Reader whose Close calls close.
+type funcCloser struct {
+	io.Reader
+	close func() error
+}
+
+func (f *funcCloser) Close() error { return f.close() }

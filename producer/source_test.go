@@ -310,3 +310,33 @@ func TestZstdMaxWindowLaterFrame(t *testing.T) {
 		t.Fatalf("error %v", err)
 	}
 }
+
+// A read of stdin that brings nothing returns once the push's context
+// ends; what stdin brings before comes through whole.
+func TestStdinInterruptible(t *testing.T) {
+	pr, pw := io.Pipe() // nothing closes it: a stalled producer upstream
+	defer pw.Close()
+	ctx, cancel := context.WithCancelCause(context.Background())
+	r := interruptible(ctx, pr)
+	defer r.Close()
+	go pw.Write([]byte("line 1\n"))
+	got := make([]byte, 7)
+	if _, err := io.ReadFull(r, got); err != nil || string(got) != "line 1\n" {
+		t.Fatalf("read %q, %v", got, err)
+	}
+	stopped := errors.New("push interrupted")
+	time.AfterFunc(50*time.Millisecond, func() { cancel(stopped) })
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.Read(make([]byte, 10))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, stopped) {
+			t.Fatalf("the blocked read ended with %v, want %v", err, stopped)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a read of a stalled stdin did not end with the context")
+	}
+}

@@ -742,3 +742,35 @@ func TestPushOutlivesClickHouseOutage(t *testing.T) {
 		t.Fatalf("%d records on the topic, want %d", n, 1+1001)
 	}
 }
+
+// A push stopped by SIGTERM while ClickHouse is down tries to record its
+// end for 30 s in all, not 30 s for each write it still has (rejected
+// records, then its last state): it exits within about 30 s, failed.
+func TestStoppedPushWithClickHouseDown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits 30 s for a ClickHouse that is down")
+	}
+	s := testenv.NewStack(t)
+	push(t, s, testenv.Gen(t, t.TempDir(), "first.ndjson", "--rows", "1")) // creates the tables
+
+	p := startStreamPush(t, s, "--format", "ndjson")
+	p.write(t, `{"sku":"before-outage","name":"n"}`+"\n")
+	s.WaitCount(t, "SELECT count() FROM skuflow.ingest_jobs FINAL WHERE source = '-' AND state = 'producing'", 1, 20*time.Second)
+	s.CH.Kill(t)
+	p.write(t, `{"sku":"","name":"rejected while ClickHouse is down"}`+"\n"+`{"sku":"during-outage","name":"n"}`+"\n")
+	time.Sleep(time.Second) // read and produced
+	began := time.Now()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	err := p.cmd.Wait()
+	took := time.Since(began)
+	t.Logf("the push stopped %s after SIGTERM: %v", took.Round(time.Millisecond), err)
+	if err == nil {
+		t.Fatalf("the push ended well with ClickHouse down:\n%s", p.out.String())
+	}
+	if took > 45*time.Second {
+		t.Fatalf("the push took %s to stop after SIGTERM with ClickHouse down, want about 30 s", took.Round(time.Second))
+	}
+	s.CH.Start(t)
+}
