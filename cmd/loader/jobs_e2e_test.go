@@ -713,14 +713,7 @@ func TestPushOutlivesClickHouseOutage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("stops ClickHouse for 35 s")
 	}
-	s := testenv.NewStack(t)
-	push(t, s, testenv.Gen(t, t.TempDir(), "first.ndjson", "--rows", "1")) // creates the tables
-
-	p := startStreamPush(t, s, "--format", "ndjson")
-	p.write(t, `{"sku":"before-outage","name":"n"}`+"\n")
-	s.WaitCount(t, "SELECT count() FROM skuflow.ingest_jobs FINAL WHERE source = '-' AND state = 'producing'", 1, 20*time.Second)
-	id := s.CH.Query(t, "SELECT id FROM skuflow.ingest_jobs FINAL WHERE source = '-'")
-	s.CH.Kill(t)
+	s, p, id := pushingWithoutClickHouse(t)
 	var lines strings.Builder
 	for i := range 1000 {
 		fmt.Fprintf(&lines, `{"sku":"during-outage-%d","name":"n"}`+"\n", i)
@@ -750,13 +743,7 @@ func TestStoppedPushWithClickHouseDown(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits 30 s for a ClickHouse that is down")
 	}
-	s := testenv.NewStack(t)
-	push(t, s, testenv.Gen(t, t.TempDir(), "first.ndjson", "--rows", "1")) // creates the tables
-
-	p := startStreamPush(t, s, "--format", "ndjson")
-	p.write(t, `{"sku":"before-outage","name":"n"}`+"\n")
-	s.WaitCount(t, "SELECT count() FROM skuflow.ingest_jobs FINAL WHERE source = '-' AND state = 'producing'", 1, 20*time.Second)
-	s.CH.Kill(t)
+	s, p, _ := pushingWithoutClickHouse(t)
 	p.write(t, `{"sku":"","name":"rejected while ClickHouse is down"}`+"\n"+`{"sku":"during-outage","name":"n"}`+"\n")
 	time.Sleep(time.Second) // read and produced
 	began := time.Now()
@@ -773,4 +760,20 @@ func TestStoppedPushWithClickHouseDown(t *testing.T) {
 		t.Fatalf("the push took %s to stop after SIGTERM with ClickHouse down, want about 30 s", took.Round(time.Second))
 	}
 	s.CH.Start(t)
+}
+
+// pushingWithoutClickHouse starts `loader push -` of one record on a new
+// stack, waits for its job's row, and kills ClickHouse: a push in
+// progress, its input still open, with its job store gone. It returns the
+// job's id.
+func pushingWithoutClickHouse(t *testing.T) (*testenv.Stack, *streamPush, string) {
+	t.Helper()
+	s := testenv.NewStack(t)
+	push(t, s, testenv.Gen(t, t.TempDir(), "first.ndjson", "--rows", "1")) // creates the tables
+	p := startStreamPush(t, s, "--format", "ndjson")
+	p.write(t, `{"sku":"before-outage","name":"n"}`+"\n")
+	s.WaitCount(t, "SELECT count() FROM skuflow.ingest_jobs FINAL WHERE source = '-' AND state = 'producing'", 1, 20*time.Second)
+	id := s.CH.Query(t, "SELECT id FROM skuflow.ingest_jobs FINAL WHERE source = '-'")
+	s.CH.Kill(t)
+	return s, p, id
 }
