@@ -405,18 +405,29 @@ func checkOrderBy(ctx context.Context, conn Conn, db string, t table) error {
 func tableInfo(ctx context.Context, conn Conn, db, name, column string) (string, error) {
 	var v string
 	q := fmt.Sprintf("SELECT any(%s) FROM system.tables WHERE database = %s AND name = %s", column, Quote(db), Quote(name))
-	err := conn.QueryRow(ctx, q).Scan(&v)
-	// 18.16 reads every table of the database for system.tables: a view
-	// that another service drops and creates again meanwhile (ensureView)
-	// fails the query. It is read again.
-	for try := 0; try < 10 && isCode(err, codeUnknownTable); try++ {
-		time.Sleep(50 * time.Millisecond)
-		err = conn.QueryRow(ctx, q).Scan(&v)
-	}
-	if err != nil {
+	if err := readTables(ctx, func() error { return conn.QueryRow(ctx, q).Scan(&v) }); err != nil {
 		return "", fmt.Errorf("migrate: read the %s of %s.%s: %w", column, db, name, err)
 	}
 	return v, nil
+}
+
+// readTables runs read, a query of system.tables, again while it fails
+// because a table vanished under it. ClickHouse 18.16 reads every table of
+// the database for system.tables, so a table or view that another service
+// renames, or drops and creates again, meanwhile (upgradeVersion,
+// ensureView) fails the query with "doesn't exist" even when the query
+// asks for another table.
+func readTables(ctx context.Context, read func() error) error {
+	err := read()
+	for try := 0; try < 10 && isCode(err, codeUnknownTable); try++ {
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(50 * time.Millisecond):
+		}
+		err = read()
+	}
+	return err
 }
 
 // ErrIncompatible marks what ClickHouse holds that the configuration

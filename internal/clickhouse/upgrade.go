@@ -27,21 +27,24 @@ func upgradeVersionTry(ctx context.Context, conn Conn, db string, s *schemas.Sch
 	aside := s.Name + "_before_version"
 	q := fmt.Sprintf("SELECT name, create_table_query FROM system.tables WHERE database = %s AND name IN (%s, %s)",
 		Quote(db), Quote(s.Name), Quote(aside))
-	rows, err := conn.Query(ctx, q)
-	if err != nil {
-		return fmt.Errorf("migrate: read the definition of %s.%s: %w", db, s.Name, err)
-	}
-	defs := map[string]string{}
-	for rows.Next() {
-		var name, create string
-		if err := rows.Scan(&name, &create); err != nil {
-			rows.Close()
-			return fmt.Errorf("migrate: read the definition of %s.%s: %w", db, s.Name, err)
+	var defs map[string]string
+	err := readTables(ctx, func() error {
+		defs = map[string]string{}
+		rows, err := conn.Query(ctx, q)
+		if err != nil {
+			return err
 		}
-		defs[name] = create
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+		defer rows.Close()
+		for rows.Next() {
+			var name, create string
+			if err := rows.Scan(&name, &create); err != nil {
+				return err
+			}
+			defs[name] = create
+		}
+		return rows.Err()
+	})
+	if err != nil {
 		return fmt.Errorf("migrate: read the definition of %s.%s: %w", db, s.Name, err)
 	}
 	current, hasCurrent := defs[s.Name]
@@ -117,6 +120,7 @@ func copyAside(ctx context.Context, conn Conn, db string, s *schemas.Schema, asi
 // tableExists reports whether db.name exists.
 func tableExists(ctx context.Context, conn Conn, db, name string) (bool, error) {
 	var n uint64
-	err := conn.QueryRow(ctx, fmt.Sprintf("SELECT count() FROM system.tables WHERE database = %s AND name = %s", Quote(db), Quote(name))).Scan(&n)
+	q := fmt.Sprintf("SELECT count() FROM system.tables WHERE database = %s AND name = %s", Quote(db), Quote(name))
+	err := readTables(ctx, func() error { return conn.QueryRow(ctx, q).Scan(&n) })
 	return n > 0, err
 }
