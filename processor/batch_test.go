@@ -15,14 +15,21 @@ import (
 )
 
 // record builds a record of partition p at offset o, with the loader's
-// headers.
+// provenance of line o+1: at an odd offset, in the three headers earlier
+// loaders wrote.
 func record(p int32, o int64, value string) *kgo.Record {
-	return &kgo.Record{Partition: p, Offset: o, LeaderEpoch: 3, Key: []byte("k"), Value: []byte(value),
+	r := &kgo.Record{Partition: p, Offset: o, LeaderEpoch: 3, Key: []byte("k"), Value: []byte(value),
 		Headers: []kgo.RecordHeader{
+			{Key: kafka.HeaderProvenance, Value: kafka.AppendProvenance(nil, "job-1", o+1, "/in/products.ndjson")},
+		}}
+	if o%2 == 1 {
+		r.Headers = []kgo.RecordHeader{
 			{Key: kafka.HeaderJob, Value: []byte("job-1")},
 			{Key: kafka.HeaderSource, Value: []byte("/in/products.ndjson")},
 			{Key: kafka.HeaderLine, Value: []byte(fmt.Sprint(o + 1))},
-		}}
+		}
+	}
+	return r
 }
 
 func TestBatchAdd(t *testing.T) {
@@ -74,8 +81,10 @@ func TestBatchAdd(t *testing.T) {
 		!reflect.DeepEqual(b.rows.partitions, []uint32{0, 0, 1}) {
 		t.Errorf("provenance: lines %v offsets %v partitions %v", b.rows.lines, b.rows.offsets, b.rows.partitions)
 	}
-	if b.rows.jobs.Row(0) != "job-1" || b.rows.sources.Row(2) != "/in/products.ndjson" {
-		t.Errorf("jobs %q sources %q", b.rows.jobs.Row(0), b.rows.sources.Row(2))
+	for i := range 3 {
+		if b.rows.jobs.Row(i) != "job-1" || b.rows.sources.Row(i) != "/in/products.ndjson" {
+			t.Errorf("row %d: job %q source %q", i, b.rows.jobs.Row(i), b.rows.sources.Row(i))
+		}
 	}
 
 	// Dropping a partition drops its rows, its bad records and its offset.

@@ -3,7 +3,6 @@ package processor
 import (
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/ClickHouse/ch-go/proto"
@@ -97,18 +96,7 @@ func (r *rows) add(rec *kgo.Record) error {
 		return err
 	}
 	r.recs = append(r.recs, rec)
-	var job, source []byte
-	var line uint64
-	for i := range rec.Headers {
-		switch h := &rec.Headers[i]; h.Key {
-		case kafka.HeaderJob:
-			job = h.Value
-		case kafka.HeaderSource:
-			source = h.Value
-		case kafka.HeaderLine:
-			line = parseLine(h.Value)
-		}
-	}
+	job, source, line := kafka.Provenance(rec.Headers)
 	r.jobs.AppendBytes(job)
 	r.sources.AppendBytes(source)
 	r.lines = append(r.lines, line)
@@ -117,23 +105,8 @@ func (r *rows) add(rec *kgo.Record) error {
 	return nil
 }
 
-// parseLine reads the line header: a decimal number, or 0 when it is not.
-func parseLine(v []byte) uint64 {
-	n, _ := strconv.ParseUint(string(v), 10, 64)
-	return n
-}
-
-// provenance reads the loader's headers of a record.
+// provenance reads the loader's header of a record.
 func provenance(r *kgo.Record) (job, source string, line uint64) {
-	for _, h := range r.Headers {
-		switch h.Key {
-		case kafka.HeaderJob:
-			job = string(h.Value)
-		case kafka.HeaderSource:
-			source = string(h.Value)
-		case kafka.HeaderLine:
-			line = parseLine(h.Value)
-		}
-	}
-	return job, source, line
+	j, s, line := kafka.Provenance(r.Headers)
+	return string(j), string(s), line
 }

@@ -12,7 +12,7 @@ import (
 const builderChunk = 512
 
 // chunkBytes is the room a chunk has for its records' keys, values and
-// line headers; a record too big for an eighth of it gets bytes of its own.
+// provenance headers; a record too big for an eighth of it gets bytes of its own.
 const chunkBytes = 256 << 10
 
 // chunk is the memory builderChunk produced records are cut from: their
@@ -69,7 +69,7 @@ func (p *chunkPool) get() *chunk {
 func newChunk(pool *chunkPool, ctx context.Context) *chunk {
 	c := pool.get()
 	if c == nil {
-		c = &chunk{recs: make([]kgo.Record, builderChunk), hdrs: make([]kgo.RecordHeader, 3*builderChunk),
+		c = &chunk{recs: make([]kgo.Record, builderChunk), hdrs: make([]kgo.RecordHeader, builderChunk),
 			buf: make([]byte, 0, chunkBytes), pool: pool}
 		c.ctx.c = c
 	}
@@ -92,7 +92,7 @@ func inChunk(b []byte) int {
 	return len(b)
 }
 
-// record hands out the next record and its three headers, zeroed but for
+// record hands out the next record and its header, zeroed but for
 // the Context. The caller checked fits.
 func (c *chunk) record() (*kgo.Record, []kgo.RecordHeader) {
 	i := c.next
@@ -103,7 +103,7 @@ func (c *chunk) record() (*kgo.Record, []kgo.RecordHeader) {
 	if c.ctx.Context != nil {
 		r.Context = &c.ctx
 	}
-	return r, c.hdrs[3*i : 3*i+3 : 3*i+3]
+	return r, c.hdrs[i : i+1 : i+1]
 }
 
 // copy returns a copy of b in the chunk's bytes (or of its own when it is

@@ -11,6 +11,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"skuflow/internal/kafka"
 	"skuflow/schemas"
 )
 
@@ -47,8 +48,8 @@ func next(t testing.TB, r Reader) *Record {
 func checkRecord(t *testing.T, what string, r *kgo.Record, want *Record) {
 	t.Helper()
 	sku := fmt.Sprintf("sku-%07d", want.Line-1)
-	if string(r.Key) != sku || !bytes.Equal(r.Value, want.JSON) || len(r.Headers) != 3 ||
-		string(r.Headers[0].Value) != "job" || string(r.Headers[1].Value) != "src" || string(r.Headers[2].Value) != strconv.FormatInt(want.Line, 10) {
+	if string(r.Key) != sku || !bytes.Equal(r.Value, want.JSON) || len(r.Headers) != 1 || r.Headers[0].Key != kafka.HeaderProvenance ||
+		string(r.Headers[0].Value) != "job "+strconv.FormatInt(want.Line, 10)+" src" {
 		t.Fatalf("%s: record %s %s %v, want line %d", what, r.Key, r.Value, r.Headers, want.Line)
 	}
 }

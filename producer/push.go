@@ -9,7 +9,6 @@ import (
 	"hash"
 	"io"
 	"log/slog"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -837,9 +836,10 @@ type recordBuilder struct {
 	schema   *schemas.Schema
 	topic    string
 	maxValue int
-	headers  headerValues
-	key      []byte
-	line     []byte
+	// job and source are every record's, in its provenance header prov.
+	job, source string
+	key         []byte
+	prov        []byte
 	// file is the input's SHA-256, a record's identity with its offset
 	// for a schema whose identity is its source.
 	file  string
@@ -853,7 +853,7 @@ type recordBuilder struct {
 
 func (p *Pusher) newRecordBuilder(job, source string) *recordBuilder {
 	return &recordBuilder{schema: p.opts.Schema, topic: p.opts.Topic, maxValue: p.opts.MaxValueBytes,
-		headers: headerValues{job: []byte(job), source: []byte(source)}}
+		job: job, source: source}
 }
 
 // recycle makes the builder reuse the memory of records once their
@@ -882,11 +882,11 @@ func (b *recordBuilder) build(rec *Record, line, offset int64) (*kgo.Record, str
 	if b.schema.Identity {
 		b.key = schemas.IdentityKey(b.key[:0], b.file, offset)
 	}
-	b.line = strconv.AppendInt(b.line[:0], line, 10)
-	if n := len(b.key) + len(rec.JSON) + b.headers.size() + len(b.line); n > b.maxValue {
+	b.prov = kafka.AppendProvenance(b.prov[:0], b.job, line, b.source)
+	if n := len(b.key) + len(rec.JSON) + len(b.prov) + len(kafka.HeaderProvenance) + 16; n > b.maxValue {
 		return nil, fmt.Sprintf("record is %d bytes as produced, over the limit of %d", n, b.maxValue)
 	}
-	if n := inChunk(b.key) + inChunk(rec.JSON) + inChunk(b.line); b.chunk == nil || !b.chunk.fits(n) {
+	if n := inChunk(b.key) + inChunk(rec.JSON) + inChunk(b.prov); b.chunk == nil || !b.chunk.fits(n) {
 		if b.chunk != nil {
 			b.chunk.release() // the builder's hold
 		}
@@ -894,15 +894,7 @@ func (b *recordBuilder) build(rec *Record, line, offset int64) (*kgo.Record, str
 	}
 	c := b.chunk
 	r, h := c.record()
-	h[0] = kgo.RecordHeader{Key: kafka.HeaderJob, Value: b.headers.job}
-	h[1] = kgo.RecordHeader{Key: kafka.HeaderSource, Value: b.headers.source}
-	h[2] = kgo.RecordHeader{Key: kafka.HeaderLine, Value: c.copy(b.line)}
+	h[0] = kgo.RecordHeader{Key: kafka.HeaderProvenance, Value: c.copy(b.prov)}
 	r.Topic, r.Key, r.Value, r.Headers = b.topic, c.copy(b.key), c.copy(rec.JSON), h
 	return r, ""
 }
-
-// headerValues builds the headers of produced records; job and source are
-// shared by all records of a push.
-type headerValues struct{ job, source []byte }
-
-func (h headerValues) size() int { return len(h.job) + len(h.source) + 64 }

@@ -212,8 +212,13 @@ func TestPushProducts2000(t *testing.T) {
 		if fmt.Sprint(rec.Value) != fmt.Sprint(want) {
 			t.Fatalf("sku %q occurrence %d: value %v, want %v", sku, n+1, rec.Value, want)
 		}
-		if !strings.Contains(rec.Headers, "skuflow-job="+r.ID) || !strings.Contains(rec.Headers, "skuflow-source="+file) {
-			t.Fatalf("headers %q lack the job and source", rec.Headers)
+		// One header, "skuflow=JOB LINE SOURCE" as kcat prints it; a CSV
+		// row is at least on line i+2 (after the header, and after any
+		// quoted line breaks before it).
+		prov, ok := strings.CutPrefix(rec.Headers, "skuflow="+r.ID+" ")
+		lineNo, src, _ := strings.Cut(prov, " ")
+		if n, err := strconv.Atoi(lineNo); !ok || err != nil || n < i+2 || src != file {
+			t.Fatalf("row %d: headers %q, want skuflow=%s LINE %s", i, rec.Headers, r.ID, file)
 		}
 		if n > 0 && (rec.Partition != got[n-1].Partition || rec.Offset <= got[n-1].Offset) {
 			t.Fatalf("sku %q: occurrence %d at %d/%d is not after %d/%d in the same partition",

@@ -87,7 +87,7 @@ func TestPushURLCredentialsRedacted(t *testing.T) {
 	}
 	for _, r := range recs {
 		noSecret("a record's headers", r.Headers)
-		if !strings.Contains(r.Headers, "skuflow-source="+want) {
+		if !strings.HasPrefix(r.Headers, "skuflow=") || !strings.HasSuffix(r.Headers, " "+want) {
 			t.Errorf("headers %q do not name the source as %s", r.Headers, want)
 		}
 	}

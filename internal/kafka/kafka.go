@@ -4,10 +4,12 @@
 package kafka
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -24,14 +26,86 @@ import (
 // last-write-wins.
 var ErrPartitionCount = errors.New("topic partition count differs from configuration")
 
-// Record headers the loader sets on every record, so that any consumer can
-// trace a row back to its job and input line. Records written by other
-// clients may lack them.
+// HeaderProvenance is the record header the loader sets on every record,
+// so that any consumer can trace a row back to its job and input line:
+// "JOB LINE SOURCE", e.g. "20261121T134512Z-0c35f3f9a0c1 1234
+// /in/products.ndjson" (a job id holds no space; the source, last, may).
+// Records written by other clients may lack it.
+//
+// One header, not three: a consumer's client makes a header slice and a
+// string per header key for every record it decodes (franz-go does), and
+// the producer encodes and compresses every key. Three headers of 11-14
+// byte keys were a third of a product record's bytes; with one, the
+// processor and the aggregator each allocate a third as often per record.
+const HeaderProvenance = "skuflow"
+
+// The three headers earlier loaders wrote instead of HeaderProvenance.
+// Records they left on a topic carry them, and are still read.
 const (
 	HeaderJob    = "skuflow-job"
 	HeaderSource = "skuflow-source"
 	HeaderLine   = "skuflow-line"
 )
+
+// AppendProvenance appends HeaderProvenance's value for a record of job
+// found at line of source.
+func AppendProvenance(dst []byte, job string, line int64, source string) []byte {
+	dst = append(dst, job...)
+	dst = append(dst, ' ')
+	dst = strconv.AppendInt(dst, line, 10)
+	dst = append(dst, ' ')
+	return append(dst, source...)
+}
+
+// Provenance reads a record's provenance, from HeaderProvenance or from
+// the three headers of older releases; what a record lacks is empty, and
+// its line 0. The job and source point into the record's header values.
+func Provenance(headers []kgo.RecordHeader) (job, source []byte, line uint64) {
+	for i := range headers {
+		switch h := &headers[i]; h.Key {
+		case HeaderProvenance:
+			return parseProvenance(h.Value)
+		case HeaderJob:
+			job = h.Value
+		case HeaderSource:
+			source = h.Value
+		case HeaderLine:
+			line = parseLine(h.Value)
+		}
+	}
+	return job, source, line
+}
+
+// parseProvenance splits HeaderProvenance's value; a value not of its form
+// is taken whole as the job, so that it shows rather than vanishes.
+func parseProvenance(v []byte) (job, source []byte, line uint64) {
+	sp := bytes.IndexByte(v, ' ')
+	if sp < 0 {
+		return v, nil, 0
+	}
+	rest := v[sp+1:]
+	end := bytes.IndexByte(rest, ' ')
+	if end < 0 {
+		return v, nil, 0
+	}
+	return v[:sp], rest[end+1:], parseLine(rest[:end])
+}
+
+// parseLine reads a line number: decimal digits, or 0 when it is not one.
+// By hand, not strconv.ParseUint: that would allocate a string per record.
+func parseLine(v []byte) uint64 {
+	if len(v) == 0 || len(v) > 19 {
+		return 0
+	}
+	var n uint64
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return 0
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	return n
+}
 
 // Compression maps a configured codec name to franz-go's codec.
 func Compression(name string) kgo.CompressionCodec {
