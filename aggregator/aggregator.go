@@ -62,6 +62,9 @@ type Aggregator struct {
 	pending [][]change
 	held    int       // records applied since the last flush
 	first   time.Time // when the oldest unflushed change came
+	// lastFlush is when the last Flush of changes began (see
+	// consume.EagerDue).
+	lastFlush time.Time
 	// vectors hold, per aggregate, its By columns for a write.
 	vectors [][]*schemas.Vector
 
@@ -547,14 +550,15 @@ func (a *Aggregator) decode(r *kgo.Record) bool {
 }
 
 // Due reports whether the changes should be written now: enough are held,
-// the oldest has waited FlushInterval, or (once the member has read all
-// there is) a tenth of that: the end of a push is counted without delay.
+// the oldest has waited FlushInterval, or the member has read all there is
+// and consume.EagerDue has come: a record after a quiet spell, and the end
+// of a push, are counted without delay.
 func (a *Aggregator) Due(now time.Time, caughtUp bool) bool {
 	a.install()
 	// Once per poll: the records it brought are taken.
 	a.noteOldest()
 	c := a.cfg.Aggregator
-	return a.held >= c.BatchRecords || !a.first.IsZero() && now.Sub(a.first) >= a.wait(caughtUp)
+	return a.held >= c.BatchRecords || !a.first.IsZero() && !now.Before(a.due(caughtUp))
 }
 
 // NextDue is when the held changes must be written at the latest.
@@ -563,20 +567,25 @@ func (a *Aggregator) NextDue(caughtUp bool) time.Time {
 	if a.first.IsZero() {
 		return time.Time{}
 	}
-	return a.first.Add(a.wait(caughtUp))
+	return a.due(caughtUp)
 }
 
-func (a *Aggregator) wait(caughtUp bool) time.Duration {
+// due is when the changes held are written: FlushInterval after the oldest
+// came, or, once the member has read all there is, consume.EagerDue.
+func (a *Aggregator) due(caughtUp bool) time.Time {
 	if caughtUp {
-		return a.cfg.Aggregator.FlushInterval / consume.EagerFraction
+		return consume.EagerDue(a.first, a.lastFlush, a.cfg.Aggregator.FlushInterval)
 	}
-	return a.cfg.Aggregator.FlushInterval
+	return a.first.Add(a.cfg.Aggregator.FlushInterval)
 }
 
 // Flush writes the changed partial results, one INSERT per aggregate
 // table, and returns the offsets they are true at.
 func (a *Aggregator) Flush(ctx context.Context) (map[int32]kgo.EpochOffset, error) {
 	a.install()
+	if !a.first.IsZero() {
+		a.lastFlush = time.Now()
+	}
 	for p, st := range a.parts {
 		st.changes(p, a.pending)
 	}

@@ -124,7 +124,9 @@ final=$(ch --query "SELECT count() FROM skuflow.products FINAL")
 agg_total=$(ch --query "SELECT sum(no_of_products) FROM skuflow.products_agg")
 
 # Latency, on the running stack (both groups caught up): one record by
-# `loader push --wait`, and by POST /v1/records until it is in FINAL.
+# `loader push --wait`, and by POST /v1/records until it is in FINAL, each
+# after 300 ms of quiet; and POSTs back to back, which the services write
+# flush_interval/10 apart.
 say "bench: latency of one record (push --wait, POST /v1/records), $latency_runs runs each"
 start api SKUFLOW_API_ADDR=127.0.0.1:0
 api_pid=$started
@@ -282,7 +284,8 @@ for name in ("processor", "aggregator"):
           f"; {sum(c.values()):.2f} in all, {sum(c.values()) / r[name]['seconds']:.2f} of {os.cpu_count()} cores busy")
 print(f"loader against kcat -P, the same keyed records and compression: {$loader_wall / $kcat_s:.2f}x kcat's time")
 lat = r["latency_ms"]
-for way, what in (("push", "loader push --wait of one record"), ("api", "POST /v1/records to visible in FINAL")):
+for way, what in (("push", "loader push --wait of one record"), ("api", "POST /v1/records to visible in FINAL"),
+                  ("api_back_to_back", "POST /v1/records to visible in FINAL, back to back")):
     if way in lat:
         print(f"latency, {what}: p50 {lat[way]['p50_ms']:.0f} ms, p99 {lat[way]['p99_ms']:.0f} ms ({len(lat[way]['runs_ms'])} runs)")
 print(f"exact: products FINAL {$final:,}, products_agg total {$agg_total:,}, distinct skus {$distinct:,}: {'yes' if r['end_to_end']['exact'] else 'NO'}")

@@ -49,6 +49,9 @@ type Processor struct {
 	// eagerRows is the size from which a batch goes in as soon as nothing
 	// more is waiting to be read, before it is full or old.
 	eagerRows int
+	// lastEnd is when the last INSERT's end began (a part written); see
+	// eagerDue. Guarded by mu.
+	lastEnd time.Time
 
 	// mu guards the batches and lag. The poll loop and the rebalance
 	// callbacks take turns (BlockRebalanceOnPoll), so it is never contended
@@ -384,7 +387,7 @@ func (p *Processor) loop(ctx context.Context) {
 			first := p.first()
 			wait = time.Until(first.Add(p.cfg.FlushInterval))
 			if p.lag.CaughtUp(p.cl) {
-				wait = time.Until(first.Add(p.eagerAge()))
+				wait = time.Until(p.eagerDue(first))
 			}
 		}
 		p.mu.Unlock()
@@ -483,7 +486,7 @@ func (p *Processor) ready(now time.Time) bool {
 	if b.full(p.cfg) || age >= p.cfg.FlushInterval {
 		return true
 	}
-	return (b.len() >= p.eagerRows || age >= p.eagerAge()) && p.lag.CaughtUp(p.cl)
+	return (b.len() >= p.eagerRows || !now.Before(p.eagerDue(p.first()))) && p.lag.CaughtUp(p.cl)
 }
 
 // first is the arrival of the oldest record held and not in flight: of the
@@ -495,9 +498,11 @@ func (p *Processor) first() time.Time {
 	return p.pending.first
 }
 
-// eagerAge is how old a batch may get once nothing more is waiting.
-func (p *Processor) eagerAge() time.Duration {
-	return p.cfg.FlushInterval / consume.EagerFraction
+// eagerDue is when what came at first and after it goes in once nothing
+// more is waiting: at once after a quiet spell, else a little after the
+// last INSERT's end began (consume.EagerDue). Callers hold p.mu.
+func (p *Processor) eagerDue(first time.Time) time.Time {
+	return consume.EagerDue(first, p.lastEnd, p.cfg.FlushInterval)
 }
 
 // dispatch starts the insert of the pending batch when it is ready and
@@ -555,6 +560,9 @@ func (p *Processor) dispatch(ctx context.Context) {
 func (p *Processor) launch(f *flight) {
 	f.done = make(chan struct{})
 	p.inflight = f
+	if f.end || f.classic {
+		p.lastEnd = time.Now() // ClickHouse writes a part
+	}
 	// In flight before out of pending: the age never skips it.
 	oldest := int64(0)
 	if f.s != nil {

@@ -125,8 +125,7 @@ func (p *Processor) closeDue(now time.Time) bool {
 	if s == nil || p.pending.len() > 0 {
 		return false
 	}
-	age := now.Sub(s.first)
-	return age >= p.cfg.FlushInterval || (age >= p.eagerAge() && p.lag.CaughtUp(p.cl))
+	return now.Sub(s.first) >= p.cfg.FlushInterval || (!now.Before(p.eagerDue(s.first)) && p.lag.CaughtUp(p.cl))
 }
 
 // finish is a stream being ended (Send, its set-aside records, its commit)

@@ -8,6 +8,12 @@
 //     the record visible in `products FINAL` (asked over ClickHouse's HTTP
 //     interface every 2 ms).
 //
+// Runs are -pause apart, so that each record comes to a quiet pipeline as
+// a user's one record does. Records that follow one another closer than
+// the services' flush_interval/10 (100 ms) are written that far apart
+// (consume.EagerDue): with the API, the same runs are also made back to
+// back ("api_back_to_back"), which measures that spacing.
+//
 // Each record is new (its own sku), so no push is refused as a repeat. It
 // prints the durations and their p50 and p99 as JSON.
 //
@@ -38,19 +44,22 @@ func main() {
 	db := flag.String("database", "skuflow", "the database")
 	runs := flag.Int("runs", 20, "records per way")
 	dir := flag.String("dir", os.TempDir(), "where the one-record files are written")
+	pause := flag.Duration("pause", 300*time.Millisecond, "the quiet time before each run")
 	flag.Parse()
 	out := map[string]any{}
-	push, err := pushes(*loader, *dir, *runs)
+	push, err := pushes(*loader, *dir, *runs, *pause)
 	if err != nil {
 		fail(err)
 	}
 	out["push"] = summary(push)
 	if *api != "" {
-		posts, err := posts(*api, *chHTTP, *db, *runs)
-		if err != nil {
-			fail(err)
+		for way, p := range map[string]time.Duration{"api": *pause, "api_back_to_back": 0} {
+			posts, err := posts(*api, *chHTTP, *db, *runs, p)
+			if err != nil {
+				fail(err)
+			}
+			out[way] = summary(posts)
 		}
-		out["api"] = summary(posts)
 	}
 	if err := json.NewEncoder(os.Stdout).Encode(out); err != nil {
 		fail(err)
@@ -72,9 +81,10 @@ func record(s string) []byte {
 	return b
 }
 
-func pushes(loader, dir string, runs int) ([]time.Duration, error) {
+func pushes(loader, dir string, runs int, pause time.Duration) ([]time.Duration, error) {
 	var out []time.Duration
 	for i := range runs {
+		time.Sleep(pause)
 		f := filepath.Join(dir, fmt.Sprintf("latency-%d.ndjson", i))
 		if err := os.WriteFile(f, append(record(sku("push", i)), '\n'), 0o644); err != nil {
 			return nil, err
@@ -92,10 +102,11 @@ func pushes(loader, dir string, runs int) ([]time.Duration, error) {
 	return out, nil
 }
 
-func posts(api, chHTTP, db string, runs int) ([]time.Duration, error) {
+func posts(api, chHTTP, db string, runs int, pause time.Duration) ([]time.Duration, error) {
 	client := &http.Client{Timeout: 10 * time.Second}
 	var out []time.Duration
 	for i := range runs {
+		time.Sleep(pause)
 		s := sku("api", i)
 		start := time.Now()
 		resp, err := client.Post(strings.TrimSuffix(api, "/")+"/v1/records/products", "application/json", bytes.NewReader(record(s)))

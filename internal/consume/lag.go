@@ -159,9 +159,27 @@ func (l *Lag) WatchLag(ctx context.Context, cl *kgo.Client, topic string) (stop 
 }
 
 // EagerFraction: once a member has read everything the broker holds, what
-// it holds goes in as soon as its oldest record is FlushInterval/
-// EagerFraction old (100 ms by default), rather than waiting for a batch to
-// fill or for FlushInterval. The end of a push is then written without
-// delay, while a trickle of records makes at most EagerFraction writes per
-// FlushInterval.
+// it holds goes in at once when it has written nothing for FlushInterval/
+// EagerFraction (100 ms by default), and otherwise once that long has
+// passed since its last write or since its oldest record came, whichever
+// is sooner (EagerDue), rather than waiting for a batch to fill or for
+// FlushInterval. A record that comes to an idle pipeline is written at
+// once, the end of a push without delay, while a trickle of records makes
+// at most EagerFraction writes per FlushInterval.
 const EagerFraction = 10
+
+// EagerDue is when a member that has read everything the broker holds
+// writes what it holds, the oldest of which came at first, when its last
+// write began at last (zero: never). Writes are at least FlushInterval/
+// EagerFraction apart, and a record waits no longer than that.
+func EagerDue(first, last time.Time, flushInterval time.Duration) time.Time {
+	since := last
+	if first.Before(last) {
+		since = first
+	}
+	due := since.Add(flushInterval / EagerFraction)
+	if due.Before(first) {
+		return first
+	}
+	return due
+}
