@@ -681,6 +681,7 @@ func (p *Processor) drain() error {
 	if p.rewind {
 		return errRewind
 	}
+	p.lastEnd = time.Now()
 	if p.open != nil {
 		// The open stream ends with the pending batch: nothing is held
 		// by a failed batch (none is made while a stream is open).

@@ -170,8 +170,10 @@ const EagerFraction = 10
 
 // EagerDue is when a member that has read everything the broker holds
 // writes what it holds, the oldest of which came at first, when its last
-// write began at last (zero: never). Writes are at least FlushInterval/
-// EagerFraction apart, and a record waits no longer than that.
+// write began at last (zero: never). A record waits no longer than
+// FlushInterval/EagerFraction, and writes of records that came after the
+// last write began (what a member holds once it has written) are at least
+// that far apart.
 func EagerDue(first, last time.Time, flushInterval time.Duration) time.Time {
 	since := last
 	if first.Before(last) {
