@@ -133,27 +133,31 @@ func insertedAtStop(t *testing.T, p *testenv.ServiceProcess) int {
 func TestGracefulStop(t *testing.T) {
 	s := newStack(t, "SKUFLOW_PROCESSOR_FLUSH_INTERVAL=1h", "SKUFLOW_PROCESSOR_BATCH_ROWS=1000000")
 	p := s.Service(t, "processor")
+	// A record to an idle processor goes in at once; what comes right
+	// after that write waits for flush_interval/10 (six minutes) or a
+	// batch of batch_rows/50 (20,000 rows).
+	s.PushWait(t, testenv.Gen(t, t.TempDir(), "first.ndjson", "--rows", "1", "--seed", "98"))
 	file := testenv.Gen(t, t.TempDir(), "held.ndjson", "--rows", "3000", "--seed", "4")
 	if _, stderr, err := s.Loader(t, "push", "--no-progress", file); err != nil {
 		t.Fatal(stderr)
 	}
-	// The batch is held (an hour's interval): nothing is in ClickHouse yet.
+	// The batch is held: only the first record is in ClickHouse yet.
 	time.Sleep(2 * time.Second)
-	if n := s.Count(t, "SELECT count() FROM skuflow.products"); n != 0 {
-		t.Fatalf("%d rows inserted before the batch was due", n)
+	if n := s.Count(t, "SELECT count() FROM skuflow.products"); n != 1 {
+		t.Fatalf("%d rows inserted before the batch was due, want the first record's 1", n)
 	}
 	p.Stop(t)
 	if exited, err := p.Exited(); !exited || err != nil {
 		t.Fatalf("exited=%v err=%v", exited, err)
 	}
-	if n := s.Count(t, "SELECT count() FROM skuflow.products"); n != 3000 {
-		t.Fatalf("after SIGTERM the table has %d rows, want the 3000 held", n)
+	if n := s.Count(t, "SELECT count() FROM skuflow.products"); n != 3001 {
+		t.Fatalf("after SIGTERM the table has %d rows, want the 3000 held and the first", n)
 	}
 	// Committed: a new instance finds nothing to do, and --wait agrees.
 	q := testenv.Service(t, "processor", append(s.Env, "SKUFLOW_PROCESSOR_FLUSH_INTERVAL=200ms"))
 	s.PushWait(t, testenv.Gen(t, t.TempDir(), "one.ndjson", "--rows", "1", "--seed", "99"))
 	q.Stop(t)
-	if n := s.Count(t, "SELECT count() FROM skuflow.products"); n != 3001 {
+	if n := s.Count(t, "SELECT count() FROM skuflow.products"); n != 3002 {
 		t.Fatalf("the table has %d rows: the held batch was inserted again, or the new record lost", n)
 	}
 }
