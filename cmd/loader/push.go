@@ -346,6 +346,11 @@ func waitLoaded(ctx context.Context, cl *kgo.Client, cfg config.Config, s *schem
 		b.Stop()
 	}
 	res.Seconds = time.Since(start).Seconds()
+	if err != nil && errors.Is(err, context.DeadlineExceeded) && timeout > 0 && total.Load() >= 0 {
+		// Only the wait ended: the job goes on.
+		err = fmt.Errorf("gave up after %s (--wait-timeout) with %s records still to go; they stay on the topic and load once the groups catch up ('loader status' follows the job)",
+			timeout, cli.Count(left.Load()))
+	}
 	if err != nil {
 		res.Error = fmt.Sprintf("waiting for %v: %v", groups, err)
 		fmt.Fprintln(stdio.err, res.Error)
