@@ -101,16 +101,18 @@ func TestKillAggregatorMidStream(t *testing.T) {
 	file := testenv.Gen(t, t.TempDir(), "stream.ndjson", "--rows", "300000", "--dup-rate", "0.1", "--rename-rate", "0.2", "--names", "500", "--seed", "8")
 	want := testenv.NameCounts(testenv.LastWrites(t, file))
 
+	started := time.Now()
 	done := s.StartPush(t, file)
 	for kill := 1; kill <= 3; kill++ {
 		// Spread the kills over the stream, after commits: a restart then
 		// must load the state of what came before.
 		s.WaitCommitted(t, "skuflow-aggregator", int64(kill)*60000, 2*time.Minute)
-		if !s.WaitInsertRunning(t, "skuflow.product_counts", time.Minute) {
+		if !s.WaitInsertRunning(t, "skuflow.product_counts", started, time.Minute) {
 			t.Fatalf("kill %d: no write of counts seen: the test proves nothing", kill)
 		}
 		a.Kill(t)
 		t.Logf("kill %d: killed the aggregator while it wrote counts", kill)
+		started = time.Now()
 		a.Start(t)
 	}
 	proc.Start(t)

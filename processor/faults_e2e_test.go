@@ -20,18 +20,20 @@ func TestKillProcessorMidPush(t *testing.T) {
 	file := testenv.Gen(t, t.TempDir(), "million.ndjson", "--rows", "1000000", "--dup-rate", "0.03", "--rename-rate", "0.03", "--seed", "5")
 	want := testenv.LastWrites(t, file)
 
+	started := time.Now()
 	done := s.StartPush(t, file)
 	// Kill it three times while an INSERT is running: the moment when a
 	// processor that committed before inserting would lose a batch.
 	for kill := 1; kill <= 3; kill++ {
 		// Spread the kills over the push.
 		s.WaitCount(t, "SELECT count() FROM skuflow.products", int64(kill-1)*150000, 2*time.Minute)
-		if !s.WaitInsertRunning(t, "skuflow.products", time.Minute) {
+		if !s.WaitInsertRunning(t, "skuflow.products", started, time.Minute) {
 			t.Fatalf("kill %d: no insert seen running: the test proves nothing", kill)
 		}
 		p.Kill(t)
 		t.Logf("kill %d: killed the processor during an insert, %d rows in the table", kill,
 			s.Count(t, "SELECT count() FROM skuflow.products"))
+		started = time.Now()
 		p.Start(t)
 	}
 	done()

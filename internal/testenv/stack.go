@@ -165,15 +165,21 @@ func eventually(t testing.TB, timeout time.Duration, what string, cond func() bo
 }
 
 // WaitInsertRunning waits until ClickHouse runs an INSERT into table
-// (database.name), asking over HTTP, which is quick enough to catch one in
-// flight. It reports whether it saw one before timeout.
-func (s *Stack) WaitInsertRunning(t testing.TB, table string, timeout time.Duration) bool {
+// (database.name) that began after since, asking over HTTP, which is quick
+// enough to catch one in flight. It reports whether it saw one before
+// timeout. since tells a restarted service's INSERTs from those of the
+// process it replaced: ClickHouse goes on with a killed client's INSERT
+// until it notices the connection is gone, and a test that took that one
+// for the new process's killed the new process before it had even joined
+// its group.
+func (s *Stack) WaitInsertRunning(t testing.TB, table string, since time.Time, timeout time.Duration) bool {
 	t.Helper()
 	// The services quote their identifiers: `db`.`name`.
 	db, name, _ := strings.Cut(table, ".")
-	q := url.QueryEscape(fmt.Sprintf("SELECT count() FROM system.processes WHERE query LIKE 'INSERT INTO %s %%' OR query LIKE 'INSERT INTO `%s`.`%s` %%'", table, db, name))
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
+		q := url.QueryEscape(fmt.Sprintf("SELECT count() FROM system.processes WHERE (query LIKE 'INSERT INTO %s %%' OR query LIKE 'INSERT INTO `%s`.`%s` %%') AND elapsed < %f",
+			table, db, name, time.Since(since).Seconds()))
 		resp, err := http.Get("http://" + s.CH.HTTPAddr + "/?query=" + q)
 		if err == nil {
 			body, _ := io.ReadAll(resp.Body)
