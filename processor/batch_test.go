@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/ch-go/proto"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"skuflow/config"
@@ -45,6 +46,7 @@ func TestBatchAdd(t *testing.T) {
 	for _, r := range recs {
 		b.add(r)
 	}
+	b.seal()
 	if b.len() != 6 || b.rows.len() != 3 {
 		t.Fatalf("%d records, %d rows; want 6 and 3", b.len(), b.rows.len())
 	}
@@ -90,6 +92,7 @@ func TestBatchAdd(t *testing.T) {
 	// Dropping a partition drops its rows, its bad records and its offset.
 	first := b.first
 	b.drop([]int32{1})
+	b.seal()
 	if b.len() != 3 || b.rows.len() != 2 || len(b.bad) != 1 || b.first != first {
 		t.Fatalf("after drop: %d records, %d rows, %d bad, first %v (was %v)", b.len(), b.rows.len(), len(b.bad), b.first, first)
 	}
@@ -203,6 +206,7 @@ func TestBatchSetsAsideForeignKeys(t *testing.T) {
 	for _, r := range []*kgo.Record{good, noKey, otherKey, elsewhere} {
 		b.add(r)
 	}
+	b.seal()
 	if b.rows.len() != 1 || len(b.bad) != 3 {
 		t.Fatalf("%d rows, %d set aside; want 1 and 3", b.rows.len(), len(b.bad))
 	}
@@ -246,5 +250,92 @@ func TestBatchOldest(t *testing.T) {
 	b.reset()
 	if b.oldest != 0 {
 		t.Fatalf("after reset: oldest %d", b.oldest)
+	}
+}
+
+// A batch of a table ordered by one String key goes in the order of its
+// keys' bytes, as ClickHouse orders the table, records of one key in poll
+// order; a batch of a table ordered otherwise goes in poll order. Either way
+// every row keeps its own record and provenance.
+func TestBatchSealOrder(t *testing.T) {
+	keyed := func(p int32, o int64, sku string) *kgo.Record {
+		r := record(p, o, `{"sku":"`+sku+`","name":"n`+fmt.Sprint(o)+`"}`)
+		r.Key = []byte(sku)
+		return r
+	}
+	recs := []*kgo.Record{
+		keyed(1, 5, "b"), keyed(0, 9, "ab"), keyed(2, 1, "a"), keyed(1, 6, "b"),
+		record(0, 10, "not json"), keyed(1, 7, "b"), keyed(0, 3, "a\u00e9"), keyed(2, 2, "B"),
+	}
+	recs[4].Key = []byte("0")
+	recs[3].Headers[0].Value = kafka.AppendProvenance(nil, "job-2", 7, "/in/other.ndjson") // offset 6
+	b := newBatch(schemas.Products, &topicInfo{})
+	for _, r := range recs {
+		b.add(r)
+	}
+	b.seal()
+	b.seal() // once only
+	if got, want := b.rows.block.Column("sku"), []string{"B", "a", "ab", "aé", "b", "b", "b"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("sku column %q, want %q", got, want)
+	}
+	if got, want := b.rows.offsets, []uint64{2, 1, 9, 3, 5, 6, 7}; !reflect.DeepEqual(got, want) {
+		t.Errorf("offsets %v, want %v", got, want)
+	}
+	if got, want := b.rows.block.Column("name"), []string{"n2", "n1", "n9", "n3", "n5", "n6", "n7"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("name column %q, want %q", got, want)
+	}
+	if got, want := b.rows.lines, []uint64{3, 2, 10, 4, 6, 7, 8}; !reflect.DeepEqual(got, want) {
+		t.Errorf("lines %v, want %v", got, want)
+	}
+	if len(b.bad) != 1 || b.bad[0].rec.Offset != 10 {
+		t.Errorf("set aside %+v, want the record at offset 10", b.bad)
+	}
+	for i, r := range b.rows.recs {
+		job, source := "job-1", "/in/products.ndjson"
+		if r.Offset == 6 {
+			job, source = "job-2", "/in/other.ndjson"
+		}
+		if uint64(r.Offset) != b.rows.offsets[i] || b.rows.jobs.Row(i) != job || b.rows.sources.Row(i) != source {
+			t.Errorf("row %d: record at offset %d, provenance offset %d, job %q, source %q", i, r.Offset, b.rows.offsets[i], b.rows.jobs.Row(i), b.rows.sources.Row(i))
+		}
+	}
+
+	events := &schemas.Schema{Name: "events", Key: []string{"id"}, Extra: "extra", Columns: []schemas.Column{{Name: "id", Type: schemas.Int64, Required: true}}}
+	if err := events.Check(); err != nil {
+		t.Fatal(err)
+	}
+	e := newBatch(events, &topicInfo{})
+	for i, id := range []string{"10", "9", "100"} {
+		r := record(0, int64(i), `{"id":`+id+`}`)
+		r.Key = []byte(id)
+		e.add(r)
+	}
+	e.seal()
+	if got, want := e.rows.block.Column("id"), []int64{10, 9, 100}; !reflect.DeepEqual(got, want) {
+		t.Errorf("an Int64 key's batch: id column %v, want poll order %v", got, want)
+	}
+}
+
+func TestOneValue(t *testing.T) {
+	for _, c := range []struct {
+		vals []string
+		one  bool
+	}{
+		{nil, false}, {[]string{"x"}, true}, {[]string{"x", "x", "x"}, true}, {[]string{"", ""}, true},
+		{[]string{"x", ""}, false}, {[]string{"x", "", ""}, false}, {[]string{"x", "", "x"}, false},
+		{[]string{"", "x"}, false}, {[]string{"x", "y"}, false}, {[]string{"x", "x", "y", "y"}, false},
+	} {
+		var col proto.ColStr
+		for _, v := range c.vals {
+			appendRepeated(&col, []byte(v))
+		}
+		if got := oneValue(&col); got != c.one {
+			t.Errorf("%q: oneValue %v", c.vals, got)
+		}
+		for i, v := range c.vals {
+			if col.Row(i) != v {
+				t.Errorf("%q: row %d is %q", c.vals, i, col.Row(i))
+			}
+		}
 	}
 }

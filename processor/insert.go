@@ -39,6 +39,7 @@ const (
 // The batch was decoded as its records arrived; a retry sends the same
 // rows, and only the halves of a split batch are decoded again.
 func (p *Processor) insert(ctx context.Context, b *batch) (inserted, quarantined int, err error) {
+	b.seal()
 	n, refused, err := p.insertRows(ctx, b.rows)
 	if err != nil {
 		return 0, 0, err

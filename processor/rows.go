@@ -35,6 +35,7 @@ type rows struct {
 
 	topic *topicInfo
 	rec   *kgo.Record // the record being added, for the key check
+	seen  []bool      // scratch space of sortByKey
 }
 
 // topicInfo is what rows need to know of the topic: its incarnation, which
@@ -68,6 +69,30 @@ func (r *rows) reset() {
 	r.partitions, r.offsets, r.versions = r.partitions[:0], r.offsets[:0], r.versions[:0]
 }
 
+// sortByKey puts the rows in the order of the table where the block can
+// (schemas.Block.SortByKey), their records and provenance with them.
+// Nothing is added after it until reset.
+func (r *rows) sortByKey() {
+	perm := r.block.SortByKey()
+	if perm == nil {
+		return
+	}
+	if cap(r.seen) < len(perm) {
+		r.seen = make([]bool, len(perm))
+	}
+	seen := r.seen[:len(perm)]
+	schemas.Permute(r.recs, perm, seen)
+	for _, c := range []*proto.ColStr{&r.jobs, &r.sources} {
+		if !oneValue(c) {
+			schemas.Permute(c.Pos, perm, seen)
+		}
+	}
+	schemas.Permute(r.lines, perm, seen)
+	schemas.Permute(r.partitions, perm, seen)
+	schemas.Permute(r.offsets, perm, seen)
+	schemas.Permute(r.versions, perm, seen)
+}
+
 // ingested returns the _ingested_at column: now, for every row.
 func (r *rows) ingested(now time.Time) []time.Time {
 	now = now.Truncate(time.Second)
@@ -97,12 +122,34 @@ func (r *rows) add(rec *kgo.Record) error {
 	}
 	r.recs = append(r.recs, rec)
 	job, source, line := kafka.Provenance(rec.Headers)
-	r.jobs.AppendBytes(job)
-	r.sources.AppendBytes(source)
+	appendRepeated(&r.jobs, job)
+	appendRepeated(&r.sources, source)
 	r.lines = append(r.lines, line)
 	r.partitions, r.offsets = append(r.partitions, uint32(rec.Partition)), append(r.offsets, uint64(rec.Offset))
 	r.versions = append(r.versions, kafka.Version(r.topic.incarnation, rec.Offset))
 	return nil
+}
+
+// appendRepeated appends v to c, as the previous value again when it is
+// the same: the rows of a batch mostly come from one job and one file.
+func appendRepeated(c *proto.ColStr, v []byte) {
+	if n := len(c.Pos); n > 0 {
+		if last := c.Pos[n-1]; string(c.Buf[last.Start:last.End]) == string(v) {
+			c.Pos = append(c.Pos, last)
+			return
+		}
+	}
+	c.AppendBytes(v)
+}
+
+// oneValue reports whether every row of c, filled by appendRepeated, is the
+// same value: its buffer holds the first row's value alone, so every later
+// row repeats it or is an empty value (which makes no room in the buffer,
+// and is then repeated until another value, which would), and the last row
+// is the first.
+func oneValue(c *proto.ColStr) bool {
+	n := len(c.Pos)
+	return n > 0 && c.Pos[0].Start == 0 && c.Pos[0].End == len(c.Buf) && c.Pos[n-1] == c.Pos[0]
 }
 
 // provenance reads the loader's header of a record.

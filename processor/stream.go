@@ -159,6 +159,7 @@ var errEarlier = errors.New("the insert before it failed")
 func (p *Processor) streamFlush(ctx context.Context, f *flight) error {
 	s := f.s
 	if b := f.b; b != nil && b.len() > 0 {
+		b.seal()
 		if b.rows.len() > 0 {
 			if s.ins == nil {
 				ins, err := p.conn.PrepareBatch(ctx, p.insertSQL)

@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/ClickHouse/ch-go/proto"
 )
 
 // row returns the block's last row as column name -> value.
@@ -257,5 +259,125 @@ func BenchmarkBlockAppend(b *testing.B) {
 			b.Fatal(err)
 		}
 		i++
+	}
+}
+
+// SortByKey puts every column, the extra one with them, in the order of
+// the key's bytes, and says which row went where.
+func TestSortByKey(t *testing.T) {
+	s := &Schema{Name: "all", Key: []string{"k"}, Extra: "extra", Columns: []Column{
+		{Name: "i", Type: Int64}, {Name: "k", Type: String, Required: true},
+		{Name: "u", Type: UInt64}, {Name: "f", Type: Float64, Nullable: true}, {Name: "b", Type: Bool},
+		{Name: "d", Type: Date}, {Name: "dt", Type: DateTime, Nullable: true}, {Name: "ts", Type: Timestamp},
+		{Name: "s", Type: String, Nullable: true}, {Name: "n", Type: Int64, Nullable: true},
+	}}
+	if err := s.Check(); err != nil {
+		t.Fatal(err)
+	}
+	if s.KeyText() != 1 {
+		t.Fatalf("KeyText %d, want 1", s.KeyText())
+	}
+	b := s.NewBlock()
+	keys := []string{"m", "b", "0", "zz", "b", "a", "ba", "é", "B", "m"}
+	for i, k := range keys {
+		fs := fields("k", fmt.Sprintf("%q", k), "i", fmt.Sprint(i), "u", fmt.Sprint(100+i), "b", fmt.Sprint(i%2 == 0),
+			"d", fmt.Sprintf(`"2020-01-%02d"`, i+1), "ts", fmt.Sprintf(`"2020-01-01T00:00:%02d.5Z"`, i), "x", fmt.Sprint(i))
+		if i%3 != 0 {
+			fs = append(fs, fields("f", fmt.Sprint(i)+".5", "dt", fmt.Sprintf(`"2020-01-01T00:00:%02dZ"`, i), "s", fmt.Sprintf(`"s%d"`, i), "n", fmt.Sprint(-i))...)
+		}
+		if err := b.Append(fs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	names := []string{"i", "k", "u", "f", "b", "d", "dt", "ts", "s", "n", "extra"}
+	// values shows a column's values, NULL for a nil pointer.
+	values := func(n string) []string {
+		v := reflect.ValueOf(b.Column(n))
+		out := make([]string, v.Len())
+		for i := range out {
+			e := v.Index(i)
+			switch {
+			case e.Kind() != reflect.Pointer:
+				out[i] = fmt.Sprint(e.Interface())
+			case e.IsNil():
+				out[i] = "NULL"
+			default:
+				out[i] = fmt.Sprint(e.Elem().Interface())
+			}
+		}
+		return out
+	}
+	before := map[string][]string{}
+	for _, n := range names {
+		before[n] = values(n)
+	}
+	perm := b.SortByKey()
+	if len(perm) != len(keys) {
+		t.Fatalf("order of %d rows: %v", len(keys), perm)
+	}
+	if again := b.SortByKey(); !reflect.DeepEqual(again, perm) {
+		t.Fatalf("second SortByKey %v, first %v", again, perm)
+	}
+	got := b.Column("k").([]string)
+	if want := []string{"0", "B", "a", "b", "b", "ba", "m", "m", "zz", "é"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("keys %q, want %q", got, want)
+	}
+	if perm[3] != 1 || perm[4] != 4 || perm[6] != 0 || perm[7] != 9 {
+		t.Errorf("rows of one key out of their order: %v", perm)
+	}
+	for _, n := range names {
+		after := values(n)
+		for k, i := range perm {
+			if w, g := before[n][i], after[k]; w != g {
+				t.Errorf("column %s row %d: %v, want row %d's %v", n, k, g, i, w)
+			}
+		}
+	}
+	if in, ok := b.Input("ts").(proto.ColStr); !ok || in.Rows() != len(keys) || in.Row(0) != before["ts"][perm[0]] {
+		t.Errorf("ts as a ch-go column: %v", b.Input("ts"))
+	}
+	b.Reset()
+	if b.Append(fields("k", `"q"`)) != nil || b.Append(fields("k", `"p"`)) != nil {
+		t.Fatal("append after Reset")
+	}
+	if got := b.Column("k"); !reflect.DeepEqual(got, []string{"q", "p"}) {
+		t.Errorf("after Reset: %q, want the order appended", got)
+	}
+
+	ints := &Schema{Name: "ints", Key: []string{"id"}, Extra: "extra", Columns: []Column{{Name: "id", Type: String}, {Name: "v", Type: String}}}
+	ints.Key = []string{"id", "v"}
+	for _, o := range []*Schema{ints, {Name: "plays", Identity: true, Extra: "extra", Columns: []Column{{Name: "song", Type: String}}}} {
+		if o.KeyText() != -1 {
+			t.Errorf("%s: KeyText %d, want -1", o.Name, o.KeyText())
+		}
+	}
+}
+
+func TestPermute(t *testing.T) {
+	for n := range 40 {
+		perm := make([]int32, n)
+		for i := range perm {
+			perm[i] = int32(i)
+		}
+		for trial := range 5 {
+			for i := range perm { // a different permutation each trial
+				j := (i*7 + trial*13) % n
+				perm[i], perm[j] = perm[j], perm[i]
+			}
+			vals := make([]string, n)
+			for i := range vals {
+				vals[i] = fmt.Sprint("v", i)
+			}
+			seen := make([]bool, n)
+			Permute(vals, perm, seen)
+			for k, i := range perm {
+				if vals[k] != fmt.Sprint("v", i) {
+					t.Fatalf("n %d perm %v: %v", n, perm, vals)
+				}
+			}
+			if strings.Contains(fmt.Sprint(seen), "true") {
+				t.Fatalf("seen left set: %v", seen)
+			}
+		}
 	}
 }

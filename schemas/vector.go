@@ -31,6 +31,52 @@ func (v *Vector) Reset() {
 	v.ints, v.uints, v.floats, v.bools, v.times, v.nulls = v.ints[:0], v.uints[:0], v.floats[:0], v.bools[:0], v.times[:0], v.nulls[:0]
 }
 
+// permute puts the values in the order perm gives: the k-th becomes the
+// one that was perm[k]-th. Text is not moved (see textColumn.order); seen
+// is scratch space of len(perm), all false, and left so.
+func (v *Vector) permute(perm []int32, seen []bool) {
+	switch v.col.Type {
+	case String, Timestamp:
+		v.text.order = perm
+	case Int64:
+		Permute(v.ints, perm, seen)
+	case UInt64:
+		Permute(v.uints, perm, seen)
+	case Float64:
+		Permute(v.floats, perm, seen)
+	case Bool:
+		Permute(v.bools, perm, seen)
+	default:
+		Permute(v.times, perm, seen)
+	}
+	if v.col.Nullable {
+		Permute(v.nulls, perm, seen)
+	}
+}
+
+// Permute puts vals in the order perm gives, in place: vals[k] becomes
+// what vals[perm[k]] was. It follows perm's cycles, marking in seen (of
+// len(perm), all false) what it has placed, and clears seen again.
+func Permute[T any](vals []T, perm []int32, seen []bool) {
+	for i := range perm {
+		if seen[i] {
+			continue
+		}
+		first := vals[i]
+		for j := i; ; {
+			seen[j] = true
+			k := int(perm[j])
+			if k == i {
+				vals[j] = first
+				break
+			}
+			vals[j] = vals[k]
+			j = k
+		}
+	}
+	clear(seen)
+}
+
 // Len is the number of values.
 func (v *Vector) Len() int {
 	switch v.col.Type {
@@ -199,15 +245,42 @@ func nullable[T any](v *Vector, vals []T) any {
 // so that appending a value costs no allocation.
 type textColumn struct {
 	buf  []byte
-	ends []int // end of each value in buf
-	strs []string
-	pos  []proto.Position // colStr's, kept for its memory
+	ends []int // end of each value in buf, in the order appended
+	// order, when set, is the order the values are read in: the k-th is
+	// the one appended order[k]-th (see Block.SortByKey). Nothing is
+	// appended after it is set, until reset.
+	order []int32
+	strs  []string
+	pos   []proto.Position // colStr's, kept for its memory
 }
 
 func (c *textColumn) reset() {
-	c.buf, c.ends = c.buf[:0], c.ends[:0]
+	c.buf, c.ends, c.order = c.buf[:0], c.ends[:0], nil
 	clear(c.strs)
 	c.strs = c.strs[:0]
+}
+
+// span is where value i (in the order appended) is in buf.
+func (c *textColumn) span(i int) (start, end int) {
+	if i > 0 {
+		start = c.ends[i-1]
+	}
+	return start, c.ends[i]
+}
+
+// each calls f with the span of every value, in the order they are read.
+func (c *textColumn) each(f func(start, end int)) {
+	if c.order == nil {
+		start := 0
+		for _, end := range c.ends {
+			f(start, end)
+			start = end
+		}
+		return
+	}
+	for _, i := range c.order {
+		f(c.span(int(i)))
+	}
 }
 
 // strings returns the values as strings: one conversion of the buffer,
@@ -215,21 +288,15 @@ func (c *textColumn) reset() {
 func (c *textColumn) strings() []string {
 	all := string(c.buf)
 	c.strs = c.strs[:0]
-	start := 0
-	for _, end := range c.ends {
-		c.strs = append(c.strs, all[start:end])
-		start = end
-	}
+	c.each(func(start, end int) { c.strs = append(c.strs, all[start:end]) })
 	return c.strs
 }
 
-// colStr returns the values as a ch-go String column on the buffer itself.
+// colStr returns the values as a ch-go String column on the buffer itself:
+// in order, its positions say where each is, so the buffer is never moved
+// (ch-go copies the values in their positions' order as it sends them).
 func (c *textColumn) colStr() proto.ColStr {
 	c.pos = c.pos[:0]
-	start := 0
-	for _, end := range c.ends {
-		c.pos = append(c.pos, proto.Position{Start: start, End: end})
-		start = end
-	}
+	c.each(func(start, end int) { c.pos = append(c.pos, proto.Position{Start: start, End: end}) })
 	return proto.ColStr{Buf: c.buf, Pos: c.pos}
 }
