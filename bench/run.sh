@@ -214,7 +214,16 @@ fi
 # (key, tab, the record as in the file) with the same compression (the
 # loader's kafka.compression, snappy), to the loader's topic once every
 # phase reading it is done; timed as the loader's push: the whole command.
-say "bench: kcat -P of the same keyed records (snappy)"
+# Twice: with the key and value alone, and with the loader's provenance
+# header as well (kafka.Provenance: the job, a line, the file), that of a
+# record from the middle of the file, as kcat gives every record one value:
+# the same records the loader produces, byte for byte but the line number.
+say "bench: kcat -P of the same keyed records (snappy), without and with the provenance header"
+prov=$(kcat -C -b "$SKUFLOW_KAFKA_BROKERS" -t "$SKUFLOW_KAFKA_TOPIC" -p 0 -o beginning -c 1 -e -q -f '%h')
+prov=${prov#skuflow=}
+read -r prov_job _ prov_source <<<"$prov"
+[[ -n $prov_job && -n $prov_source ]] || { echo "bench: no provenance header on the loader's records: ${prov:-none}" >&2; exit 1; }
+header="skuflow=$prov_job $((rows / 2)) $prov_source"
 python3 -c '
 import json, sys
 with open(sys.argv[1]) as f, open(sys.argv[2], "w") as out:
@@ -224,6 +233,11 @@ with open(sys.argv[1]) as f, open(sys.argv[2], "w") as out:
 t0=$(now)
 kcat -P -b "$SKUFLOW_KAFKA_BROKERS" -t "$SKUFLOW_KAFKA_TOPIC" -K $'\t' -z snappy -l "$work/keyed.tsv"
 kcat_s=$(since "$t0")
+t0=$(now)
+kcat -P -b "$SKUFLOW_KAFKA_BROKERS" -t "$SKUFLOW_KAFKA_TOPIC" -K $'\t' -z snappy -H "$header" -l "$work/keyed.tsv"
+kcat_h_s=$(since "$t0")
+last=$(kcat -C -b "$SKUFLOW_KAFKA_BROKERS" -t "$SKUFLOW_KAFKA_TOPIC" -p 0 -o -1 -c 1 -e -q -f '%h')
+[[ $last == "$header" ]] || { echo "bench: kcat's records carry no provenance header: ${last:-none}" >&2; exit 1; }
 
 python3 - "$out" "$work" <<PY
 import json, sys, platform, os, subprocess, datetime
@@ -245,6 +259,7 @@ r = {
                "rows_per_s": rows / lr["produce_seconds"], "peak_rss_bytes": loader["peak_rss_bytes"],
                "command_seconds": $loader_wall},
     "kcat_produce": {"seconds": $kcat_s, "rows_per_s": rows / $kcat_s, "loader_command_to_kcat": $loader_wall / $kcat_s},
+    "kcat_produce_with_header": {"seconds": $kcat_h_s, "rows_per_s": rows / $kcat_h_s, "loader_command_to_kcat": $loader_wall / $kcat_h_s},
     "latency_ms": json.load(open(f"{work}/latency.json")),
     "processor": {"seconds": $proc_alone, "rows_per_s": rows / $proc_alone, "peak_rss_bytes": $proc_rss,
                   "cpu_seconds": $proc_alone_cpu},
@@ -270,7 +285,8 @@ row("loader alone (read, validate, produce)", lr["produce_seconds"], mib(loader[
 row("processor alone (filled topic -> products)", $proc_alone, mib($proc_rss), f"{$proc_alone / direct:.2f}x")
 row("aggregator alone (filled topic -> counts)", $agg_alone, mib($agg_rss), f"{$agg_alone / direct:.2f}x")
 row("loader push, the whole command", $loader_wall, ratio=f"{$loader_wall / direct:.2f}x")
-row("kcat -P of the same keyed records (snappy)", $kcat_s, ratio=f"{$kcat_s / direct:.2f}x")
+row("kcat -P of the same keys and values (snappy)", $kcat_s, ratio=f"{$kcat_s / direct:.2f}x")
+row("kcat -P, and the provenance header", $kcat_h_s, ratio=f"{$kcat_h_s / direct:.2f}x")
 print()
 print(f"end to end peak RSS: loader {mib(e2e['peak_rss_bytes'])}, processor {mib($proc_e2e_rss)}, aggregator {mib($agg_e2e_rss)}")
 c = r["end_to_end_cpu_seconds"]
@@ -282,7 +298,8 @@ for name in ("processor", "aggregator"):
     c = r[name]["cpu_seconds"]
     print(f"{name} alone CPU seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in c.items()) +
           f"; {sum(c.values()):.2f} in all, {sum(c.values()) / r[name]['seconds']:.2f} of {os.cpu_count()} cores busy")
-print(f"loader against kcat -P, the same keyed records and compression: {$loader_wall / $kcat_s:.2f}x kcat's time")
+print(f"loader against kcat -P, the same keyed records and compression: {$loader_wall / $kcat_s:.2f}x kcat's time "
+      f"without the provenance header, {$loader_wall / $kcat_h_s:.2f}x with it")
 lat = r["latency_ms"]
 for way, what in (("push", "loader push --wait of one record"), ("api", "POST /v1/records to visible in FINAL"),
                   ("api_back_to_back", "POST /v1/records to visible in FINAL, back to back")):
