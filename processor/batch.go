@@ -36,8 +36,12 @@ func newBatch(s *schemas.Schema, t *topicInfo) *batch {
 
 func (b *batch) len() int { return len(b.recs) }
 
-// add appends r and decodes it.
+// add appends r and decodes it. A sealed batch takes nothing more until
+// reset: its columns are in another order than its records.
 func (b *batch) add(r *kgo.Record) {
+	if b.sealed {
+		panic("processor: a record added to a sealed batch")
+	}
 	if len(b.recs) == 0 {
 		b.first = time.Now()
 	}

@@ -339,3 +339,25 @@ func TestOneValue(t *testing.T) {
 		}
 	}
 }
+
+// A sealed batch takes no record until reset: its rows are in another order
+// than its records.
+func TestBatchSealedTakesNothing(t *testing.T) {
+	b := newBatch(schemas.Products, &topicInfo{})
+	b.add(record(0, 0, `{"sku":"b"}`))
+	b.add(record(0, 2, `{"sku":"a"}`))
+	b.seal()
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("a record added to a sealed batch")
+			}
+		}()
+		b.add(record(0, 4, `{"sku":"c"}`))
+	}()
+	b.reset()
+	b.add(record(0, 4, `{"sku":"c"}`))
+	if b.len() != 1 || b.rows.len() != 1 {
+		t.Errorf("after reset: %d records, %d rows", b.len(), b.rows.len())
+	}
+}

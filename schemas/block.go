@@ -81,8 +81,10 @@ func (s *Schema) KeyText() int {
 // SortByKey puts the rows in the order ClickHouse keeps them in when that
 // is the bytes of one String key column (Schema.KeyText), rows of one key
 // in the order they came, and returns that order: row k is now the one
-// appended perm[k]-th. It returns nil, and leaves the rows as they are,
-// for a schema ordered otherwise. Nothing is appended after it until Reset.
+// appended perm[k]-th. It returns nil when it moved nothing: for a schema
+// ordered otherwise, fewer than two rows, or rows it has sorted already
+// (so that a caller never moves what it keeps beside them twice). Nothing
+// is appended after it until Reset.
 // The slice is the block's own, valid until the next Reset; the caller
 // puts what it keeps beside the rows in the same order (Permute).
 //
@@ -96,7 +98,7 @@ func (b *Block) SortByKey() []int32 {
 	}
 	key := &b.cols[k].text
 	if key.order != nil {
-		return b.perm // sorted already
+		return nil // sorted already
 	}
 	b.perm = b.sorter.Order(b.perm, key.buf, key.ends)
 	if cap(b.seen) < b.n {

@@ -315,8 +315,8 @@ func TestSortByKey(t *testing.T) {
 	if len(perm) != len(keys) {
 		t.Fatalf("order of %d rows: %v", len(keys), perm)
 	}
-	if again := b.SortByKey(); !reflect.DeepEqual(again, perm) {
-		t.Fatalf("second SortByKey %v, first %v", again, perm)
+	if again := b.SortByKey(); again != nil {
+		t.Fatalf("second SortByKey moved the rows again: %v", again)
 	}
 	got := b.Column("k").([]string)
 	if want := []string{"0", "B", "a", "b", "b", "ba", "m", "m", "zz", "é"}; !reflect.DeepEqual(got, want) {

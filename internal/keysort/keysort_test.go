@@ -1,4 +1,4 @@
-package keysort
+package keysort_test
 
 import (
 	"bytes"
@@ -9,6 +9,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"skuflow/internal/keysort"
+	"skuflow/internal/testenv"
 )
 
 // column lays vals end to end as Order takes them.
@@ -30,7 +33,7 @@ func want(vals []string) []int32 {
 	return perm
 }
 
-func check(t *testing.T, s *Sorter, vals []string) {
+func check(t *testing.T, s *keysort.Sorter, vals []string) {
 	t.Helper()
 	buf, ends := column(vals)
 	got := s.Order(nil, buf, ends)
@@ -42,7 +45,7 @@ func check(t *testing.T, s *Sorter, vals []string) {
 func head(p []int32) []int32 { return p[:min(len(p), 40)] }
 
 func TestOrder(t *testing.T) {
-	var s Sorter
+	var s keysort.Sorter
 	r := rand.New(rand.NewPCG(1, 2))
 	word := func(alphabet string, max int) string {
 		b := make([]byte, r.IntN(max+1))
@@ -82,7 +85,7 @@ func TestOrder(t *testing.T) {
 
 // The skus of a real products file.
 func TestOrderSkus(t *testing.T) {
-	f, err := os.Open("../../../shared/testdata/external/products-2000.csv")
+	f, err := os.Open(testenv.ExternalTestdata(t, "products-2000.csv"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,13 +101,13 @@ func TestOrderSkus(t *testing.T) {
 	if len(vals) < 1000 {
 		t.Fatalf("%d skus", len(vals))
 	}
-	check(t, new(Sorter), vals)
+	check(t, new(keysort.Sorter), vals)
 }
 
 func FuzzOrder(f *testing.F) {
 	f.Add([]byte("b\na\n\nab\na"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		check(t, new(Sorter), strings.Split(string(data), "\n"))
+		check(t, new(keysort.Sorter), strings.Split(string(data), "\n"))
 	})
 }
 
@@ -120,7 +123,7 @@ func skus(n int) []string {
 
 func BenchmarkOrder(b *testing.B) {
 	buf, ends := column(skus(50_000))
-	var s Sorter
+	var s keysort.Sorter
 	var perm []int32
 	for b.Loop() {
 		perm = s.Order(perm, buf, ends)
