@@ -22,15 +22,7 @@ func TestProducts2000CountsThroughRenames(t *testing.T) {
 	s.Service(t, "aggregator")
 	s.PushWait(t, testenv.ExternalTestdata(t, "products-2000.csv"))
 
-	f, err := os.Open(testenv.ExternalTestdata(t, "products-2000.expected_counts.csv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rows, err := csv.NewReader(f).ReadAll()
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	rows := testenv.ReadCSV(t, testenv.ExternalTestdata(t, "products-2000.expected_counts.csv"))
 	got := s.CH.Query(t, "SELECT name, no_of_products FROM skuflow.products_agg ORDER BY name FORMAT CSV")
 	gotRows, err := csv.NewReader(strings.NewReader(got)).ReadAll()
 	if err != nil {

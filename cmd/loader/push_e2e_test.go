@@ -2,7 +2,6 @@ package main_test
 
 import (
 	"bytes"
-	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -172,15 +171,7 @@ func TestPushProducts2000(t *testing.T) {
 		t.Fatalf("result %+v", r)
 	}
 
-	f, err := os.Open(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	rows, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
+	rows := testenv.ReadCSV(t, file)
 	header, rows := rows[0], rows[1:]
 	if strings.Join(header, ",") != "name,sku,description" {
 		t.Fatalf("header %v", header)

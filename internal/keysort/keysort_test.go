@@ -2,10 +2,8 @@ package keysort_test
 
 import (
 	"bytes"
-	"encoding/csv"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -85,15 +83,7 @@ func TestOrder(t *testing.T) {
 
 // The skus of a real products file.
 func TestOrderSkus(t *testing.T) {
-	f, err := os.Open(testenv.ExternalTestdata(t, "products-2000.csv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	rows, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
+	rows := testenv.ReadCSV(t, testenv.ExternalTestdata(t, "products-2000.csv"))
 	var vals []string
 	for _, row := range rows[1:] {
 		vals = append(vals, row[1]) // name,sku,description

@@ -3,6 +3,7 @@ package testenv
 import (
 	"bufio"
 	"crypto/sha256"
+	"encoding/csv"
 	"encoding/hex"
 	"fmt"
 	"net"
@@ -61,6 +62,21 @@ func isModuleRoot(dir string) bool {
 // ExternalTestdata returns the path of name in the shared folder of
 // third-party test inputs, <repo>/../shared/testdata/external/<name>. The
 // test fails if it is missing.
+// ReadCSV returns the records of the CSV file at path, its header first.
+func ReadCSV(t testing.TB, path string) [][]string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatalf("testenv: %s: %v", path, err)
+	}
+	return rows
+}
+
 func ExternalTestdata(t testing.TB, name string) string {
 	t.Helper()
 	p := filepath.Join(filepath.Dir(RepoRoot(t)), "shared", "testdata", "external", name)
