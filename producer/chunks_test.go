@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -144,4 +145,27 @@ func TestChunksNoAllocation(t *testing.T) {
 	}
 	close(acks)
 	wg.Wait()
+}
+
+// A push's clock follows the time to its tick, and stops with its context.
+func TestClock(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	c := startClock(ctx, time.Millisecond)
+	first := c.now()
+	time.Sleep(50 * time.Millisecond)
+	// Loose bounds: a busy machine may hold its goroutine back a while.
+	for deadline := time.Now().Add(5 * time.Second); !c.now().After(first) && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	now, got := time.Now(), c.now()
+	if !got.After(first) || got.After(now) || now.Sub(got) > time.Second {
+		t.Fatalf("the clock says %v (started at %v), the time is %v", got, first, now)
+	}
+	cancel()
+	<-c.done
+	stopped := c.now()
+	time.Sleep(20 * time.Millisecond)
+	if c.now() != stopped {
+		t.Fatalf("the clock went on after its context ended: %v, then %v", stopped, c.now())
+	}
 }

@@ -706,6 +706,7 @@ func (p *Pusher) push(ctx context.Context, src Source, prog *Progress, res *Resu
 	}
 	rb := p.newRecordBuilder(res.ID, src.Name)
 	rb.file = res.SHA256
+	rb.clock = startClock(ctx, clockTick)
 	// Every record goes to Produce with ctx and its promise releases it.
 	rb.recycle(ctx)
 	place := func(line, offset int64) (int64, int64) { return line, offset }
@@ -842,7 +843,10 @@ type recordBuilder struct {
 	prov        []byte
 	// file is the input's SHA-256, a record's identity with its offset
 	// for a schema whose identity is its source.
-	file  string
+	file string
+	// clock, when set, gives the records their timestamps (else franz-go
+	// reads the time for each).
+	clock *clock
 	chunk *chunk
 	// pool, when set, takes back chunks whose records are all released
 	// (see recycle); ctx is then the context the records are produced
@@ -896,5 +900,47 @@ func (b *recordBuilder) build(rec *Record, line, offset int64) (*kgo.Record, str
 	r, h := c.record()
 	h[0] = kgo.RecordHeader{Key: kafka.HeaderProvenance, Value: c.copy(b.prov)}
 	r.Topic, r.Key, r.Value, r.Headers = b.topic, c.copy(b.key), c.copy(rec.JSON), h
+	if b.clock != nil {
+		r.Timestamp = b.clock.now()
+	}
 	return r, ""
 }
+
+// clockTick is how often a push's clock reads the time: a record's
+// timestamp is at most about this much before it was built (Kafka keeps
+// timestamps to the millisecond).
+const clockTick = 2 * time.Millisecond
+
+// clock is the time to the millisecond, read every tick by a goroutine of
+// its own until its context ends.
+//
+// Why: franz-go reads the clock for every record that has no timestamp,
+// and on the development machine's virtual clock that was 5% of the
+// loader's CPU on the 2,000,000-row bench (time.Now, 0.14 of 2.8 CPU-s);
+// 500 reads a second cost next to nothing, and a trickle (stdin, a slow
+// URL) still gets its records' times to the tick.
+type clock struct {
+	ms   atomic.Int64
+	done chan struct{} // closed when its goroutine has ended
+}
+
+func startClock(ctx context.Context, tick time.Duration) *clock {
+	c := &clock{done: make(chan struct{})}
+	c.ms.Store(time.Now().UnixMilli())
+	go func() {
+		defer close(c.done)
+		t := time.NewTicker(tick)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				c.ms.Store(time.Now().UnixMilli())
+			}
+		}
+	}()
+	return c
+}
+
+func (c *clock) now() time.Time { return time.UnixMilli(c.ms.Load()) }

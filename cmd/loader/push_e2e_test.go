@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"skuflow/internal/testenv"
 )
@@ -20,6 +21,7 @@ import (
 type topicRecord struct {
 	Partition int
 	Offset    int64
+	Timestamp int64 // Unix milliseconds
 	Key       string
 	Value     map[string]string
 	Headers   string
@@ -32,7 +34,7 @@ func consume(t *testing.T, addr, topic string) []topicRecord {
 	if err != nil {
 		t.Fatal("kcat is not installed: run 'make deps'")
 	}
-	cmd := exec.Command(kcat, "-C", "-b", addr, "-t", topic, "-e", "-q", "-f", "%p\t%o\t%k\t%h\t%s\n")
+	cmd := exec.Command(kcat, "-C", "-b", addr, "-t", topic, "-e", "-q", "-f", "%p\t%o\t%T\t%k\t%h\t%s\n")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -44,16 +46,17 @@ func consume(t *testing.T, addr, topic string) []topicRecord {
 		if line == "" {
 			continue
 		}
-		parts := strings.SplitN(line, "\t", 5)
-		if len(parts) != 5 {
+		parts := strings.SplitN(line, "\t", 6)
+		if len(parts) != 6 {
 			t.Fatalf("kcat line %q", line)
 		}
 		var r topicRecord
 		r.Partition, _ = strconv.Atoi(parts[0])
 		r.Offset, _ = strconv.ParseInt(parts[1], 10, 64)
-		r.Key, r.Headers = parts[2], parts[3]
-		if err := json.Unmarshal([]byte(parts[4]), &r.Value); err != nil {
-			t.Fatalf("value %q is not a JSON object of strings: %v", parts[4], err)
+		r.Timestamp, _ = strconv.ParseInt(parts[2], 10, 64)
+		r.Key, r.Headers = parts[3], parts[4]
+		if err := json.Unmarshal([]byte(parts[5]), &r.Value); err != nil {
+			t.Fatalf("value %q is not a JSON object of strings: %v", parts[5], err)
 		}
 		recs = append(recs, r)
 	}
@@ -161,7 +164,9 @@ func TestPushProducts2000(t *testing.T) {
 	st := testenv.NewStack(t)
 	br := st.Broker
 	file := testenv.ExternalTestdata(t, "products-2000.csv")
+	start := time.Now()
 	s := push(t, st, file)
+	end := time.Now()
 	if !s.OK || len(s.Results) != 1 {
 		t.Fatalf("summary %+v", s)
 	}
@@ -199,6 +204,10 @@ func TestPushProducts2000(t *testing.T) {
 			t.Fatalf("row %d: sku %q has only %d records on the topic", i+2, sku, len(got))
 		}
 		rec := got[n]
+		// Stamped when produced, to the millisecond.
+		if rec.Timestamp < start.UnixMilli() || rec.Timestamp > end.UnixMilli() {
+			t.Fatalf("sku %q: timestamp %d, outside the push (%d to %d)", sku, rec.Timestamp, start.UnixMilli(), end.UnixMilli())
+		}
 		want := map[string]string{"name": row[0], "sku": row[1], "description": row[2]}
 		if fmt.Sprint(rec.Value) != fmt.Sprint(want) {
 			t.Fatalf("sku %q occurrence %d: value %v, want %v", sku, n+1, rec.Value, want)
