@@ -35,7 +35,12 @@ type rows struct {
 
 	topic *topicInfo
 	rec   *kgo.Record // the record being added, for the key check
-	seen  []bool      // scratch space of sortByKey
+
+	// Scratch space of sortByKey (schemas.Permute).
+	tmpRecs []*kgo.Record
+	tmpPos  []proto.Position
+	tmp64   []uint64
+	tmp32   []uint32
 }
 
 // topicInfo is what rows need to know of the topic: its incarnation, which
@@ -77,20 +82,17 @@ func (r *rows) sortByKey() {
 	if perm == nil {
 		return
 	}
-	if cap(r.seen) < len(perm) {
-		r.seen = make([]bool, len(perm))
-	}
-	seen := r.seen[:len(perm)]
-	schemas.Permute(r.recs, perm, seen)
+	schemas.Permute(r.recs, perm, &r.tmpRecs)
+	clear(r.tmpRecs) // let the records' memory go with the batch
 	for _, c := range []*proto.ColStr{&r.jobs, &r.sources} {
 		if !oneValue(c) {
-			schemas.Permute(c.Pos, perm, seen)
+			schemas.Permute(c.Pos, perm, &r.tmpPos)
 		}
 	}
-	schemas.Permute(r.lines, perm, seen)
-	schemas.Permute(r.partitions, perm, seen)
-	schemas.Permute(r.offsets, perm, seen)
-	schemas.Permute(r.versions, perm, seen)
+	schemas.Permute(r.lines, perm, &r.tmp64)
+	schemas.Permute(r.partitions, perm, &r.tmp32)
+	schemas.Permute(r.offsets, perm, &r.tmp64)
+	schemas.Permute(r.versions, perm, &r.tmp64)
 }
 
 // ingested returns the _ingested_at column: now, for every row.

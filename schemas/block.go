@@ -31,7 +31,7 @@ type Block struct {
 	// Scratch space of SortByKey.
 	sorter keysort.Sorter
 	perm   []int32
-	seen   []bool
+	tmp    scratch
 }
 
 // NewBlock returns an empty block for s.
@@ -101,16 +101,12 @@ func (b *Block) SortByKey() []int32 {
 		return nil // sorted already
 	}
 	b.perm = b.sorter.Order(b.perm, key.buf, key.ends)
-	if cap(b.seen) < b.n {
-		b.seen = make([]bool, b.n)
-	}
-	b.seen = b.seen[:b.n]
 	for _, c := range b.cols {
-		c.permute(b.perm, b.seen)
+		c.permute(b.perm, &b.tmp)
 	}
 	if b.file != nil {
-		b.file.permute(b.perm, b.seen)
-		b.offset.permute(b.perm, b.seen)
+		b.file.permute(b.perm, &b.tmp)
+		b.offset.permute(b.perm, &b.tmp)
 	}
 	b.extra.order = b.perm
 	return b.perm
