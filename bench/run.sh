@@ -17,6 +17,9 @@
 #               into a table shaped like products
 #   end to end  loader push --wait, processor and aggregator running, until
 #               products and products_agg hold every record
+#   no aggregate  the same, for a type declared like products without its
+#               count (`bare`): the processor alone runs, and the push
+#               waits for it alone; what the exact aggregate costs
 #   loader      the loader alone: read, decode, validate, produce to a topic
 #               nobody reads
 #   processor   the processor alone on that filled topic (a new group)
@@ -107,7 +110,14 @@ ch --query "CREATE TABLE default.direct AS skuflow.products"
 ch_pid=$(cat "$SKUFLOW_DATA_DIR/run/clickhouse.pid")
 ch0=$(cpu "$ch_pid")
 t0=$(now)
-ch --query "INSERT INTO default.direct (sku, name, description) FORMAT JSONEachRow" <"$file"
+# clickhouse-client parses the JSON and sends the server Native blocks:
+# its CPU is part of the direct load's.
+direct_client_cpu=$(python3 -c '
+import resource, subprocess, sys
+subprocess.run(sys.argv[1:], stdin=sys.stdin, check=True)
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(f"{r.ru_utime + r.ru_stime:.2f}")
+' clickhouse-client --host 127.0.0.1 --port "$SKUFLOW_CH_TCP_PORT" --query "INSERT INTO default.direct (sku, name, description) FORMAT JSONEachRow" <"$file")
 direct=$(since "$t0")
 direct_cpu=$(echo "$(cpu "$ch_pid") - $ch0" | bc)
 distinct=$(ch --query "SELECT uniqExact(sku) FROM default.direct")
@@ -136,6 +146,31 @@ api_url=$(sed -nE 's/.*msg=started.* addr=(http[^ ]*).*/\1/p' "$started_log" | h
 stop "$api_pid"
 stop "$proc_pid"; proc_e2e_rss=$peak
 stop "$agg_pid"; agg_e2e_rss=$peak
+
+# The same file as a type without an aggregate: the processor runs alone
+# and the push waits for it alone. Against the end to end above, this is
+# what keeping the exact count costs.
+say "bench: end to end, a type without an aggregate"
+cat >"$work/bare.yaml" <<'YAML'
+types:
+  bare:
+    key: [sku]
+    columns:
+      - {name: sku, type: String, required: true}
+      - {name: name, type: String}
+      - {name: description, type: String}
+    extra: extra
+YAML
+start processor SKUFLOW_CONFIG="$work/bare.yaml"
+bare_pid=$started
+ch0=$(cpu "$ch_pid") broker0=$(cpu "$broker_pid") proc0=$(cpu "$bare_pid")
+t0=$(now)
+SKUFLOW_CONFIG="$work/bare.yaml" bin/loader push --type bare --wait --no-progress --json "$file" >"$work/bare.json"
+bare=$(since "$t0")
+bare_ch_cpu=$(echo "$(cpu "$ch_pid") - $ch0" | bc) bare_broker_cpu=$(echo "$(cpu "$broker_pid") - $broker0" | bc)
+bare_proc_cpu=$(echo "$(cpu "$bare_pid") - $proc0" | bc)
+bare_final=$(ch --query "SELECT count() FROM skuflow.bare FINAL")
+stop "$bare_pid"
 
 say "bench: the loader alone"
 export SKUFLOW_KAFKA_TOPIC=bench_alone SKUFLOW_CLICKHOUSE_DATABASE=bench_alone
@@ -252,9 +287,15 @@ r = {
     "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip(),
     "machine": {"cpus": os.cpu_count(), "kernel": platform.release()},
     "file": {"rows": rows, "bytes": size, "format": "ndjson", "distinct_skus": $distinct},
-    "direct": {"seconds": direct, "rows_per_s": rows / direct, "clickhouse_cpu_seconds": $direct_cpu},
+    "direct": {"seconds": direct, "rows_per_s": rows / direct, "clickhouse_cpu_seconds": $direct_cpu,
+               "client_cpu_seconds": $direct_client_cpu},
     "end_to_end": {"seconds": e2e_s, "rows_per_s": rows / e2e_s, "ratio_to_direct": e2e_s / direct,
                    "products_final": $final, "products_agg_total": $agg_total, "exact": $final == $distinct == $agg_total},
+    "end_to_end_no_aggregate": {"seconds": $bare, "rows_per_s": rows / $bare, "ratio_to_direct": $bare / direct,
+                                "final": $bare_final, "exact": $bare_final == $distinct,
+                                "cpu_seconds": {"loader": json.load(open(f"{work}/bare.json"))["cpu_seconds"],
+                                                "broker": $bare_broker_cpu, "processor": $bare_proc_cpu,
+                                                "clickhouse": $bare_ch_cpu}},
     "loader": {"seconds": lr["produce_seconds"], "mb_per_s": size / 1e6 / lr["produce_seconds"],
                "rows_per_s": rows / lr["produce_seconds"], "peak_rss_bytes": loader["peak_rss_bytes"],
                "command_seconds": $loader_wall},
@@ -281,6 +322,7 @@ def row(what, s, rss="", ratio=""):
 row("direct: clickhouse-client INSERT JSONEachRow", direct, ratio="1.00x")
 row("skuflow end to end: loader push --wait", e2e_s, ratio=f"{e2e_s / direct:.2f}x",
     rss=mib(max(e2e['peak_rss_bytes'], $proc_e2e_rss, $agg_e2e_rss)))
+row("end to end, a type without an aggregate", $bare, ratio=f"{$bare / direct:.2f}x")
 row("loader alone (read, validate, produce)", lr["produce_seconds"], mib(loader["peak_rss_bytes"]), f"{lr['produce_seconds'] / direct:.2f}x")
 row("processor alone (filled topic -> products)", $proc_alone, mib($proc_rss), f"{$proc_alone / direct:.2f}x")
 row("aggregator alone (filled topic -> counts)", $agg_alone, mib($agg_rss), f"{$agg_alone / direct:.2f}x")
@@ -291,9 +333,13 @@ print()
 print(f"end to end peak RSS: loader {mib(e2e['peak_rss_bytes'])}, processor {mib($proc_e2e_rss)}, aggregator {mib($agg_e2e_rss)}")
 c = r["end_to_end_cpu_seconds"]
 total = sum(c.values())
-print(f"direct load CPU seconds: clickhouse {$direct_cpu:.2f}")
+print(f"direct load CPU seconds: clickhouse {$direct_cpu:.2f}, clickhouse-client {$direct_client_cpu:.2f}; "
+      f"{$direct_cpu + $direct_client_cpu:.2f} in all, {($direct_cpu + $direct_client_cpu) / direct:.2f} of {os.cpu_count()} cores busy")
 print(f"end to end CPU seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in c.items()) +
       f"; {total:.2f} in all, {total / e2e_s:.2f} of {os.cpu_count()} cores busy for {e2e_s:.2f} s")
+c = r["end_to_end_no_aggregate"]["cpu_seconds"]
+print(f"end to end without an aggregate, CPU seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in c.items()) +
+      f"; {sum(c.values()):.2f} in all")
 for name in ("processor", "aggregator"):
     c = r[name]["cpu_seconds"]
     print(f"{name} alone CPU seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in c.items()) +
@@ -309,4 +355,6 @@ print(f"exact: products FINAL {$final:,}, products_agg total {$agg_total:,}, dis
 print(f"written to {out}")
 if not r["end_to_end"]["exact"]:
     sys.exit("the end-to-end result is not exact")
+if not r["end_to_end_no_aggregate"]["exact"]:
+    sys.exit(f"the end-to-end result without an aggregate is not exact: bare FINAL {$bare_final:,}, distinct skus {$distinct:,}")
 PY
