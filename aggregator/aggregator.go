@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ClickHouse/ch-go/proto"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -67,6 +68,8 @@ type Aggregator struct {
 	lastFlush time.Time
 	// vectors hold, per aggregate, its By columns for a write.
 	vectors [][]*schemas.Vector
+	// out holds the other columns of a write, kept from one to the next.
+	out writeColumns
 
 	// What decode reads of a record, in buffers kept across records.
 	scan   jsonscan.Scanner
@@ -633,6 +636,25 @@ func (a *Aggregator) Drop(partitions []int32) {
 	}
 }
 
+// writeColumns are the columns of an aggregate write but its groups,
+// kept from one write to the next and handed to clickhouse-go without a
+// copy. Made anew for every write and copied by clickhouse-go, they were a
+// quarter of what the aggregator allocated on the bench (452 of 1,906 MB
+// in a 3 s profile).
+type writeColumns struct {
+	parts    []uint32
+	counts   []int64
+	totals   []int64
+	utotals  []uint64
+	versions []uint64
+	at       []time.Time
+}
+
+func (o *writeColumns) reset() {
+	o.parts, o.counts, o.totals, o.utotals = o.parts[:0], o.counts[:0], o.totals[:0], o.utotals[:0]
+	o.versions, o.at = o.versions[:0], o.at[:0]
+}
+
 // write inserts rows into aggregate i's table.
 func (a *Aggregator) write(ctx context.Context, i int, rows []change) error {
 	ap := &a.plan.aggs[i]
@@ -644,22 +666,20 @@ func (a *Aggregator) write(ctx context.Context, i int, rows []change) error {
 	}
 	table := clickhouse.Table(db, ap.Table)
 	n := len(rows)
-	parts, counts, versions, at := make([]uint32, n), make([]int64, n), make([]uint64, n), make([]time.Time, n)
-	var totals []int64
-	if ap.sums() {
-		totals = make([]int64, n)
-	}
+	o := &a.out
+	o.reset()
 	by := a.vectors[i]
 	for _, v := range by {
 		v.Reset()
 	}
 	now := time.Now()
 	var texts [][]byte
-	for j, c := range rows {
-		parts[j], counts[j], versions[j], at[j] = uint32(c.Partition), c.Count, c.Version, now
-		if totals != nil {
-			totals[j] = c.Total
-		}
+	for _, c := range rows {
+		o.parts = append(o.parts, uint32(c.Partition))
+		o.counts = append(o.counts, c.Count)
+		o.totals = append(o.totals, c.Total)
+		o.versions = append(o.versions, c.Version)
+		o.at = append(o.at, now)
 		texts = splitGroup(c.Group, len(by), texts[:0])
 		for k, v := range by {
 			if err := v.Append(texts[k]); err != nil {
@@ -667,31 +687,33 @@ func (a *Aggregator) write(ctx context.Context, i int, rows []change) error {
 			}
 		}
 	}
-	values := []any{parts}
+	// ch-go columns, handed to clickhouse-go without a copy (the write
+	// is over before they change again).
+	values := []any{proto.ColUInt32(o.parts)}
 	for _, v := range by {
-		values = append(values, v.Values())
+		values = append(values, v.Input())
 	}
-	values = append(values, counts)
-	if totals != nil {
+	values = append(values, proto.ColInt64(o.counts))
+	if ap.sums() {
 		if cols[len(cols)-3].Type == "UInt64" {
 			// A UInt64 column's sum, held as int64 (sums wrap at 2^64
 			// either way): the same bits, as the column's type.
-			u := make([]uint64, n)
-			for j, t := range totals {
-				u[j] = uint64(t)
+			for _, t := range o.totals {
+				o.utotals = append(o.utotals, uint64(t))
 			}
-			values = append(values, u)
+			values = append(values, proto.ColUInt64(o.utotals))
 		} else {
-			values = append(values, totals)
+			values = append(values, proto.ColInt64(o.totals))
 		}
 	}
-	values = append(values, versions, at)
+	values = append(values, proto.ColUInt64(o.versions), o.at)
 	b, err := a.conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s (%s)", table, strings.Join(names, ", ")))
 	if err != nil {
 		return fmt.Errorf("prepare insert into %s: %w", ap.Table, err)
 	}
+	bcols := b.Columns()
 	for j, col := range values {
-		if err := b.Column(j).Append(col); err != nil {
+		if err := clickhouse.AppendColumn(b, bcols, j, col); err != nil {
 			_ = b.Abort()
 			return fmt.Errorf("append column %s to %s: %w", cols[j].Name, ap.Table, err)
 		}
