@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -119,15 +120,27 @@ func TestTwoAggregators(t *testing.T) {
 	a := s.Service(t, "aggregator")
 	b := s.Service(t, "aggregator")
 	file := testenv.Gen(t, t.TempDir(), "shared.ndjson", "--rows", "100000", "--dup-rate", "0.05", "--rename-rate", "0.2", "--names", "300", "--seed", "12")
-	s.PushWait(t, file)
-	s.CheckAgg(t, testenv.NameCounts(testenv.LastWrites(t, file)))
+	// The push is over in about a second, as soon as the rebalance that
+	// gives b its share: both must own partitions before it starts.
 	for _, p := range []*testenv.ServiceProcess{a, b} {
-		if !p.LogContains("msg=\"partition assigned") {
-			t.Errorf("aggregator pid %d was never assigned a partition:\n%s", p.Pid(), p.Log(20))
+		deadline := time.Now().Add(30 * time.Second)
+		for !p.LogContains("msg=\"partition assigned") {
+			if time.Now().After(deadline) {
+				t.Fatalf("aggregator pid %d was never assigned a partition:\n%s", p.Pid(), p.Log(20))
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
 	}
+	s.PushWait(t, file)
+	s.CheckAgg(t, testenv.NameCounts(testenv.LastWrites(t, file)))
 	a.Stop(t)
 	b.Stop(t)
+	for _, p := range []*testenv.ServiceProcess{a, b} {
+		m := regexp.MustCompile(`msg=stopped .*applied=(\d+)`).FindStringSubmatch(p.Log(5))
+		if m == nil || m[1] == "0" {
+			t.Errorf("aggregator pid %d applied no record: the partitions were not shared\n%s", p.Pid(), p.Log(10))
+		}
+	}
 }
 
 // A restarted aggregator loads its state from ClickHouse, and what it
