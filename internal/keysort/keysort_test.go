@@ -64,6 +64,16 @@ func TestOrder(t *testing.T) {
 			return v
 		}(),
 		"same": slices.Repeat([]string{"same"}, 500),
+		// Zero bytes where a shorter value's word is padded with zeros,
+		// across the 8-byte words the counting reads.
+		"zeros": func() (v []string) {
+			for _, p := range []string{"a", "abcdefg", "abcdefgh", "abcdefghijklmno"} {
+				for k := 20; k >= 0; k-- {
+					v = append(v, p+strings.Repeat("\x00", k), p+strings.Repeat("\x00", k)+"b")
+				}
+			}
+			return slices.Repeat(v, 3)
+		}(),
 	}
 	for _, n := range []int{2, 31, 32, 33, 100, 5000} {
 		var few, many, long []string
