@@ -90,6 +90,17 @@ until_caught_up() {
 	"$work/caughtup" -brokers "$SKUFLOW_KAFKA_BROKERS" -topic "$SKUFLOW_KAFKA_TOPIC" -group "$1"
 }
 
+# quiet waits (up to a minute) until ClickHouse merges nothing: the
+# merges of one phase's parts would otherwise be counted in the next.
+quiet() {
+	local _
+	for _ in $(seq 600); do
+		[[ $(ch --query "SELECT count() FROM system.merges") == 0 ]] && return
+		sleep 0.1
+	done
+	say "bench: ClickHouse still merging after a minute; going on"
+}
+
 go build -o "$work/caughtup" ./bench/caughtup
 go build -o "$work/latency" ./bench/latency
 say "bench: starting ClickHouse and the broker in $work"
@@ -122,6 +133,7 @@ direct=$(since "$t0")
 direct_cpu=$(echo "$(cpu "$ch_pid") - $ch0" | bc)
 distinct=$(ch --query "SELECT uniqExact(sku) FROM default.direct")
 
+quiet
 say "bench: skuflow end to end"
 broker_pid=$(cat "$SKUFLOW_DATA_DIR/run/broker.pid")
 ch0=$(cpu "$ch_pid") broker0=$(cpu "$broker_pid") proc0=$(cpu "$proc_pid") agg0=$(cpu "$agg_pid")
@@ -150,6 +162,7 @@ stop "$agg_pid"; agg_e2e_rss=$peak
 # The same file as a type without an aggregate: the processor runs alone
 # and the push waits for it alone. Against the end to end above, this is
 # what keeping the exact count costs.
+quiet
 say "bench: end to end, a type without an aggregate"
 cat >"$work/bare.yaml" <<'YAML'
 types:
@@ -172,6 +185,7 @@ bare_proc_cpu=$(echo "$(cpu "$bare_pid") - $proc0" | bc)
 bare_final=$(ch --query "SELECT count() FROM skuflow.bare FINAL")
 stop "$bare_pid"
 
+quiet
 say "bench: the loader alone"
 export SKUFLOW_KAFKA_TOPIC=bench_alone SKUFLOW_CLICKHOUSE_DATABASE=bench_alone
 export SKUFLOW_PROCESSOR_GROUP=bench-processor SKUFLOW_AGGREGATOR_GROUP=bench-aggregator
@@ -184,6 +198,7 @@ loader_wall=$(since "$t0")
 # With a TAG it writes to a database of its own, so that every run starts
 # on empty tables.
 alone() {
+	quiet
 	say "bench: the $1 alone${2:+ ($2)}"
 	local t0 pid tag=${2:+_$2} var
 	var=SKUFLOW_${1^^}_GROUP
