@@ -68,8 +68,6 @@ type Aggregator struct {
 	lastFlush time.Time
 	// vectors hold, per aggregate, its By columns for a write.
 	vectors [][]*schemas.Vector
-	// out holds the other columns of a write, kept from one to the next.
-	out writeColumns
 
 	// What decode reads of a record, in buffers kept across records.
 	scan   jsonscan.Scanner
@@ -636,11 +634,12 @@ func (a *Aggregator) Drop(partitions []int32) {
 	}
 }
 
-// writeColumns are the columns of an aggregate write but its groups,
-// kept from one write to the next and handed to clickhouse-go without a
-// copy. Made anew for every write and copied by clickhouse-go, they were a
-// quarter of what the aggregator allocated on the bench (452 of 1,906 MB
-// in a 3 s profile).
+// writeColumns are the columns of an aggregate write but its groups, made
+// for the write and handed to clickhouse-go without a copy. Copied by
+// clickhouse-go as well, they were a quarter of what the aggregator
+// allocated on the bench (452 of 1,906 MB in a 3 s profile). They are not
+// kept for the next write: after a write of every group they would hold
+// about 60 bytes per group for good.
 type writeColumns struct {
 	parts    []uint32
 	counts   []int64
@@ -650,9 +649,13 @@ type writeColumns struct {
 	at       []time.Time
 }
 
-func (o *writeColumns) reset() {
-	o.parts, o.counts, o.totals, o.utotals = o.parts[:0], o.counts[:0], o.totals[:0], o.utotals[:0]
-	o.versions, o.at = o.versions[:0], o.at[:0]
+func newWriteColumns(n int, sums bool) *writeColumns {
+	o := &writeColumns{parts: make([]uint32, 0, n), counts: make([]int64, 0, n),
+		versions: make([]uint64, 0, n), at: make([]time.Time, 0, n)}
+	if sums {
+		o.totals = make([]int64, 0, n)
+	}
+	return o
 }
 
 // write inserts rows into aggregate i's table.
@@ -666,8 +669,7 @@ func (a *Aggregator) write(ctx context.Context, i int, rows []change) error {
 	}
 	table := clickhouse.Table(db, ap.Table)
 	n := len(rows)
-	o := &a.out
-	o.reset()
+	o := newWriteColumns(n, ap.sums())
 	by := a.vectors[i]
 	for _, v := range by {
 		v.Reset()
@@ -677,7 +679,9 @@ func (a *Aggregator) write(ctx context.Context, i int, rows []change) error {
 	for _, c := range rows {
 		o.parts = append(o.parts, uint32(c.Partition))
 		o.counts = append(o.counts, c.Count)
-		o.totals = append(o.totals, c.Total)
+		if ap.sums() {
+			o.totals = append(o.totals, c.Total)
+		}
 		o.versions = append(o.versions, c.Version)
 		o.at = append(o.at, now)
 		texts = splitGroup(c.Group, len(by), texts[:0])
@@ -687,8 +691,7 @@ func (a *Aggregator) write(ctx context.Context, i int, rows []change) error {
 			}
 		}
 	}
-	// ch-go columns, handed to clickhouse-go without a copy (the write
-	// is over before they change again).
+	// ch-go columns, handed to clickhouse-go without a copy.
 	values := []any{proto.ColUInt32(o.parts)}
 	for _, v := range by {
 		values = append(values, v.Input())
@@ -698,6 +701,7 @@ func (a *Aggregator) write(ctx context.Context, i int, rows []change) error {
 		if cols[len(cols)-3].Type == "UInt64" {
 			// A UInt64 column's sum, held as int64 (sums wrap at 2^64
 			// either way): the same bits, as the column's type.
+			o.utotals = make([]uint64, 0, n)
 			for _, t := range o.totals {
 				o.utotals = append(o.utotals, uint64(t))
 			}

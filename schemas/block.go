@@ -108,6 +108,7 @@ func (b *Block) SortByKey() []int32 {
 		b.file.permute(b.perm, &b.tmp)
 		b.offset.permute(b.perm, &b.tmp)
 	}
+	clear(b.tmp.times) // a time.Time holds a pointer (its Location)
 	b.extra.order = b.perm
 	return b.perm
 }
