@@ -277,3 +277,20 @@ func TestMetricsURLAfterRestart(t *testing.T) {
 		t.Fatalf("%s: skuflow_backing_off %v in %d samples", second, v, n)
 	}
 }
+
+// A group that has not joined yet has committed nothing: Committed says 0
+// rather than failing the test. (kfake answers such a fetch with
+// GROUP_ID_NOT_FOUND; a test that starts a service and at once waits for
+// its commits used to fail there, when its first look came before the
+// service's join.)
+func TestCommittedBeforeTheGroupExists(t *testing.T) {
+	st := testenv.NewStack(t)
+	if n := st.Committed(t, "skuflow-never-joined"); n != 0 {
+		t.Fatalf("committed by a group that never joined: %d", n)
+	}
+	produce(t, st.Broker, 30)
+	consumeAndCommit(t, st.Broker, "skuflow-joined", 30)
+	if n := st.Committed(t, "skuflow-joined"); n != 30 {
+		t.Fatalf("committed by a group that took 30 records: %d", n)
+	}
+}
