@@ -123,13 +123,7 @@ func TestTwoAggregators(t *testing.T) {
 	// The push is over in about a second, as soon as the rebalance that
 	// gives b its share: both must own partitions before it starts.
 	for _, p := range []*testenv.ServiceProcess{a, b} {
-		deadline := time.Now().Add(30 * time.Second)
-		for !p.LogContains("msg=\"partition assigned") {
-			if time.Now().After(deadline) {
-				t.Fatalf("aggregator pid %d was never assigned a partition:\n%s", p.Pid(), p.Log(20))
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+		p.WaitLog(t, "msg=\"partition assigned", 30*time.Second)
 	}
 	s.PushWait(t, file)
 	s.CheckAgg(t, testenv.NameCounts(testenv.LastWrites(t, file)))

@@ -99,6 +99,11 @@ func TestTwoProcessorsShareTheTopic(t *testing.T) {
 	a := s.Service(t, "processor")
 	b := s.Service(t, "processor")
 	file := testenv.Gen(t, t.TempDir(), "shared.ndjson", "--rows", "200000", "--dup-rate", "0.05", "--rename-rate", "0.05", "--seed", "21")
+	// Both own partitions before the push: a push that ended before the
+	// rebalance would leave b nothing to insert.
+	for _, p := range []*testenv.ServiceProcess{a, b} {
+		p.WaitLog(t, "msg=\"partitions assigned\"", 30*time.Second)
+	}
 	s.PushWait(t, file)
 	s.CheckFinal(t, testenv.LastWrites(t, file))
 	a.Stop(t)

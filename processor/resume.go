@@ -35,6 +35,7 @@ func (p *Processor) resume(ctx context.Context, offs map[string]map[int32]kgo.Of
 		parts = append(parts, part)
 	}
 	slices.Sort(parts)
+	p.log.Info("partitions assigned", "partitions", parts)
 	var ends map[int32]int64
 	err := retry.Forever(ctx, p.prepare, p.log, "read where the table ends", clickhouse.Retriable, func(ctx context.Context) error {
 		var err error

@@ -88,6 +88,15 @@ func (s *ServiceProcess) Exited() (bool, error) {
 // LogContains reports whether the latest run logged text.
 func (s *ServiceProcess) LogContains(text string) bool { return s.proc.logContains(s.off, text) }
 
+// WaitLog waits until the latest run has logged text, failing the test
+// after timeout or if the service exits first.
+func (s *ServiceProcess) WaitLog(t testing.TB, text string, timeout time.Duration) {
+	t.Helper()
+	if err := s.proc.waitFor(timeout, func() bool { return s.LogContains(text) }); err != nil {
+		s.proc.fail(t, fmt.Errorf("%s (pid %d) did not log %q: %w", s.Name, s.Pid(), text, err))
+	}
+}
+
 // Log returns the last n lines of the service's log.
 func (s *ServiceProcess) Log(n int) string { return s.proc.tail(n) }
 
