@@ -796,7 +796,16 @@ func (p *Pusher) push(ctx context.Context, src Source, prog *Progress, res *Resu
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("%s: push interrupted: %w", src.Name, context.Cause(ctx))
 	}
-	return flushErr
+	if flushErr != nil {
+		return flushErr
+	}
+	// One last look: a topic recreated or grown while the push ran, which
+	// the periodic check had not come to yet, still fails it. A push that
+	// ends within one interval of its start would otherwise never look.
+	if iv := p.opts.TopicCheckInterval; iv > 0 {
+		return kafka.Check(ctx, p.cl, p.opts.Topic, j.topic, iv, p.log())
+	}
+	return nil
 }
 
 // reader picks the Reader for the input's format.

@@ -2,6 +2,7 @@ package main_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -13,6 +14,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"skuflow/internal/testenv"
 )
@@ -359,6 +363,45 @@ func TestPushRefusesOtherPartitionCount(t *testing.T) {
 	}
 	if n := len(consume(t, br.Addr, "products")); n != 0 {
 		t.Fatalf("%d records produced to a topic of the wrong shape", n)
+	}
+}
+
+// Invariant 2 again: partitions added while a push runs fail it, even when
+// the periodic topic check (an hour here) never came round: the push looks
+// once more after its last record is on the topic.
+func TestPushFailsWhenPartitionsAddedMidPush(t *testing.T) {
+	s := testenv.NewStack(t, "SKUFLOW_KAFKA_TOPIC_CHECK_INTERVAL=1h")
+	p := startStreamPush(t, s, "--format", "ndjson")
+	for i := range 100 {
+		p.write(t, fmt.Sprintf(`{"sku":"before-%d","name":"n"}`+"\n", i))
+	}
+	deadline := time.Now().Add(time.Minute)
+	for len(consume(t, s.Broker.Addr, "products")) < 100 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the first 100 records never reached the topic:\n%s", p.out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(s.Broker.Addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := kadm.NewClient(cl).CreatePartitions(ctx, 6, "products"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 100 {
+		p.write(t, fmt.Sprintf(`{"sku":"after-%d","name":"n"}`+"\n", i))
+	}
+	p.stdin.Close()
+	if err := p.cmd.Wait(); err == nil || !strings.Contains(p.out.String(), "topic products has 12 partitions now, it had 6") {
+		t.Fatalf("push across added partitions: %v\n%s", err, p.out.String())
+	}
+	row := s.CH.Query(t, "SELECT state, error LIKE '%12 partitions now%' FROM skuflow.ingest_jobs FINAL")
+	if row != "failed\t1" {
+		t.Fatalf("job of the push across added partitions: %q", row)
 	}
 }
 

@@ -70,9 +70,7 @@ func Changed(topic string, was, now TopicState) error {
 
 // Watch reads the topic's metadata every interval until ctx ends, and
 // returns (an ErrTopicRecreated or ErrPartitionCount error) as soon as the
-// topic is not the one described by was. Metadata that cannot be read is
-// logged and tried again at the next interval: an unreachable broker is not
-// a changed topic.
+// topic is not the one described by was (see Check).
 func Watch(ctx context.Context, cl *kgo.Client, topic string, was TopicState, interval time.Duration, log *slog.Logger) error {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -82,19 +80,27 @@ func Watch(ctx context.Context, cl *kgo.Client, topic string, was TopicState, in
 			return nil
 		case <-t.C:
 		}
-		rctx, cancel := context.WithTimeout(ctx, interval)
-		now, err := Describe(rctx, cl, topic)
-		cancel()
-		if err != nil {
-			if ctx.Err() == nil {
-				log.Debug("topic check: metadata not read", "topic", topic, "err", err)
-			}
-			continue
-		}
-		if err := Changed(topic, was, now); err != nil {
+		if err := Check(ctx, cl, topic, was, interval, log); err != nil {
 			return err
 		}
 	}
+}
+
+// Check reads the topic's metadata once, waiting at most timeout, and
+// returns an ErrTopicRecreated or ErrPartitionCount error when the topic is
+// not the one described by was. Metadata that cannot be read is logged and
+// is no error: an unreachable broker is not a changed topic.
+func Check(ctx context.Context, cl *kgo.Client, topic string, was TopicState, timeout time.Duration, log *slog.Logger) error {
+	rctx, cancel := context.WithTimeout(ctx, timeout)
+	now, err := Describe(rctx, cl, topic)
+	cancel()
+	if err != nil {
+		if ctx.Err() == nil {
+			log.Debug("topic check: metadata not read", "topic", topic, "err", err)
+		}
+		return nil
+	}
+	return Changed(topic, was, now)
 }
 
 // keyPartitioner is Kafka's key partitioning (murmur2 of the key, as every
