@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"skuflow/aggregator"
 	"skuflow/config"
 	"skuflow/internal/clickhouse"
@@ -34,24 +36,33 @@ func TestDrillRebalanceWhileConsuming(t *testing.T) {
 	cfg.Kafka.TopicCheckInterval = 500 * time.Millisecond
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 
-	start := func(ctx context.Context) (wait func()) {
+	// start runs an aggregator until ctx ends; assigned is closed when it
+	// is first given partitions.
+	start := func(ctx context.Context) (wait func(), assigned <-chan struct{}) {
 		conn, err := clickhouse.Open(cfg.ClickHouse)
 		if err != nil {
 			t.Fatal(err)
 		}
+		got := make(chan struct{})
+		var once sync.Once
+		onAssigned := kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, parts map[string][]int32) {
+			if len(parts[cfg.Kafka.Topic]) > 0 {
+				once.Do(func() { close(got) })
+			}
+		})
 		var wg sync.WaitGroup
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer conn.Close()
-			if err := aggregator.New(cfg, schemas.Products, conn, log).Run(ctx); err != nil {
+			if err := aggregator.New(cfg, schemas.Products, conn, log).Run(ctx, onAssigned); err != nil {
 				t.Errorf("aggregator: %v", err)
 			}
 		}()
-		return wg.Wait
+		return wg.Wait, got
 	}
 	ctxA, stopA := context.WithCancel(context.Background())
-	waitA := start(ctxA)
+	waitA, _ := start(ctxA)
 	dir := t.TempDir()
 	files := []string{testenv.Gen(t, dir, "big.ndjson", "--rows", "300000", "--rename-rate", "0.3", "--names", "50", "--seed", "5")}
 	done := s.StartPush(t, files[0])
@@ -60,7 +71,16 @@ func TestDrillRebalanceWhileConsuming(t *testing.T) {
 	// first in the middle of its polls and flushes.
 	for range 4 {
 		ctxB, stopB := context.WithCancel(context.Background())
-		waitB := start(ctxB)
+		waitB, assignedB := start(ctxB)
+		// Stopped while it still prepares, B would fail with the
+		// cancellation, and take part in no rebalance.
+		select {
+		case <-assignedB:
+		case <-time.After(time.Minute):
+			stopB()
+			waitB()
+			t.Fatal("the second aggregator was given no partition within a minute")
+		}
 		time.Sleep(1500 * time.Millisecond)
 		stopB()
 		waitB()
