@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -245,7 +246,8 @@ func TestTokenOnlyInHeaderButFeed(t *testing.T) {
 // spool's disk is bounded, and one more gets 503 with Retry-After.
 func TestUploadsBounded(t *testing.T) {
 	st := testenv.NewStack(t)
-	base, _ := st.API(t, "SKUFLOW_API_MAX_UPLOADS=1")
+	spool := t.TempDir()
+	base, _ := st.API(t, "SKUFLOW_API_MAX_UPLOADS=1", "SKUFLOW_API_SPOOL_DIR="+spool)
 	pr, pw := io.Pipe()
 	first := make(chan int, 1)
 	go func() {
@@ -260,10 +262,18 @@ func TestUploadsBounded(t *testing.T) {
 	if _, err := pw.Write([]byte("sku,name\n")); err != nil {
 		t.Fatal(err)
 	}
-	// The first holds the one slot while its body arrives: its headers
-	// are in (the pipe's write returned once the client sent them and
-	// took the body's start), and the handler takes the slot first thing.
-	time.Sleep(300 * time.Millisecond)
+	// The first holds the one slot while its body arrives: the handler
+	// takes the slot first thing, and then makes its spool file.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if names, _ := filepath.Glob(filepath.Join(spool, "upload-*")); len(names) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the first upload made no spool file within a minute")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	code, _, hdr := call(t, "POST", base+"/v1/files?name=second.csv", "sku\nb\n")
 	if code != http.StatusServiceUnavailable || hdr.Get("Retry-After") == "" {
 		t.Fatalf("a second upload while one holds the only slot: %d (Retry-After %q)", code, hdr.Get("Retry-After"))

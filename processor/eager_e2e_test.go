@@ -14,8 +14,8 @@ import (
 // the eager wait after it, so a trickle still makes at most ten writes per
 // flush_interval.
 func TestIdleRecordWrittenAtOnce(t *testing.T) {
-	const eager = 10 * time.Second
-	s := newStack(t, "SKUFLOW_PROCESSOR_FLUSH_INTERVAL=100s", "SKUFLOW_AGGREGATOR_FLUSH_INTERVAL=100s")
+	const eager = 20 * time.Second
+	s := newStack(t, "SKUFLOW_PROCESSOR_FLUSH_INTERVAL=200s", "SKUFLOW_AGGREGATOR_FLUSH_INTERVAL=200s")
 	s.Service(t, "processor")
 	dir := t.TempDir()
 	record := func(name, sku string) string {

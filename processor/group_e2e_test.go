@@ -146,8 +146,14 @@ func TestGracefulStop(t *testing.T) {
 	if _, stderr, err := s.Loader(t, "push", "--no-progress", file); err != nil {
 		t.Fatal(stderr)
 	}
-	// The batch is held: only the first record is in ClickHouse yet.
-	time.Sleep(2 * time.Second)
+	// The batch is held once read: only the first record is in ClickHouse
+	// yet. (A SIGTERM before the read would leave records in the broker,
+	// for the next instance, and not prove the flush on stop.)
+	testenv.WaitMetrics(t, p.MetricsURL(t), time.Minute, "3,001 records read", func(m testenv.Metrics) bool {
+		v, _ := m.Value("skuflow_records_consumed_total", "type", "products")
+		return v >= 3001
+	})
+	time.Sleep(200 * time.Millisecond)
 	if n := s.Count(t, "SELECT count() FROM skuflow.products"); n != 1 {
 		t.Fatalf("%d rows inserted before the batch was due, want the first record's 1", n)
 	}

@@ -34,6 +34,12 @@ func TestWatchMetrics(t *testing.T) {
 			t.Errorf("%s: %d", path, resp.StatusCode)
 		}
 	}
+	// The folders' gauges are set at the end of the first scan, which
+	// runs beside the metrics listener.
+	testenv.WaitMetrics(t, url, time.Minute, "inbox folder counts", func(m testenv.Metrics) bool {
+		_, ok := m.Value("skuflow_inbox_files", "type", "products", "folder", "failed")
+		return ok
+	})
 	m := testenv.ScrapeMetrics(t, url, nil)
 	for _, folder := range []string{"waiting", "processing", "done", "failed"} {
 		if v, ok := m.Value("skuflow_inbox_files", "type", "products", "folder", folder); !ok || v != 0 {

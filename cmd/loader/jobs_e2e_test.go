@@ -544,9 +544,9 @@ func TestStatusDoneOnlyWhenBothGroupsPassed(t *testing.T) {
 	}
 	// A push refused for the same content waits for the earlier job, which
 	// cannot finish yet.
-	sum := push(t, s, "--wait", "--wait-timeout", "2s", file)
+	sum := push(t, s, "--wait", "--wait-timeout", "5s", file)
 	if sum.OK || sum.Results[0].RefusedBy != job.ID || sum.Wait == nil ||
-		!strings.Contains(sum.Wait.Error, "gave up after 2s (--wait-timeout) with 5,000 records still to go") {
+		!strings.Contains(sum.Wait.Error, "gave up after 5s (--wait-timeout) with 5,000 records still to go") {
 		t.Fatalf("refused push --wait with the aggregator down: %+v", sum)
 	}
 
