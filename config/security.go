@@ -223,6 +223,26 @@ func (t TLS) Trust() string {
 	return "the system's CA roots (no ca_file)"
 }
 
+// IsClientCertRefused reports whether err is the server's TLS alert that
+// it refused the client's certificate (or that it wants one). Under TLS
+// 1.3 the server checks the client's certificate after the client has
+// finished its handshake, so the alert comes with the first read, not
+// with the dial.
+func IsClientCertRefused(err error) bool {
+	var op *net.OpError
+	if !errors.As(err, &op) || op.Op != "remote error" || op.Err == nil {
+		return false
+	}
+	// crypto/tls's alert type is not exported (tls.AlertError is QUIC's):
+	// its text is what there is to go by.
+	switch strings.TrimPrefix(op.Err.Error(), "tls: ") {
+	case "certificate required", "bad certificate", "unknown certificate authority", "unsupported certificate",
+		"revoked certificate", "expired certificate", "unknown certificate", "access denied":
+		return true
+	}
+	return false
+}
+
 // IsCertError reports whether err is a certificate that did not verify:
 // one the trusted CAs did not sign, for another host, or invalid. The
 // Kafka and ClickHouse clients stop on it rather than retry.

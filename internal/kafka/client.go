@@ -44,7 +44,8 @@ func clientOptions(c config.Kafka, logger *slog.Logger) ([]kgo.Opt, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &authWatch{user: c.SASL.Username, mechanism: strings.ToUpper(c.SASL.Mechanism), trust: c.TLS.Trust(), failed: map[string]int{}}
+	w := &authWatch{user: c.SASL.Username, mechanism: strings.ToUpper(c.SASL.Mechanism), trust: c.TLS.Trust(),
+		cert: c.TLS.CertFile, failed: map[string]int{}}
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(c.Brokers...),
 		kgo.Dialer(w.dialer(&net.Dialer{Timeout: c.DialTimeout}, tlsCfg)),
@@ -124,6 +125,7 @@ const authFailuresToStop = 2
 // does not retry, so the caller hears the reason within seconds.
 type authWatch struct {
 	user, mechanism, trust string
+	cert                   string // kafka.tls.cert_file, for errors
 
 	mu     sync.Mutex
 	failed map[string]int // broker address -> SASL exchanges cut short in a row
@@ -148,11 +150,53 @@ func (w *authWatch) dialer(d *net.Dialer, tlsCfg *tls.Config) func(ctx context.C
 			return nil, &AuthError{Broker: host, What: "TLS: the broker's certificate is not trusted by " + w.trust +
 				" for server name " + cfg.ServerName, Err: err}
 		}
+		if err != nil && config.IsClientCertRefused(err) {
+			return nil, w.certRefused(host, err)
+		}
 		if err != nil && config.IsTLSRefused(err) {
 			return nil, &AuthError{Broker: host, What: "TLS handshake refused", Err: err}
 		}
-		return conn, err
+		if err != nil {
+			return nil, err
+		}
+		return &certConn{Conn: conn, w: w, broker: host}, nil
 	}
+}
+
+func (w *authWatch) certRefused(host string, err error) error {
+	what := "TLS: the broker requires a client certificate, and kafka.tls.cert_file and key_file are not set"
+	if w.cert != "" {
+		what = "TLS: the broker refused the client certificate " + w.cert +
+			" (kafka.tls.cert_file): it takes only certificates its CAs signed (a skuflow broker's: broker.tls.client_ca_file)"
+	}
+	return &AuthError{Broker: host, What: what, Err: err}
+}
+
+// certConn turns the alert of a broker that refuses the client's
+// certificate into an AuthError. Under TLS 1.3 the dial has succeeded by
+// then: the alert comes with the first read (or a later write), and
+// franz-go would take it for a broken connection and the services would
+// retry for ever.
+type certConn struct {
+	net.Conn
+	w      *authWatch
+	broker string
+}
+
+func (c *certConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if err != nil && config.IsClientCertRefused(err) {
+		err = c.w.certRefused(c.broker, err)
+	}
+	return n, err
+}
+
+func (c *certConn) Write(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	if err != nil && config.IsClientCertRefused(err) {
+		err = c.w.certRefused(c.broker, err)
+	}
+	return n, err
 }
 
 func (w *authWatch) refused(host string) error {

@@ -19,14 +19,16 @@ import (
 
 // Certs are one test's TLS files, PEM: a CA, a server certificate it
 // signed for 127.0.0.1 and localhost with its key, a client certificate
-// with its key, and OtherCA, a CA that signed nothing here: a client
-// trusting only it refuses the server ("certificate signed by unknown
-// authority").
+// with its key, and OtherCA, a CA that signed only OtherClientCert: a
+// client trusting only OtherCA refuses the server ("certificate signed by
+// unknown authority"), and a server that requires client certificates of
+// CA refuses OtherClientCert.
 type Certs struct {
-	Dir                   string
-	CA, OtherCA           string
-	ServerCert, ServerKey string
-	ClientCert, ClientKey string
+	Dir                             string
+	CA, OtherCA                     string
+	ServerCert, ServerKey           string
+	ClientCert, ClientKey           string
+	OtherClientCert, OtherClientKey string
 }
 
 // MakeCerts writes a fresh set of Certs in a temporary folder.
@@ -36,8 +38,9 @@ func MakeCerts(t testing.TB) *Certs {
 	c := &Certs{Dir: dir}
 	ca, caKey := makeCA(t, "skuflow test CA")
 	c.CA = writePEM(t, dir, "ca.pem", "CERTIFICATE", ca.Raw)
-	other, _ := makeCA(t, "some other CA")
+	other, otherKey := makeCA(t, "some other CA")
 	c.OtherCA = writePEM(t, dir, "other-ca.pem", "CERTIFICATE", other.Raw)
+	c.OtherClientCert, c.OtherClientKey = makeLeaf(t, dir, "other-client", other, otherKey, x509.ExtKeyUsageClientAuth)
 	c.ServerCert, c.ServerKey = makeLeaf(t, dir, "server", ca, caKey, x509.ExtKeyUsageServerAuth)
 	c.ClientCert, c.ClientKey = makeLeaf(t, dir, "client", ca, caKey, x509.ExtKeyUsageClientAuth)
 	return c
