@@ -243,6 +243,36 @@ func IsClientCertRefused(err error) bool {
 	return false
 }
 
+// RefusalConn returns conn, a TLS connection, with its reads and writes
+// turning the server's alert that refuses the client's certificate
+// (IsClientCertRefused) into refused(err). Under TLS 1.3 the dial has
+// succeeded by then: the alert comes with the first read, and a client
+// would take it for a broken connection and retry for ever.
+func RefusalConn(conn net.Conn, refused func(error) error) net.Conn {
+	return &refusalConn{Conn: conn, refused: refused}
+}
+
+type refusalConn struct {
+	net.Conn
+	refused func(error) error
+}
+
+func (c *refusalConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if err != nil && IsClientCertRefused(err) {
+		err = c.refused(err)
+	}
+	return n, err
+}
+
+func (c *refusalConn) Write(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	if err != nil && IsClientCertRefused(err) {
+		err = c.refused(err)
+	}
+	return n, err
+}
+
 // IsCertError reports whether err is a certificate that did not verify:
 // one the trusted CAs did not sign, for another host, or invalid. The
 // Kafka and ClickHouse clients stop on it rather than retry.
@@ -256,12 +286,15 @@ func IsCertError(err error) bool {
 	return errors.As(err, &ua) || errors.As(err, &he) || errors.As(err, &ci) || errors.As(err, &cve)
 }
 
-// IsTLSRefused reports whether the server refused the handshake (it wants
-// a client certificate, or does not speak TLS).
+// IsTLSRefused reports whether the server refused the handshake (with a
+// TLS alert: it wants a client certificate, or shares no version or
+// cipher) or does not speak TLS.
 func IsTLSRefused(err error) bool {
 	var (
 		ae tls.AlertError
 		rh tls.RecordHeaderError
+		op *net.OpError
 	)
-	return errors.As(err, &ae) || errors.As(err, &rh)
+	return errors.As(err, &ae) || errors.As(err, &rh) ||
+		errors.As(err, &op) && op.Op == "remote error" && op.Err != nil && strings.HasPrefix(op.Err.Error(), "tls: ")
 }

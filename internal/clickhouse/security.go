@@ -23,8 +23,8 @@ var authErrorCodes = map[int32]string{
 }
 
 // CertError is a ClickHouse server whose TLS certificate did not verify,
-// or that refused the TLS handshake. It names the server and what the
-// certificate was checked against.
+// that refused the TLS handshake, or that refused our client certificate
+// (or wants one). It names the server and what was checked against what.
 type CertError struct {
 	Addr string
 	What string
@@ -66,10 +66,19 @@ func dialer(c config.ClickHouse, tlsCfg *tls.Config) func(ctx context.Context, a
 				cfg.ServerName = h
 			}
 		}
+		refused := func(err error) error {
+			what := "it requires a client certificate, and clickhouse.tls.cert_file and key_file are not set"
+			if c.TLS.CertFile != "" {
+				what = "it refused the client certificate " + c.TLS.CertFile + " (clickhouse.tls.cert_file): is it signed by a CA the server trusts (openSSL.server.caConfig)?"
+			}
+			return &CertError{Addr: addr, What: what, Err: err}
+		}
 		conn, err := (&tls.Dialer{NetDialer: d, Config: cfg}).DialContext(ctx, "tcp", addr)
 		switch {
 		case err == nil:
-			return conn, nil
+			return config.RefusalConn(conn, refused), nil
+		case config.IsClientCertRefused(err):
+			return nil, refused(err)
 		case config.IsCertError(err):
 			return nil, &CertError{Addr: addr, Err: err,
 				What: fmt.Sprintf("its certificate is not trusted by %s (clickhouse.tls) for server name %s", c.TLS.Trust(), cfg.ServerName)}

@@ -154,12 +154,13 @@ func (w *authWatch) dialer(d *net.Dialer, tlsCfg *tls.Config) func(ctx context.C
 			return nil, w.certRefused(host, err)
 		}
 		if err != nil && config.IsTLSRefused(err) {
-			return nil, &AuthError{Broker: host, What: "TLS handshake refused", Err: err}
+			return nil, &AuthError{Broker: host, Err: err,
+				What: "TLS handshake refused (does the broker want a client certificate, kafka.tls.cert_file, that its CAs signed?)"}
 		}
 		if err != nil {
 			return nil, err
 		}
-		return &certConn{Conn: conn, w: w, broker: host}, nil
+		return config.RefusalConn(conn, func(err error) error { return w.certRefused(host, err) }), nil
 	}
 }
 
@@ -170,33 +171,6 @@ func (w *authWatch) certRefused(host string, err error) error {
 			" (kafka.tls.cert_file): it takes only certificates its CAs signed (a skuflow broker's: broker.tls.client_ca_file)"
 	}
 	return &AuthError{Broker: host, What: what, Err: err}
-}
-
-// certConn turns the alert of a broker that refuses the client's
-// certificate into an AuthError. Under TLS 1.3 the dial has succeeded by
-// then: the alert comes with the first read (or a later write), and
-// franz-go would take it for a broken connection and the services would
-// retry for ever.
-type certConn struct {
-	net.Conn
-	w      *authWatch
-	broker string
-}
-
-func (c *certConn) Read(b []byte) (int, error) {
-	n, err := c.Conn.Read(b)
-	if err != nil && config.IsClientCertRefused(err) {
-		err = c.w.certRefused(c.broker, err)
-	}
-	return n, err
-}
-
-func (c *certConn) Write(b []byte) (int, error) {
-	n, err := c.Conn.Write(b)
-	if err != nil && config.IsClientCertRefused(err) {
-		err = c.w.certRefused(c.broker, err)
-	}
-	return n, err
 }
 
 func (w *authWatch) refused(host string) error {

@@ -148,6 +148,20 @@ func BrokerKafkaEnv(caFile, mechanism, user, password string) []string {
 // keeps using on the plain port, to check results).
 func SecureClickHouse(t testing.TB, c *Certs, user, password string) (s *ClickHouseServer, tlsAddr string) {
 	t.Helper()
+	// Clients are not asked for a certificate: the password is the
+	// credential here.
+	return secureClickHouse(t, c, user, password, "--openSSL.server.verificationMode=none")
+}
+
+// MutualTLSClickHouse is SecureClickHouse whose secure port also requires
+// a client certificate c.CA signed.
+func MutualTLSClickHouse(t testing.TB, c *Certs, user, password string) (s *ClickHouseServer, tlsAddr string) {
+	t.Helper()
+	return secureClickHouse(t, c, user, password, "--openSSL.server.verificationMode=strict", "--openSSL.server.caConfig="+c.CA)
+}
+
+func secureClickHouse(t testing.TB, c *Certs, user, password string, verify ...string) (s *ClickHouseServer, tlsAddr string) {
+	t.Helper()
 	dir := t.TempDir()
 	users := filepath.Join(dir, "users.xml")
 	body := fmt.Sprintf(`<?xml version="1.0"?>
@@ -176,16 +190,13 @@ func SecureClickHouse(t testing.TB, c *Certs, user, password string) (s *ClickHo
 	}
 	securePort := FreePort(t)
 	cfg := filepath.Join(RepoRoot(t), "deploy", "clickhouse", "config.xml")
-	s = newClickHouse(t, cfg, dir, FreePort(t), FreePort(t),
-		"--users_config="+users,
-		"--tcp_port_secure="+strconv.Itoa(securePort),
-		"--openSSL.server.certificateFile="+c.ServerCert,
-		"--openSSL.server.privateKeyFile="+c.ServerKey,
-		// Clients are not asked for a certificate: the password is the
-		// credential here.
-		"--openSSL.server.verificationMode=none",
+	s = newClickHouse(t, cfg, dir, FreePort(t), FreePort(t), append([]string{
+		"--users_config=" + users,
+		"--tcp_port_secure=" + strconv.Itoa(securePort),
+		"--openSSL.server.certificateFile=" + c.ServerCert,
+		"--openSSL.server.privateKeyFile=" + c.ServerKey,
 		"--openSSL.server.loadDefaultCAFile=false",
-	)
+	}, verify...)...)
 	s.Start(t)
 	return s, net.JoinHostPort("127.0.0.1", strconv.Itoa(securePort))
 }

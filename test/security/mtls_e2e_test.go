@@ -10,13 +10,14 @@ import (
 	"skuflow/internal/testenv"
 )
 
-// Mutual TLS: a broker with broker.tls.client_ca_file takes only clients
-// whose certificate its CA signed. The loader, the processor and the
-// aggregator with kafka.tls.cert_file and key_file load a file exactly,
-// and kcat (librdkafka's TLS, nobody's here) reads the topic with the same
-// certificate. Without a certificate, or with one another CA signed, each
-// command stops within seconds saying the broker refused it, and kcat is
-// refused too.
+// Mutual TLS: a broker with broker.tls.client_ca_file and a ClickHouse
+// whose secure port verifies clients strictly take only clients whose
+// certificate their CA signed. The loader, the processor and the
+// aggregator with kafka.tls and clickhouse.tls cert_file and key_file load
+// a file exactly, and kcat (librdkafka's TLS, nobody's here) reads the
+// topic with the same certificate. Without a certificate, or with one
+// another CA signed, each command stops within seconds saying which server
+// refused it and why, and kcat is refused too.
 func TestMutualTLS(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the broker, ClickHouse and the services")
@@ -34,16 +35,22 @@ func TestMutualTLS(t *testing.T) {
 		"SKUFLOW_BROKER_TLS_KEY_FILE=" + certs.ServerKey,
 		"SKUFLOW_BROKER_TLS_CLIENT_CA_FILE=" + certs.CA,
 	}, client...)...))
-	ch := testenv.ClickHouse(t)
+	ch, tlsAddr := testenv.MutualTLSClickHouse(t, certs, "skuflow", chSecret)
 	env := append([]string{
 		"SKUFLOW_KAFKA_BROKERS=" + broker.Addr,
-		"SKUFLOW_CLICKHOUSE_ADDR=" + ch.TCPAddr,
+		"SKUFLOW_CLICKHOUSE_ADDR=" + tlsAddr,
+		"SKUFLOW_CLICKHOUSE_USERNAME=skuflow",
+		"SKUFLOW_CLICKHOUSE_PASSWORD=" + chSecret,
+		"SKUFLOW_CLICKHOUSE_TLS_ENABLED=true",
+		"SKUFLOW_CLICKHOUSE_TLS_CA_FILE=" + certs.CA,
+		"SKUFLOW_CLICKHOUSE_TLS_CERT_FILE=" + certs.ClientCert,
+		"SKUFLOW_CLICKHOUSE_TLS_KEY_FILE=" + certs.ClientKey,
 		"SKUFLOW_PROCESSOR_FLUSH_INTERVAL=200ms",
 		"SKUFLOW_AGGREGATOR_FLUSH_INTERVAL=200ms",
 		"SKUFLOW_PROCESSOR_METRICS_ADDR=127.0.0.1:0",
 		"SKUFLOW_AGGREGATOR_METRICS_ADDR=127.0.0.1:0",
 	}, client...)
-	s := &secured{Stack: &testenv.Stack{CH: ch, Broker: broker, Env: env}, certs: certs}
+	s := &secured{Stack: &testenv.Stack{CH: ch, Broker: broker, Env: env}, certs: certs, tlsAddr: tlsAddr}
 
 	s.Service(t, "processor")
 	s.Service(t, "aggregator")
@@ -78,9 +85,16 @@ func TestMutualTLS(t *testing.T) {
 	cases := []struct {
 		name string
 		env  []string
+		want []string
 	}{
-		{"no client certificate", []string{"SKUFLOW_KAFKA_TLS_CERT_FILE=", "SKUFLOW_KAFKA_TLS_KEY_FILE="}},
-		{"a certificate another CA signed", []string{"SKUFLOW_KAFKA_TLS_CERT_FILE=" + certs.OtherClientCert, "SKUFLOW_KAFKA_TLS_KEY_FILE=" + certs.OtherClientKey}},
+		{"kafka without a client certificate", []string{"SKUFLOW_KAFKA_TLS_CERT_FILE=", "SKUFLOW_KAFKA_TLS_KEY_FILE="},
+			[]string{"the broker requires a client certificate, and kafka.tls.cert_file and key_file are not set", broker.Addr}},
+		{"kafka with a certificate another CA signed", []string{"SKUFLOW_KAFKA_TLS_CERT_FILE=" + certs.OtherClientCert, "SKUFLOW_KAFKA_TLS_KEY_FILE=" + certs.OtherClientKey},
+			[]string{"the broker refused the client certificate " + certs.OtherClientCert, broker.Addr}},
+		{"clickhouse without a client certificate", []string{"SKUFLOW_CLICKHOUSE_TLS_CERT_FILE=", "SKUFLOW_CLICKHOUSE_TLS_KEY_FILE="},
+			[]string{"it requires a client certificate, and clickhouse.tls.cert_file and key_file are not set", tlsAddr}},
+		{"clickhouse with a certificate another CA signed", []string{"SKUFLOW_CLICKHOUSE_TLS_CERT_FILE=" + certs.OtherClientCert, "SKUFLOW_CLICKHOUSE_TLS_KEY_FILE=" + certs.OtherClientKey},
+			[]string{"client certificate", tlsAddr}},
 	}
 	for _, c := range cases {
 		for _, cmd := range []struct {
@@ -97,11 +111,12 @@ func TestMutualTLS(t *testing.T) {
 				if err == nil {
 					t.Fatalf("%s did not fail within %s", cmd.name, bound)
 				}
-				for _, w := range []string{"client certificate", broker.Addr} {
+				for _, w := range c.want {
 					if !strings.Contains(out, w) {
 						t.Errorf("the output does not say %q", w)
 					}
 				}
+				noSecret(t, cmd.name+"'s output", out)
 			})
 		}
 	}
