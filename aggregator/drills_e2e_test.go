@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"skuflow/internal/kafka"
@@ -220,6 +219,7 @@ func TestDrillPartitionsAdded(t *testing.T) {
 	}
 	s.WaitCommitted(t, "skuflow-processor", 500, time.Minute)
 
+	s.Broker.AddPartitions(t, 6)
 	cl, err := kgo.NewClient(kgo.SeedBrokers(s.Broker.Addr))
 	if err != nil {
 		t.Fatal(err)
@@ -227,9 +227,6 @@ func TestDrillPartitionsAdded(t *testing.T) {
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := kadm.NewClient(cl).CreatePartitions(ctx, 6, "products"); err != nil {
-		t.Fatal(err)
-	}
 	if st, err := kafka.Describe(ctx, cl, "products"); err != nil || st.Partitions != 12 {
 		t.Fatalf("after adding partitions: %+v %v", st, err)
 	}

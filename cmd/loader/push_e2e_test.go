@@ -2,7 +2,6 @@ package main_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -14,9 +13,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"skuflow/internal/testenv"
 )
@@ -382,16 +378,7 @@ func TestPushFailsWhenPartitionsAddedMidPush(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(s.Broker.Addr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := kadm.NewClient(cl).CreatePartitions(ctx, 6, "products"); err != nil {
-		t.Fatal(err)
-	}
+	s.Broker.AddPartitions(t, 6)
 	for i := range 100 {
 		p.write(t, fmt.Sprintf(`{"sku":"after-%d","name":"n"}`+"\n", i))
 	}

@@ -1,12 +1,16 @@
 package testenv
 
 import (
+	"context"
 	"net"
 	"path/filepath"
 	"strconv"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // BrokerProcess is the embedded Kafka broker (cmd/broker) of one test,
@@ -117,6 +121,22 @@ func (b *BrokerProcess) Stop(t testing.TB) {
 func (b *BrokerProcess) Kill(t testing.TB) {
 	t.Helper()
 	b.proc.stop(syscall.SIGKILL, stopGrace)
+}
+
+// AddPartitions adds n partitions to the broker's topic (of a broker
+// without TLS or SASL), as an operator who breaks invariant 2 would.
+func (b *BrokerProcess) AddPartitions(t testing.TB, n int) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := kadm.NewClient(cl).CreatePartitions(ctx, n, b.Topic); err != nil {
+		t.Fatalf("add %d partitions to %s: %v", n, b.Topic, err)
+	}
 }
 
 // Pid returns the broker's process id, or 0 while it is stopped.

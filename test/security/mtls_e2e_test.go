@@ -5,7 +5,6 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
-	"time"
 
 	"skuflow/internal/testenv"
 )
@@ -81,12 +80,7 @@ func TestMutualTLS(t *testing.T) {
 		t.Fatalf("kcat without a client certificate: %v\n%s", err, out)
 	}
 
-	const bound = 30 * time.Second
-	cases := []struct {
-		name string
-		env  []string
-		want []string
-	}{
+	s.refusals(t, file, []refusal{
 		{"kafka without a client certificate", []string{"SKUFLOW_KAFKA_TLS_CERT_FILE=", "SKUFLOW_KAFKA_TLS_KEY_FILE="},
 			[]string{"the broker requires a client certificate, and kafka.tls.cert_file and key_file are not set", broker.Addr}},
 		{"kafka with a certificate another CA signed", []string{"SKUFLOW_KAFKA_TLS_CERT_FILE=" + certs.OtherClientCert, "SKUFLOW_KAFKA_TLS_KEY_FILE=" + certs.OtherClientKey},
@@ -95,29 +89,5 @@ func TestMutualTLS(t *testing.T) {
 			[]string{"it requires a client certificate, and clickhouse.tls.cert_file and key_file are not set", tlsAddr}},
 		{"clickhouse with a certificate another CA signed", []string{"SKUFLOW_CLICKHOUSE_TLS_CERT_FILE=" + certs.OtherClientCert, "SKUFLOW_CLICKHOUSE_TLS_KEY_FILE=" + certs.OtherClientKey},
 			[]string{"client certificate", tlsAddr}},
-	}
-	for _, c := range cases {
-		for _, cmd := range []struct {
-			name string
-			args []string
-		}{
-			{"loader", []string{"push", "--no-progress", file}},
-			{"processor", nil},
-			{"aggregator", nil},
-		} {
-			t.Run(c.name+"/"+cmd.name, func(t *testing.T) {
-				out, took, err := s.run(t, bound, c.env, cmd.name, cmd.args...)
-				t.Logf("%s exited after %s: %v\n%s", cmd.name, took.Round(time.Millisecond), err, lastLines(out, 2))
-				if err == nil {
-					t.Fatalf("%s did not fail within %s", cmd.name, bound)
-				}
-				for _, w := range c.want {
-					if !strings.Contains(out, w) {
-						t.Errorf("the output does not say %q", w)
-					}
-				}
-				noSecret(t, cmd.name+"'s output", out)
-			})
-		}
-	}
+	})
 }

@@ -235,12 +235,7 @@ func TestSecuredRefusalsFailFast(t *testing.T) {
 	if err := os.WriteFile(wrongFile, []byte(wrongSecret), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	const bound = 30 * time.Second
-	cases := []struct {
-		name string
-		env  []string
-		want []string
-	}{
+	s.refusals(t, file, []refusal{
 		{"kafka wrong password", []string{"SKUFLOW_KAFKA_SASL_PASSWORD=" + wrongSecret},
 			[]string{"SASL SCRAM-SHA-256 authentication failed", `user "skuflow"`, s.Broker.Addr}},
 		{"kafka untrusted certificate", []string{"SKUFLOW_KAFKA_TLS_CA_FILE=" + s.certs.OtherCA},
@@ -249,7 +244,23 @@ func TestSecuredRefusalsFailFast(t *testing.T) {
 			[]string{"Wrong password for user skuflow", s.tlsAddr}},
 		{"clickhouse untrusted certificate", []string{"SKUFLOW_CLICKHOUSE_TLS_CA_FILE=" + s.certs.OtherCA},
 			[]string{"certificate signed by unknown authority", "ca_file " + s.certs.OtherCA, s.tlsAddr}},
-	}
+	})
+}
+
+// refusal is a setting that a secured server refuses: env on top of the
+// working settings, and what the output must say.
+type refusal struct {
+	name string
+	env  []string
+	want []string
+}
+
+// refusals runs `loader push file`, the processor and the aggregator with
+// each refusal's settings: each must exit within seconds (they retry a
+// server that is down for ever), saying what it wants, with no password.
+func (s *secured) refusals(t *testing.T, file string, cases []refusal) {
+	t.Helper()
+	const bound = 30 * time.Second
 	for _, c := range cases {
 		for _, cmd := range []struct {
 			name string
