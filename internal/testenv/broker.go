@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
+
+	"skuflow/config"
+	"skuflow/internal/kafka"
 )
 
 // BrokerProcess is the embedded Kafka broker (cmd/broker) of one test,
@@ -127,7 +129,7 @@ func (b *BrokerProcess) Kill(t testing.TB) {
 // without TLS or SASL), as an operator who breaks invariant 2 would.
 func (b *BrokerProcess) AddPartitions(t testing.TB, n int) {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr))
+	cl, err := kafka.NewClient(config.Kafka{Brokers: []string{b.Addr}, DialTimeout: 5 * time.Second}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
