@@ -251,11 +251,16 @@ func (p *Pusher) Push(ctx context.Context, src Source, o PushOptions) (*Result, 
 	res.TopicID = topic.ID
 	if p.opts.Schema.Identity && src.path == "" {
 		// The key of every record is the file's hash: it must be known
-		// before the first record goes.
-		err := fmt.Errorf("%s: records of type %s are identified by their file's content and place in it: push a file, not stdin or a URL (save it first)",
-			src.Name, p.opts.Schema.Name)
-		res.State, res.Error = jobs.Failed, err.Error()
-		return res, err
+		// before the first record goes, so a stream is saved first.
+		spooled, remove, err := spool(ctx, src, p.opts.URL)
+		if err != nil {
+			err = fmt.Errorf("%s: records of type %s are keyed by their input's content, which is saved to a file first: %w",
+				src.Name, p.opts.Schema.Name, err)
+			res.State, res.Error = jobs.Failed, err.Error()
+			return res, err
+		}
+		defer remove()
+		src, res.Size = spooled, spooled.Size
 	}
 	if refused, err := p.check(ctx, src, o.Force, res); refused || err != nil {
 		// A refusal is no job, and no failure: check has said why.

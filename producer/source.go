@@ -180,6 +180,43 @@ func fileSource(path string, size int64) Source {
 	}}
 }
 
+// spool saves src, a stream (stdin, a pipe, a URL), as it is (compressed
+// or not) to a file in the system's temporary folder (TMPDIR), and returns
+// the source that reads that file under src's name, and what removes it.
+// A type keyed by its input's content needs the content's hash before the
+// first record; the file also makes the content refusable when pushed
+// again, as a file's is.
+func spool(ctx context.Context, src Source, lim URLLimits) (Source, func(), error) {
+	var raw io.ReadCloser
+	var err error
+	if src.url != "" {
+		raw, _, err = fetch(ctx, src, lim)
+	} else {
+		raw, _, err = src.open(ctx)
+	}
+	if err != nil {
+		return src, nil, fmt.Errorf("open: %w", err)
+	}
+	defer raw.Close()
+	f, err := os.CreateTemp("", "skuflow-spool-*")
+	if err != nil {
+		return src, nil, fmt.Errorf("spool: %w", err)
+	}
+	remove := func() { os.Remove(f.Name()) }
+	n, err := io.Copy(f, raw)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		remove()
+		return src, nil, fmt.Errorf("spool to %s: %w", f.Name(), err)
+	}
+	spooled := fileSource(f.Name(), n)
+	// Named as given, and a URL's path still tells the format.
+	spooled.Name, spooled.url = src.Name, src.url
+	return spooled, remove, nil
+}
+
 func urlSource(raw string) Source {
 	return Source{Name: RedactURL(raw), Size: -1, url: raw}
 }
@@ -434,7 +471,7 @@ func open(ctx context.Context, src Source, o openOptions) (*Input, error) {
 	var raw io.ReadCloser
 	var size int64
 	var err error
-	if src.url != "" {
+	if src.url != "" && src.path == "" {
 		raw, size, err = fetch(ctx, src, o.url)
 	} else {
 		raw, size, err = src.open(ctx)

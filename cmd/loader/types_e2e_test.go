@@ -4,6 +4,8 @@ import (
 	"encoding/csv"
 	"fmt"
 	"maps"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -243,6 +245,64 @@ func TestPlaysSummedBySongAndDate(t *testing.T) {
 	agg.Start(t)
 	done()
 	checkPlays(t, st, playSums(t, a, b, c, big))
+}
+
+// TestPlaysFromStdinAndURL: plays are keyed by their input's content, so
+// the loader saves stdin or a URL's body to a file first (in TMPDIR) and
+// pushes that: a stream counts as the same bytes in a file would, once;
+// the file's content pushed after it is refused, --force replaces the
+// stream's own records, and no spool file is left behind.
+func TestPlaysFromStdinAndURL(t *testing.T) {
+	st, _ := typesStack(t, "processor", "aggregator")
+	dir := t.TempDir()
+	a := playsFile(t, dir, "a.csv", [][3]string{{"Yesterday", "2024-03-01", "7"}, {"Help!", "2024-03-03", "9"}})
+	b := playsFile(t, dir, "b.csv", [][3]string{{"Yesterday", "2024-03-01", "5"}, {"Something", "2024-03-04", "1"}})
+	spoolDir := t.TempDir()
+	env := append(append([]string{}, st.Env...), "TMPDIR="+spoolDir)
+	push := func(stdin []byte, args ...string) (string, int) {
+		t.Helper()
+		_, stderr, code := run(t, env, stdin, append([]string{"push", "--wait", "--wait-timeout", "3m", "--no-progress", "--type", "plays"}, args...)...)
+		return stderr, code
+	}
+	data, err := os.ReadFile(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stderr, code := push(data, "--format", "csv", "-"); code != 0 {
+		t.Fatalf("plays from stdin: exit %d\n%s", code, stderr)
+	}
+	if stderr, code := push(nil, a); code != 0 || !strings.Contains(stderr, "refused: the same content") {
+		t.Fatalf("the file of what stdin held, after it: exit %d\n%s", code, stderr)
+	}
+
+	srv := httptest.NewServer(http.FileServer(http.Dir(dir)))
+	defer srv.Close()
+	url := srv.URL + "/b.csv?signature=s3cr3t-sig"
+	for _, args := range [][]string{{url}, {"--force", url}} {
+		if stderr, code := push(nil, args...); code != 0 {
+			t.Fatalf("plays from a URL %v: exit %d\n%s", args, code, stderr)
+		}
+	}
+	checkPlays(t, st, playSums(t, a, b))
+	// Each job has the stream's name, and the size saved.
+	sources := st.CH.Query(t, "SELECT source, size, records_produced FROM skuflow.ingest_jobs FINAL WHERE type = 'plays' AND state = 'done' ORDER BY source")
+	bSize := fileSize(t, b)
+	want := fmt.Sprintf("-\t%d\t2\n%s/b.csv?signature=REDACTED\t%d\t2\n%[2]s/b.csv?signature=REDACTED\t%[3]d\t2", len(data), srv.URL, bSize)
+	if sources != want {
+		t.Fatalf("plays jobs:\n%s\nwant\n%s", sources, want)
+	}
+	if left, _ := filepath.Glob(filepath.Join(spoolDir, "*")); len(left) != 0 {
+		t.Fatalf("spool files left behind: %v", left)
+	}
+}
+
+func fileSize(t *testing.T, path string) int64 {
+	t.Helper()
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Size()
 }
 
 // TestWatchRoutesTypes: the watcher takes inbox/TYPE/ as records of TYPE,
