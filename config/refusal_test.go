@@ -7,7 +7,9 @@ import (
 	"io"
 	"net"
 	"os"
+	"syscall"
 	"testing"
+	"time"
 
 	"skuflow/config"
 	"skuflow/internal/testenv"
@@ -108,6 +110,56 @@ func TestClientCertRefused(t *testing.T) {
 			t.Errorf("%s with the CA's client certificate: handshake %v, read %v", v.name, hs, rd)
 		}
 	}
+	// A write after the server's close meets a reset while the alert
+	// waits unread: the write's error is the refusal too.
+	{
+		conn, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS13, ServerName: "127.0.0.1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc := config.RefusalConn(conn, func(error) error { return marker })
+		var werr error
+		for deadline := time.Now().Add(10 * time.Second); werr == nil && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			_, werr = rc.Write([]byte("hello"))
+		}
+		conn.Close()
+		if !errors.Is(werr, marker) {
+			t.Errorf("TLS 1.3 without a certificate, writing after the server closed: %v; want the caller's refusal", werr)
+		}
+	}
+
+	// clickhouse-go peeks at an idle pooled connection's socket to drop one
+	// the server has closed: the wrapper must lead to the socket. The
+	// server closes after its greeting; the peek sees that.
+	conn, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{good}, ServerName: "127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	rc := config.RefusalConn(conn, func(err error) error { return err })
+	if _, err := io.ReadFull(rc, make([]byte, 2)); err != nil {
+		t.Fatal(err)
+	}
+	sc, ok := rc.(syscall.Conn)
+	if !ok {
+		t.Fatal("RefusalConn hides the socket (no SyscallConn)")
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := false
+	for deadline := time.Now().Add(10 * time.Second); !closed && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		raw.Read(func(fd uintptr) bool {
+			n, err := syscall.Read(int(fd), make([]byte, 1))
+			closed = n > 0 || n == 0 && err == nil // a close_notify, or the end
+			return true
+		})
+	}
+	if !closed {
+		t.Error("a peek at the socket through RefusalConn never saw the server close")
+	}
+
 	for _, err := range []error{io.EOF, &net.OpError{Op: "read", Err: errors.New("connection reset by peer")}} {
 		if config.IsClientCertRefused(err) {
 			t.Errorf("%v is taken for a refused certificate", err)

@@ -9,6 +9,8 @@ import (
 	"net"
 	"os"
 	"strings"
+	"syscall"
+	"time"
 )
 
 // Secret is a password. Only the client that sends it reads its value
@@ -227,20 +229,30 @@ func (t TLS) Trust() string {
 // it refused the client's certificate (or that it wants one). Under TLS
 // 1.3 the server checks the client's certificate after the client has
 // finished its handshake, so the alert comes with the first read, not
-// with the dial.
+// with the dial. (Under TLS 1.2 servers often say "handshake failure"
+// instead: see IsTLSRefused.)
 func IsClientCertRefused(err error) bool {
-	var op *net.OpError
-	if !errors.As(err, &op) || op.Op != "remote error" || op.Err == nil {
-		return false
-	}
-	// crypto/tls's alert type is not exported (tls.AlertError is QUIC's):
-	// its text is what there is to go by.
-	switch strings.TrimPrefix(op.Err.Error(), "tls: ") {
+	switch remoteAlert(err) {
 	case "certificate required", "bad certificate", "unknown certificate authority", "unsupported certificate",
 		"revoked certificate", "expired certificate", "unknown certificate", "access denied":
 		return true
 	}
 	return false
+}
+
+// remoteAlert returns the text of the TLS alert the server sent that err
+// is ("handshake failure"), or "". crypto/tls's alert type is not exported
+// (tls.AlertError is QUIC's): its text is what there is to go by.
+func remoteAlert(err error) string {
+	var op *net.OpError
+	if !errors.As(err, &op) || op.Op != "remote error" || op.Err == nil {
+		return ""
+	}
+	text, ok := strings.CutPrefix(op.Err.Error(), "tls: ")
+	if !ok {
+		return ""
+	}
+	return text
 }
 
 // RefusalConn returns conn, a TLS connection, with its reads and writes
@@ -267,10 +279,48 @@ func (c *refusalConn) Read(b []byte) (int, error) {
 
 func (c *refusalConn) Write(b []byte) (int, error) {
 	n, err := c.Conn.Write(b)
+	if errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+		// A server that refused the certificate sends its alert and
+		// closes: a write that comes after the close meets a reset while
+		// the alert waits unread. The connection is over either way.
+		if alert := c.pendingAlert(); alert != nil {
+			err = alert
+		}
+	}
 	if err != nil && IsClientCertRefused(err) {
 		err = c.refused(err)
 	}
 	return n, err
+}
+
+// pendingAlertWait bounds the look for an alert after a failed write.
+const pendingAlertWait = 200 * time.Millisecond
+
+// pendingAlert reads what the server sent before it closed, and returns it
+// when it is the refusal of the client's certificate.
+func (c *refusalConn) pendingAlert() error {
+	if c.Conn.SetReadDeadline(time.Now().Add(pendingAlertWait)) != nil {
+		return nil
+	}
+	_, err := c.Conn.Read(make([]byte, 1))
+	if IsClientCertRefused(err) {
+		return err
+	}
+	return nil
+}
+
+// SyscallConn is the socket's under the TLS: clickhouse-go looks at an
+// idle pooled connection's socket (its connCheck) to drop one the server
+// has closed, and skips any connection it cannot reach the socket of.
+func (c *refusalConn) SyscallConn() (syscall.RawConn, error) {
+	conn := c.Conn
+	if t, ok := conn.(*tls.Conn); ok {
+		conn = t.NetConn()
+	}
+	if s, ok := conn.(syscall.Conn); ok {
+		return s.SyscallConn()
+	}
+	return nil, errors.ErrUnsupported
 }
 
 // IsCertError reports whether err is a certificate that did not verify:
@@ -286,15 +336,21 @@ func IsCertError(err error) bool {
 	return errors.As(err, &ua) || errors.As(err, &he) || errors.As(err, &ci) || errors.As(err, &cve)
 }
 
-// IsTLSRefused reports whether the server refused the handshake (with a
-// TLS alert: it wants a client certificate, or shares no version or
-// cipher) or does not speak TLS.
+// IsTLSRefused reports whether the server refused the handshake, with an
+// alert that waiting cannot change (it wants a client certificate, or
+// shares no version or cipher), or does not speak TLS. Alerts that may
+// pass ("internal error", "bad record MAC") are not refusals.
 func IsTLSRefused(err error) bool {
 	var (
 		ae tls.AlertError
 		rh tls.RecordHeaderError
-		op *net.OpError
 	)
-	return errors.As(err, &ae) || errors.As(err, &rh) ||
-		errors.As(err, &op) && op.Op == "remote error" && op.Err != nil && strings.HasPrefix(op.Err.Error(), "tls: ")
+	if errors.As(err, &ae) || errors.As(err, &rh) || IsClientCertRefused(err) {
+		return true
+	}
+	switch remoteAlert(err) {
+	case "handshake failure", "protocol version not supported", "insufficient security level":
+		return true
+	}
+	return false
 }

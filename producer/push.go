@@ -256,7 +256,14 @@ func (p *Pusher) Push(ctx context.Context, src Source, o PushOptions) (*Result, 
 		if err != nil {
 			err = fmt.Errorf("%s: records of type %s are keyed by their input's content, which is saved to a file first: %w",
 				src.Name, p.opts.Schema.Name, err)
-			res.State, res.Error = jobs.Failed, err.Error()
+			res.State, res.Error, res.FinishedAt = jobs.Failed, err.Error(), p.opts.Now()
+			// An input that cannot be read fails its job, as a file's
+			// does once its row exists.
+			j, release := p.newTracker(ctx, prog, res, new(jobs.EndOffsets), topic)
+			defer release()
+			if jerr := j.save(&res.Job); jerr != nil {
+				err = errors.Join(err, jerr)
+			}
 			return res, err
 		}
 		defer remove()

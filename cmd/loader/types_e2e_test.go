@@ -279,9 +279,20 @@ func TestPlaysFromStdinAndURL(t *testing.T) {
 	defer srv.Close()
 	url := srv.URL + "/b.csv?signature=s3cr3t-sig"
 	for _, args := range [][]string{{url}, {"--force", url}} {
-		if stderr, code := push(nil, args...); code != 0 {
+		stderr, code := push(nil, args...)
+		if code != 0 {
 			t.Fatalf("plays from a URL %v: exit %d\n%s", args, code, stderr)
 		}
+		if strings.Contains(stderr, "s3cr3t") {
+			t.Fatalf("the URL's signature is in the output:\n%s", stderr)
+		}
+	}
+	// A URL that cannot be read fails a job with the reason.
+	if stderr, code := push(nil, srv.URL+"/missing.csv"); code == 0 || !strings.Contains(stderr, "404") {
+		t.Fatalf("plays from a missing URL: exit %d\n%s", code, stderr)
+	}
+	if row := st.CH.Query(t, "SELECT state, error LIKE '%404%' FROM skuflow.ingest_jobs FINAL WHERE source LIKE '%missing.csv'"); row != "failed\t1" {
+		t.Fatalf("job of the missing URL: %q", row)
 	}
 	checkPlays(t, st, playSums(t, a, b))
 	// Each job has the stream's name, and the size saved.

@@ -88,6 +88,6 @@ func TestMutualTLS(t *testing.T) {
 		{"clickhouse without a client certificate", []string{"SKUFLOW_CLICKHOUSE_TLS_CERT_FILE=", "SKUFLOW_CLICKHOUSE_TLS_KEY_FILE="},
 			[]string{"it requires a client certificate, and clickhouse.tls.cert_file and key_file are not set", tlsAddr}},
 		{"clickhouse with a certificate another CA signed", []string{"SKUFLOW_CLICKHOUSE_TLS_CERT_FILE=" + certs.OtherClientCert, "SKUFLOW_CLICKHOUSE_TLS_KEY_FILE=" + certs.OtherClientKey},
-			[]string{"client certificate", tlsAddr}},
+			[]string{"it refused the client certificate " + certs.OtherClientCert, tlsAddr}},
 	})
 }
