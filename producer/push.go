@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"skuflow/internal/clickhouse"
@@ -811,13 +812,30 @@ func (p *Pusher) push(ctx context.Context, src Source, prog *Progress, res *Resu
 	if flushErr != nil {
 		return flushErr
 	}
-	// One last look: a topic recreated or grown while the push ran, which
-	// the periodic check had not come to yet, still fails it. A push that
-	// ends within one interval of its start would otherwise never look.
 	if iv := p.opts.TopicCheckInterval; iv > 0 {
-		return kafka.Check(ctx, p.cl, p.opts.Topic, j.topic, iv, p.log())
+		return p.lastLook(ctx, j.topic, iv)
 	}
 	return nil
+}
+
+// lastLook reads the topic once more after a push's last record is
+// acknowledged: a topic recreated, grown or deleted while the push ran,
+// which the periodic check had not come to yet, still fails it (a push
+// that ends within one interval of its start would otherwise never look).
+// A broker that does not answer within timeout is no such change: the
+// records are acknowledged, and the look is skipped with a warning.
+func (p *Pusher) lastLook(ctx context.Context, was kafka.TopicState, timeout time.Duration) error {
+	dctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	now, err := kafka.Describe(dctx, p.cl, p.opts.Topic)
+	switch {
+	case errors.Is(err, kerr.UnknownTopicOrPartition):
+		return fmt.Errorf("topic %s was deleted while the push ran, and its records with it: push the input again once it is back (%w)", p.opts.Topic, err)
+	case err != nil:
+		p.log().Warn("the topic could not be checked after the push; its records are acknowledged", "topic", p.opts.Topic, "err", err)
+		return nil
+	}
+	return kafka.Changed(p.opts.Topic, was, now)
 }
 
 // reader picks the Reader for the input's format.
