@@ -392,8 +392,8 @@ func (c *Config) Validate() error {
 	if c.Kafka.Topic == "" {
 		bad("kafka.topic", "must not be empty")
 	}
-	if c.Kafka.Partitions < 1 || c.Kafka.Partitions > 10000 {
-		bad("kafka.partitions", "must be between 1 and 10000, got %d", c.Kafka.Partitions)
+	if c.Kafka.Partitions < 1 || c.Kafka.Partitions > schemas.MaxPartitions {
+		bad("kafka.partitions", "must be between 1 and %d, got %d", schemas.MaxPartitions, c.Kafka.Partitions)
 	}
 	switch c.Kafka.Compression {
 	case "none", "gzip", "snappy", "lz4", "zstd":

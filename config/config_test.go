@@ -268,6 +268,13 @@ types:
   events:
     keys: [id]
 `, "", "keys"},
+		{"negative partitions", `
+types:
+  events:
+    partitions: -3
+    key: [id]
+    columns: [{name: id, type: String, required: true}]
+`, "types.events.partitions", "must be between 1 and 10000"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := Load(Options{File: write(c.yaml)})
@@ -305,5 +312,31 @@ types:
 	}
 	if _, err := cfg.Schema("songs"); err == nil || !strings.Contains(err.Error(), `no record type "songs"`) {
 		t.Fatalf("unknown type: %v", err)
+	}
+
+	// A type's own partition count is its services' and loader's
+	// kafka.partitions; the others keep kafka.partitions.
+	wide, err := Load(Options{File: write(`
+kafka: {partitions: 6}
+types:
+  wide:
+    partitions: 24
+    key: [id]
+    columns: [{name: id, type: String, required: true}]
+  narrow:
+    key: [id]
+    columns: [{name: id, type: String, required: true}]
+`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]int{"wide": 24, "narrow": 6, "products": 6} {
+		s, err := wide.Schema(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := wide.For(s).Kafka.Partitions; got != want {
+			t.Errorf("%s runs with %d partitions, want %d", name, got, want)
+		}
 	}
 }

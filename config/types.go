@@ -48,11 +48,15 @@ func (c *Config) Schema(name string) (*schemas.Schema, error) {
 }
 
 // For returns the configuration the services of record type s run with:
-// kafka.topic is the type's topic, and the consumer groups are the type's
-// own. Products keeps processor.group and aggregator.group; another type
-// T has groups "<group>-T", so that each type's progress is its own.
+// kafka.topic is the type's topic, kafka.partitions its partitions when it
+// declares them, and the consumer groups are the type's own. Products
+// keeps processor.group and aggregator.group; another type T has groups
+// "<group>-T", so that each type's progress is its own.
 func (c Config) For(s *schemas.Schema) Config {
 	c.Kafka.Topic = s.Topic
+	if s.Partitions > 0 {
+		c.Kafka.Partitions = s.Partitions
+	}
 	if s.Name != BuiltinType {
 		c.Processor.Group += "-" + s.Name
 		c.Aggregator.Group += "-" + s.Name

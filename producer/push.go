@@ -642,7 +642,7 @@ func (p *Pusher) describeTopic(ctx context.Context) (kafka.TopicState, error) {
 		return st, unavailable{err}
 	}
 	if pt := p.opts.Partitioner; pt != nil && st.Partitions != pt.N {
-		return st, fmt.Errorf("%w: topic %s has %d partitions, kafka.partitions is %d",
+		return st, fmt.Errorf("%w: topic %s has %d partitions, %d are configured (kafka.partitions, or the type's partitions)",
 			kafka.ErrPartitionCount, p.opts.Topic, st.Partitions, pt.N)
 	}
 	// The producer client never takes up a recreated topic's new ID

@@ -7,6 +7,8 @@ import "fmt"
 type Decl struct {
 	// Topic is the type's Kafka topic; the type's name when empty.
 	Topic string `mapstructure:"topic"`
+	// Partitions is its topic's partition count; kafka.partitions when 0.
+	Partitions int `mapstructure:"partitions"`
 	// Key lists the key fields; empty with identity: source.
 	Key []string `mapstructure:"key"`
 	// Identity "source" makes a record's identity its file and place in
@@ -45,8 +47,11 @@ const IdentitySource = "source"
 // Schema builds the schema of a type declared as name, and returns every
 // problem it has, each with its path below the declaration.
 func (d Decl) Schema(name string) (*Schema, []Problem) {
-	s := &Schema{Name: name, Topic: d.Topic, Key: d.Key, Extra: d.Extra}
+	s := &Schema{Name: name, Topic: d.Topic, Partitions: d.Partitions, Key: d.Key, Extra: d.Extra}
 	var ps []Problem
+	if d.Partitions < 0 || d.Partitions > MaxPartitions {
+		ps = append(ps, Problem{"partitions", fmt.Sprintf("must be between 1 and %d (or left out for kafka.partitions), got %d", MaxPartitions, d.Partitions)})
+	}
 	if s.Topic == "" {
 		s.Topic = name
 	}

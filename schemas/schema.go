@@ -29,6 +29,9 @@ type Schema struct {
 	Name string
 	// Topic is the Kafka topic of its records.
 	Topic string
+	// Partitions is the topic's partition count, fixed once it holds data
+	// (invariant 2); 0: kafka.partitions (config.For applies it).
+	Partitions int
 	// Key lists the fields whose values form the Kafka key, in order. Every
 	// key field is also a required column. Empty when Identity is set.
 	Key []string
@@ -93,6 +96,10 @@ var Products = &Schema{
 
 // ErrInvalidSchema is returned by Check for a schema that cannot work.
 var ErrInvalidSchema = errors.New("invalid schema")
+
+// MaxPartitions bounds a topic's partition count (kafka.partitions, a
+// type's partitions).
+const MaxPartitions = 10000
 
 // Check reports whether the schema is usable, with the first reason it is
 // not (Problems gives them all, each with where it is).

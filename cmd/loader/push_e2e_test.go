@@ -354,7 +354,7 @@ func TestPushRefusesOtherPartitionCount(t *testing.T) {
 	os.WriteFile(file, []byte(`{"sku":"a"}`+"\n"), 0o644)
 	env := []string{"SKUFLOW_KAFKA_BROKERS=" + br.Addr, "SKUFLOW_CLICKHOUSE_ADDR=" + ch.TCPAddr}
 	_, stderr, code := run(t, env, nil, "push", "--partitions", "6", file)
-	if code == 0 || !strings.Contains(stderr, "has 3 partitions, kafka.partitions is 6") {
+	if code == 0 || !strings.Contains(stderr, "has 3 partitions, 6 are configured (kafka.partitions") {
 		t.Fatalf("exit %d, stderr %s", code, stderr)
 	}
 	if n := len(consume(t, br.Addr, "products")); n != 0 {

@@ -418,3 +418,64 @@ types:
 		t.Fatalf("ingest_errors: %q", got)
 	}
 }
+
+// TestTypePartitions: a type may declare its own topic's partition count
+// (types.T.partitions); the loader creates the topic with it and keys
+// records over it, the processor and the aggregator take it, while
+// products keeps kafka.partitions. The table and its count are exact.
+func TestTypePartitions(t *testing.T) {
+	cfg := writeFile(t, t.TempDir(), "skuflow.yaml", `
+types:
+  tiny:
+    partitions: 3
+    key: [id]
+    columns:
+      - {name: id, type: String, required: true}
+      - {name: name, type: String}
+    aggregates:
+      - {name: tiny_by_name, by: [name]}
+`)
+	st := testenv.NewStack(t, "SKUFLOW_CONFIG="+cfg)
+	st.Service(t, "processor")
+	st.Service(t, "aggregator")
+	var lines strings.Builder
+	last := map[string]string{}
+	for i := range 2000 {
+		id, name := fmt.Sprintf("t-%d", i%1500), fmt.Sprintf("n%d", i%37)
+		fmt.Fprintf(&lines, `{"id":%q,"name":%q}`+"\n", id, name)
+		last[id] = name
+	}
+	pushType(t, st, "tiny", writeFile(t, t.TempDir(), "tiny.ndjson", lines.String()))
+	pushType(t, st, "products", testenv.Gen(t, t.TempDir(), "p.ndjson", "--rows", "500"))
+
+	for topic, want := range map[string]int{"tiny": 3, "products": 6} {
+		var parts []string
+		for _, r := range consume(t, st.Broker.Addr, topic) {
+			if !slices.Contains(parts, strconv.Itoa(r.Partition)) {
+				parts = append(parts, strconv.Itoa(r.Partition))
+			}
+		}
+		slices.Sort(parts)
+		if len(parts) != want || parts[len(parts)-1] != strconv.Itoa(want-1) {
+			t.Errorf("records of topic %s are on partitions %v, want 0-%d", topic, parts, want-1)
+		}
+	}
+	counts := map[string]int{}
+	for _, name := range last {
+		counts[name]++
+	}
+	var want []string
+	for name, n := range counts {
+		want = append(want, fmt.Sprintf("%s\t%d", name, n))
+	}
+	slices.Sort(want)
+	if got := st.CH.Query(t, "SELECT name, keys FROM skuflow.tiny_by_name ORDER BY name"); got != strings.Join(want, "\n") {
+		t.Errorf("tiny_by_name:\n%s\nwant\n%s", got, strings.Join(want, "\n"))
+	}
+	if n := st.Count(t, "SELECT count() FROM skuflow.tiny FINAL"); n != int64(len(last)) {
+		t.Errorf("tiny FINAL holds %d rows, want %d", n, len(last))
+	}
+	if got := st.CH.Query(t, "SELECT topic, argMin(partitions, recorded_at) FROM skuflow.topics GROUP BY topic ORDER BY topic"); got != "products\t6\ntiny\t3" {
+		t.Errorf("recorded partitions:\n%s", got)
+	}
+}

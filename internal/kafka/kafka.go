@@ -149,7 +149,7 @@ func CheckPartitions(ctx context.Context, cl *kgo.Client, c config.Kafka) error 
 		return err
 	}
 	if n != c.Partitions {
-		return fmt.Errorf("%w: topic %s has %d partitions, kafka.partitions is %d", ErrPartitionCount, c.Topic, n, c.Partitions)
+		return fmt.Errorf("%w: topic %s has %d partitions, %d are configured (kafka.partitions, or the type's partitions)", ErrPartitionCount, c.Topic, n, c.Partitions)
 	}
 	return nil
 }
@@ -201,7 +201,7 @@ func Prepare(ctx context.Context, c config.Kafka, log *slog.Logger, b retry.Back
 			}
 			st, err = Describe(ctx, cl, c.Topic)
 			if err == nil && st.Partitions != c.Partitions {
-				err = fmt.Errorf("%w: topic %s has %d partitions, kafka.partitions is %d", ErrPartitionCount, c.Topic, st.Partitions, c.Partitions)
+				err = fmt.Errorf("%w: topic %s has %d partitions, %d are configured (kafka.partitions, or the type's partitions)", ErrPartitionCount, c.Topic, st.Partitions, c.Partitions)
 			}
 			return err
 		})

@@ -158,7 +158,7 @@ func (p *FixedPartitioner) Partition(r *kgo.Record, n int) int {
 // count other than the configured one.
 func (p *FixedPartitioner) CheckMismatch(topic string) error {
 	if n := p.Mismatch.Load(); n != 0 {
-		return fmt.Errorf("%w: topic %s has %d partitions now, kafka.partitions is %d; the push stopped so that no key lands on a second partition",
+		return fmt.Errorf("%w: topic %s has %d partitions now, %d are configured (kafka.partitions, or the type's partitions); the push stopped so that no key lands on a second partition",
 			ErrPartitionCount, topic, n, p.N)
 	}
 	return nil
