@@ -48,6 +48,7 @@ func commands() []command {
 		{"redrive", "[flags] JOB", "push a job's rejected records again, as a new job, validated by the current configuration", runRedrive},
 		{"export", "[flags] TYPE|AGGREGATE", "write the current rows (one per key) or an aggregate as Parquet, NDJSON or CSV files", runExport},
 		{"sql", `"SELECT ..."`, "run a query against ClickHouse and print the result", runSQL},
+		{"check", "[flags]", "compare every aggregate with the same count or sum over its type's rows FINAL; exit 1 if one differs", runCheck},
 		{"prune", "--older-than D", "drop the months of ingest_jobs and ingest_errors older than D (90d)", runPrune},
 		{"gen", "[flags]", "write a synthetic file of products, events or plays (--type)", runGen},
 		{"token", "create NAME", "make a bearer token for the API (--scope read,write): shown once, with its api.tokens entry", runToken},
