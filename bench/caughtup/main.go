@@ -61,21 +61,9 @@ func wait(brokers, topic, group string, timeout time.Duration) error {
 		return fmt.Errorf("end offsets of %s: %w", topic, err)
 	}
 	for {
-		committed, err := adm.FetchOffsets(ctx, group)
-		if err == nil {
-			behind := int64(0)
-			ends.Each(func(o kadm.ListedOffset) {
-				c, ok := committed.Lookup(topic, o.Partition)
-				switch {
-				case !ok || c.Err != nil:
-					behind += o.Offset
-				case c.At < o.Offset:
-					behind += o.Offset - c.At
-				}
-			})
-			if behind == 0 {
-				return nil
-			}
+		behind, err := kafka.Behind(ctx, adm, topic, group, ends)
+		if err == nil && behind == 0 {
+			return nil
 		}
 		select {
 		case <-ctx.Done():

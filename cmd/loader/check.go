@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 
 	"skuflow/config"
 	"skuflow/internal/cli"
@@ -143,26 +142,10 @@ func lagNote(ctx context.Context, adm *kadm.Client, topic string, groups []strin
 	}
 	var behind []string
 	for _, g := range groups {
-		committed, err := adm.FetchOffsets(ctx, g)
-		if err == nil {
-			err = committed.Error()
-		}
-		if errors.Is(err, kerr.GroupIDNotFound) {
-			committed, err = kadm.OffsetResponses{}, nil
-		}
+		n, err := kafka.Behind(ctx, adm, topic, g, ends)
 		if err != nil {
 			return fmt.Sprintf(" (how far group %s is is unknown: %v)", g, err)
 		}
-		var n int64
-		ends.Each(func(o kadm.ListedOffset) {
-			c, ok := committed.Lookup(topic, o.Partition)
-			switch {
-			case !ok || c.Err != nil:
-				n += o.Offset
-			case c.At < o.Offset:
-				n += o.Offset - c.At
-			}
-		})
 		if n > 0 {
 			behind = append(behind, fmt.Sprintf("%s is %s records behind", g, cli.Count(n)))
 		}

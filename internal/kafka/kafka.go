@@ -207,3 +207,35 @@ func Prepare(ctx context.Context, c config.Kafka, log *slog.Logger, b retry.Back
 		})
 	return st, err
 }
+
+// Behind returns how many records of topic group has still to commit,
+// against the end offsets ends: per partition, the end less the committed
+// offset, or all of it where the group has committed nothing. A group that
+// does not exist yet (some brokers answer GROUP_ID_NOT_FOUND) has
+// committed nothing.
+func Behind(ctx context.Context, adm *kadm.Client, topic, group string, ends kadm.ListedOffsets) (int64, error) {
+	committed, err := adm.FetchOffsets(ctx, group)
+	if err == nil {
+		err = committed.Error()
+	}
+	if errors.Is(err, kerr.GroupIDNotFound) {
+		committed, err = kadm.OffsetResponses{}, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("committed offsets of group %s: %w", group, err)
+	}
+	var n int64
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Topic != topic {
+			return
+		}
+		c, ok := committed.Lookup(topic, o.Partition)
+		switch {
+		case !ok || c.Err != nil:
+			n += o.Offset
+		case c.At < o.Offset:
+			n += o.Offset - c.At
+		}
+	})
+	return n, nil
+}
