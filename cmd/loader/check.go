@@ -29,7 +29,7 @@ func runCheck(ctx context.Context, args []string, stdio stdio) error {
 	fs.String("clickhouse", def.ClickHouse.Addr, "ClickHouse native address, host:port")
 	fs.String("database", def.ClickHouse.Database, "ClickHouse database")
 	typeName := fs.String("type", "", "check this record type's aggregates only (default: every type's)")
-	show := fs.Int("show", 20, "list at most this many differing groups per aggregate")
+	show := fs.Int("show", 20, "list at most this many differing groups per aggregate (0: all)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -113,7 +113,7 @@ func runCheck(ctx context.Context, args []string, stdio stdio) error {
 			if err != nil {
 				return err
 			}
-			if n > uint64(*show) {
+			if *show > 0 && n > uint64(*show) {
 				fmt.Fprintf(stdio.out, "  ... and %s more (--show)\n", cli.Count(int64(n)-int64(*show)))
 			}
 		}

@@ -37,5 +37,10 @@ func TestCheckAggregates(t *testing.T) {
 	if strings.Contains(out, "plays") {
 		t.Fatalf("check --type products checked plays:\n%s", out)
 	}
+	// One shown, the other counted.
+	if out, _, code := run(t, st.Env, nil, "check", "--type", "products", "--show", "1"); code != 1 ||
+		strings.Count(out, ": products_agg ") != 1 || !strings.Contains(out, "... and 1 more (--show)") {
+		t.Fatalf("check --show 1: exit %d\n%s", code, out)
+	}
 	t.Logf("loader check:\n%s", out)
 }
